@@ -1,0 +1,128 @@
+/**
+ * `fcos-synth`: run the pipeline program and write fcos.out/ (pipeline.json, graph.mmd and,
+ * with `--graph dot`, graph.dot). Argument parsing, messages and exit codes only.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadPipeline } from '../app.ts';
+import type { Assembly } from '../assembly.ts';
+import { FcosError } from '../errors.ts';
+import { graphOfAssembly } from '../graph.ts';
+import { renderAssembly, synthesize, writeOutputFiles } from '../synth.ts';
+
+const USAGE = `Usage: fcos-synth [options]
+
+Runs the pipeline program and writes its DAG to the output directory.
+
+Options:
+  --app FILE            pipeline program (default: pipeline.ts)
+  -c, --context K=V     context value, repeatable (e.g. -c profile=fedora -c config=../fcc)
+  --out DIR             output directory (default: fcos.out)
+  --list                print the node paths and exit without writing
+  --graph FORMAT        also write graph.dot when FORMAT is dot (graph.mmd is always written)
+  --debug               print stack traces of errors
+  -q, --quiet           print nothing on success
+  -h, --help            this text
+`;
+
+/** Parses `K=V` context arguments. */
+export function parseContextArguments(values: readonly string[]): Record<string, string> {
+  const context: Record<string, string> = {};
+  for (const value of values) {
+    const equals = value.indexOf('=');
+    if (equals <= 0) throw new UsageError(`context '${value}' is not KEY=VALUE`);
+    context[value.slice(0, equals)] = value.slice(equals + 1);
+  }
+  return context;
+}
+
+/** A command-line mistake: exit code 2 with the usage text. */
+export class UsageError extends Error {}
+
+/** Output streams of a CLI run (injectable for tests). */
+export interface CliIo {
+  /** Normal output. */
+  readonly stdout: (text: string) => void;
+  /** Errors. */
+  readonly stderr: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** Runs fcos-synth with `argv`; resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let debug = argv.includes('--debug');
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        app: { type: 'string' },
+        context: { type: 'string', short: 'c', multiple: true },
+        out: { type: 'string' },
+        list: { type: 'boolean' },
+        graph: { type: 'string' },
+        debug: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    debug = values.debug ?? false;
+    if (values.help) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    if (values.graph !== undefined && !['dot', 'mermaid'].includes(values.graph)) {
+      throw new UsageError(`--graph takes dot or mermaid, not '${values.graph}'`);
+    }
+    const context = parseContextArguments(values.context ?? []);
+    const app = path.resolve(values.app ?? 'pipeline.ts');
+    const pipeline = await loadPipeline({ app, context });
+    const outdir = path.resolve(values.out ?? pipeline.outdir ?? 'fcos.out');
+    const assembly = synthesize(pipeline, { projectDir: path.dirname(app), app, outdir });
+    if (values.list) {
+      io.stdout(`${Object.keys(assembly.nodes).join('\n')}\n`);
+      return 0;
+    }
+    await writeOutputFiles(outdir, renderAssembly(assembly, { dot: values.graph === 'dot' }));
+    if (!values.quiet) io.stdout(summarize(assembly, path.relative(process.cwd(), outdir) || '.'));
+    return 0;
+  } catch (error) {
+    return reportError(error, io, debug);
+  }
+}
+
+/** Prints an error as one paragraph (a stack only with --debug) and returns the exit code. */
+function reportError(error: unknown, io: CliIo, debug: boolean): number {
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    io.stderr(`fcos-synth: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (error instanceof FcosError) {
+    io.stderr(`fcos-synth: error: ${error.message}\n`);
+    if (debug && error.stack) io.stderr(`${error.stack}\n`);
+    return 1;
+  }
+  io.stderr(`fcos-synth: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+  return 1;
+}
+
+/** The success summary: nodes per kind, edges, where the assembly went. */
+function summarize(assembly: Assembly, outdir: string): string {
+  const perKind = new Map<string, number>();
+  for (const node of Object.values(assembly.nodes)) perKind.set(node.kind, (perKind.get(node.kind) ?? 0) + 1);
+  const graph = graphOfAssembly(assembly);
+  let edges = 0;
+  for (const list of graph.predecessors.values()) edges += list.length;
+  const kinds = [...perKind.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, count]) => `${count} ${kind}`)
+    .join(', ');
+  const total = Object.keys(assembly.nodes).length;
+  return `Synthesized pipeline '${assembly.pipeline.name}': ${total} node${total === 1 ? '' : 's'} (${kinds}), ${edges} edge${edges === 1 ? '' : 's'}\n  -> ${outdir}/pipeline.json, ${outdir}/graph.mmd\n`;
+}

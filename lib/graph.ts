@@ -1,0 +1,178 @@
+/**
+ * The DAG view of an assembly: edges, topological order, cycles, selection, critical path, and
+ * renderings for people (Mermaid, Graphviz dot).
+ */
+import type { Assembly } from './assembly.ts';
+
+/** Adjacency of a DAG whose nodes are construct paths. */
+export interface Graph {
+  /** Every node, sorted. */
+  readonly nodes: readonly string[];
+  /** Nodes each node needs (inputs and explicit dependencies), sorted. */
+  readonly predecessors: ReadonlyMap<string, readonly string[]>;
+  /** Nodes that need each node, sorted. */
+  readonly successors: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Builds a graph from `node → nodes it needs`. */
+export function graphFromPredecessors(needs: ReadonlyMap<string, Iterable<string>>): Graph {
+  const nodes = [...needs.keys()].sort();
+  const predecessors = new Map<string, string[]>();
+  const successors = new Map<string, string[]>(nodes.map((node) => [node, []]));
+  for (const node of nodes) {
+    const before = [...new Set(needs.get(node) ?? [])].sort();
+    predecessors.set(node, before);
+    for (const producer of before) successors.get(producer)?.push(node);
+  }
+  for (const list of successors.values()) list.sort();
+  return { nodes, predecessors, successors };
+}
+
+/** The graph of an assembly: an edge per input and per explicit dependency. */
+export function graphOfAssembly(assembly: Assembly): Graph {
+  const needs = new Map<string, string[]>();
+  for (const [path, node] of Object.entries(assembly.nodes)) {
+    needs.set(path, [...Object.values(node.inputs).map((input) => input.node), ...node.dependsOn]);
+  }
+  return graphFromPredecessors(needs);
+}
+
+/** One cycle of the graph (first node repeated at the end), or undefined if it is acyclic. */
+export function findCycle(graph: Graph): string[] | undefined {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): string[] | undefined => {
+    state.set(node, 'open');
+    stack.push(node);
+    for (const next of graph.successors.get(node) ?? []) {
+      const seen = state.get(next);
+      if (seen === 'open') return [...stack.slice(stack.indexOf(next)), next];
+      if (seen === undefined) {
+        const cycle = visit(next);
+        if (cycle) return cycle;
+      }
+    }
+    stack.pop();
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of graph.nodes) {
+    if (state.has(node)) continue;
+    const cycle = visit(node);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** Nodes in an order where every node comes after what it needs (Kahn, ties broken by name). */
+export function topologicalOrder(graph: Graph): string[] {
+  const remaining = new Map(graph.nodes.map((node) => [node, graph.predecessors.get(node)?.length ?? 0]));
+  const ready = graph.nodes.filter((node) => remaining.get(node) === 0);
+  const order: string[] = [];
+  for (let index = 0; index < ready.length; index++) {
+    const node = ready[index]!;
+    order.push(node);
+    for (const next of graph.successors.get(node) ?? []) {
+      const left = remaining.get(next)! - 1;
+      remaining.set(next, left);
+      if (left === 0) ready.push(next);
+    }
+  }
+  if (order.length !== graph.nodes.length) throw new Error('graph has a cycle');
+  return order;
+}
+
+/** `roots` and everything they transitively need. */
+export function withPredecessors(graph: Graph, roots: Iterable<string>): Set<string> {
+  const selected = new Set<string>();
+  const pending = [...roots];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (selected.has(node)) continue;
+    selected.add(node);
+    pending.push(...(graph.predecessors.get(node) ?? []));
+  }
+  return selected;
+}
+
+/** `roots` and everything that transitively needs them. */
+export function withSuccessors(graph: Graph, roots: Iterable<string>): Set<string> {
+  const selected = new Set<string>();
+  const pending = [...roots];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (selected.has(node)) continue;
+    selected.add(node);
+    pending.push(...(graph.successors.get(node) ?? []));
+  }
+  return selected;
+}
+
+/**
+ * For each node, the weight of the heaviest path from it to a sink, itself included. The
+ * scheduler starts the node with the largest value first, so the critical path starts early.
+ */
+export function longestPathToSink(
+  graph: Graph,
+  weight: (node: string) => number = () => 1,
+): Map<string, number> {
+  const result = new Map<string, number>();
+  const order = topologicalOrder(graph);
+  for (let index = order.length - 1; index >= 0; index--) {
+    const node = order[index]!;
+    let longest = 0;
+    for (const next of graph.successors.get(node) ?? []) longest = Math.max(longest, result.get(next) ?? 0);
+    result.set(node, longest + weight(node));
+  }
+  return result;
+}
+
+/** Turns a construct path into an identifier Mermaid and dot accept. */
+function graphId(index: number): string {
+  return `n${index}`;
+}
+
+/** Mermaid flowchart of the assembly: one box per node (`path<br>kind`), edges labelled by type. */
+export function toMermaid(assembly: Assembly): string {
+  const paths = Object.keys(assembly.nodes).sort();
+  const ids = new Map(paths.map((path, index) => [path, graphId(index)]));
+  const lines = ['flowchart LR'];
+  for (const path of paths) {
+    lines.push(`  ${ids.get(path)}["${escapeLabel(path)}<br/><i>${assembly.nodes[path]!.kind}</i>"]`);
+  }
+  for (const path of paths) {
+    const node = assembly.nodes[path]!;
+    for (const name of Object.keys(node.inputs).sort()) {
+      const input = node.inputs[name]!;
+      lines.push(`  ${ids.get(input.node)} -->|${input.type}| ${ids.get(path)}`);
+    }
+    for (const dependency of node.dependsOn) lines.push(`  ${ids.get(dependency)} -.-> ${ids.get(path)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Graphviz dot of the assembly, same content as {@link toMermaid}. */
+export function toDot(assembly: Assembly): string {
+  const paths = Object.keys(assembly.nodes).sort();
+  const lines = ['digraph pipeline {', '  rankdir=LR;', '  node [shape=box];'];
+  for (const path of paths) {
+    lines.push(`  "${escapeLabel(path)}" [label="${escapeLabel(path)}\\n${assembly.nodes[path]!.kind}"];`);
+  }
+  for (const path of paths) {
+    const node = assembly.nodes[path]!;
+    for (const name of Object.keys(node.inputs).sort()) {
+      const input = node.inputs[name]!;
+      lines.push(`  "${escapeLabel(input.node)}" -> "${escapeLabel(path)}" [label="${input.type}"];`);
+    }
+    for (const dependency of node.dependsOn) {
+      lines.push(`  "${escapeLabel(dependency)}" -> "${escapeLabel(path)}" [style=dashed];`);
+    }
+  }
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Escapes double quotes for Mermaid and dot labels. */
+function escapeLabel(text: string): string {
+  return text.replace(/"/g, '#quot;');
+}

@@ -1,0 +1,111 @@
+/**
+ * KolaTest: boots a platform image under QEMU with Ignition configs and runs kola-style tests
+ * (built-in `basic` and external tests from tests/kola/), producing JSON and JUnit reports.
+ */
+import type { Construct } from 'constructs';
+import { z } from 'zod';
+import { type Artifact, artifactSchema } from '../lib/artifacts.ts';
+import { projectPathSchema } from '../lib/schemas.ts';
+import { Step, type StepKind } from '../lib/step.ts';
+
+/** Platforms whose images the QEMU harness boots. */
+export const BOOTABLE_PLATFORMS = ['qemu', 'metal'] as const;
+
+/** Props of {@link KolaTest}. */
+export interface KolaTestProps {
+  /** The image to boot (a qemu or metal PlatformImage). */
+  readonly image: Artifact<'platform-image'>;
+  /**
+   * Test names or glob patterns (`basic`, `ext.*`).
+   * @default ['basic']
+   */
+  readonly tests?: readonly string[];
+  /**
+   * Run only tests carrying one of these tags (kola.json `tags`).
+   * @default [] (no tag filter)
+   */
+  readonly tags?: readonly string[];
+  /**
+   * Directory of external tests (`<name>/` with an executable and kola.json), relative to the project.
+   * @default 'tests/kola'
+   */
+  readonly testsDir?: string;
+  /**
+   * Denylist in kola-denylist.yaml format, relative to the project.
+   * @default undefined (no denylist)
+   */
+  readonly denylist?: string;
+  /**
+   * Stream name matched against the denylist's `streams`.
+   * @default undefined
+   */
+  readonly stream?: string;
+  /**
+   * VMs booted at once by this node.
+   * @default 1
+   */
+  readonly parallelism?: number;
+  /**
+   * Memory of each VM in MiB (a test's `minMemory` raises it).
+   * @default 1024
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Firmware the VM boots with.
+   * @default 'uefi'
+   */
+  readonly firmware?: 'uefi' | 'bios';
+  /**
+   * Run failed tests once more; a test that then passes is reported flaky.
+   * @default true
+   */
+  readonly rerunFailed?: boolean;
+}
+
+const schema = z
+  .object({
+    image: artifactSchema('platform-image'),
+    tests: z.array(z.string().min(1)).default(['basic']),
+    tags: z.array(z.string().min(1)).default([]),
+    testsDir: projectPathSchema().default('tests/kola'),
+    denylist: projectPathSchema().optional(),
+    stream: z.string().optional(),
+    parallelism: z.number().int().min(1).max(64).default(1),
+    memoryMiB: z.number().int().min(256).default(1024),
+    firmware: z.enum(['uefi', 'bios']).default('uefi'),
+    rerunFailed: z.boolean().default(true),
+  })
+  .strict();
+
+/** Parsed props of {@link KolaTest}. */
+export type KolaTestConfig = z.output<typeof schema>;
+
+/** The KolaTest kind. */
+export const kolaTestKind: StepKind<KolaTestProps, KolaTestConfig> = {
+  kind: 'KolaTest',
+  version: 1,
+  module: import.meta.url,
+  schema,
+  resources: (props) => ({ class: 'vm', memoryMiB: props.memoryMiB * props.parallelism }),
+};
+
+/** Tests run against booted VMs of an image. */
+export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
+  /** The test report (JSON and JUnit XML, console logs). */
+  readonly report: Artifact<'test-report'>;
+
+  constructor(scope: Construct, id: string, props: KolaTestProps) {
+    super(scope, id, kolaTestKind, props);
+    this.report = this.addOutput('report', 'test-report', {});
+    this.addCheck(() => {
+      const platform = this.props.image.attributes.platform;
+      if ((BOOTABLE_PLATFORMS as readonly string[]).includes(platform)) return [];
+      return [
+        this.issue(
+          'image',
+          `the QEMU harness boots ${BOOTABLE_PLATFORMS.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
+        ),
+      ];
+    });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * LocalPackageRepo: RPMs built with rpmbuild from spec files kept in the project, then indexed by
+ * createrepo_c. It is how the local profile gets a tiny OS without reaching Fedora's mirrors.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Construct } from 'constructs';
+import { z } from 'zod';
+import { type Arch, type Artifact, archSchema } from '../lib/artifacts.ts';
+import { projectPathSchema, simpleNameSchema } from '../lib/schemas.ts';
+import { currentProjectDir } from '../lib/session.ts';
+import { Step, type StepKind } from '../lib/step.ts';
+
+/** Props of {@link LocalPackageRepo}. */
+export interface LocalPackageRepoProps {
+  /**
+   * Directory of `*.spec` files (and their sources), relative to the project.
+   * @default 'packages'
+   */
+  readonly specs?: string;
+  /**
+   * Name treefiles use for this repository in `repos`.
+   * @default 'local'
+   */
+  readonly name?: string;
+  /**
+   * Build only the specs with these names (file name without `.spec`).
+   * @default every spec in the directory
+   */
+  readonly packages?: readonly string[];
+  /**
+   * SOURCE_DATE_EPOCH for rpmbuild: build time and file mtimes of every RPM, for reproducibility.
+   * @default 1700000000
+   */
+  readonly sourceDateEpoch?: number;
+  /**
+   * Architecture the RPMs are built for.
+   * @default 'x86_64'
+   */
+  readonly arch?: Arch;
+}
+
+const schema = z
+  .object({
+    specs: projectPathSchema().default('packages'),
+    name: simpleNameSchema.default('local'),
+    packages: z.array(simpleNameSchema).min(1).optional(),
+    sourceDateEpoch: z.number().int().nonnegative().default(1_700_000_000),
+    arch: archSchema.default('x86_64'),
+  })
+  .strict();
+
+/** Parsed props of {@link LocalPackageRepo}. */
+export type LocalPackageRepoConfig = z.output<typeof schema>;
+
+/** The LocalPackageRepo kind. */
+export const localPackageRepoKind: StepKind<LocalPackageRepoProps, LocalPackageRepoConfig> = {
+  kind: 'LocalPackageRepo',
+  version: 1,
+  module: import.meta.url,
+  schema,
+  resources: () => ({ class: 'cpu' }),
+};
+
+/** RPMs built from the project's spec files, as a repository. */
+export class LocalPackageRepo extends Step<LocalPackageRepoProps, LocalPackageRepoConfig> {
+  /** The repository (repodata and RPMs). */
+  readonly repo: Artifact<'rpm-repo'>;
+
+  constructor(scope: Construct, id: string, props: LocalPackageRepoProps = {}) {
+    super(scope, id, localPackageRepoKind, props);
+    this.repo = this.addOutput('repo', 'rpm-repo', { name: this.props.name });
+    this.addCheck(() => {
+      const directory = path.resolve(currentProjectDir(), this.props.specs);
+      return existsSync(directory)
+        ? []
+        : [this.issue('specs', `directory '${this.props.specs}' does not exist`)];
+    });
+  }
+}
