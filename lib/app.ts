@@ -64,11 +64,18 @@ const DUPLICATE_ID = /^There is already a Construct with name '([^']*)' in \S+(?
 /** Turns what a program threw into a typed, located error. */
 function translateProgramError(error: unknown, appFile: string, shown: string): FcosError {
   if (error instanceof FcosError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const duplicate = DUPLICATE_ID.exec(message);
   if (duplicate) return new DuplicateIdError(duplicate[2] ?? '', duplicate[1]!);
   const location = locateInStack(error, appFile);
   return new AppError(`'${shown}'${location ? ` line ${location}` : ''} threw: ${message}`, { cause: error });
+}
+
+/** The message of whatever was thrown (an Error, a transformer's error object, anything), on one line. */
+function messageOf(error: unknown): string {
+  const message =
+    typeof error === 'object' && error !== null && 'message' in error ? String(error.message) : String(error);
+  return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /** `line:column` of the first stack frame inside the program file, if any. */

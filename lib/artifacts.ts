@@ -86,8 +86,9 @@ export function artifactSchema<T extends ArtifactType>(type: T): z.ZodType<Artif
   return z.custom<Artifact<T>>((value) => Artifact.isArtifact(value) && value.type === type, {
     error: (issue) => {
       const given = issue.input;
-      if (Artifact.isArtifact(given)) return `expected a ${type} artifact, got the ${given.describe()}`;
-      return `expected a ${type} artifact (the output of another construct), got ${describeValue(given)}`;
+      if (Artifact.isArtifact(given))
+        return `expected an artifact of type ${type}, got the ${given.describe()}`;
+      return `expected an artifact of type ${type} (the output of another construct), got ${describeValue(given)}`;
     },
   });
 }

@@ -1,4 +1,6 @@
 /** The core of fcos-cdk: constructs, artifacts, synthesis and the assembly format. */
+
+export { Construct } from 'constructs';
 export * from './artifacts.ts';
 export * from './assembly.ts';
 export * from './canonical-json.ts';

@@ -89,7 +89,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       return 0;
     }
     await writeOutputFiles(outdir, renderAssembly(assembly, { dot: values.graph === 'dot' }));
-    if (!values.quiet) io.stdout(summarize(assembly, path.relative(process.cwd(), outdir) || '.'));
+    if (!values.quiet) io.stdout(summarize(assembly, displayPath(outdir)));
     return 0;
   } catch (error) {
     return reportError(error, io, debug);
@@ -110,6 +110,12 @@ function reportError(error: unknown, io: CliIo, debug: boolean): number {
   io.stderr(`fcos-synth: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
   if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   return 1;
+}
+
+/** `file` relative to the working directory when it is below it, else absolute. */
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative === '' ? '.' : relative.startsWith('..') ? file : relative;
 }
 
 /** The success summary: nodes per kind, edges, where the assembly went. */

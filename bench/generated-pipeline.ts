@@ -1,0 +1,97 @@
+/**
+ * A large generated pipeline for benchmarks: 10 streams × 4 arches × 12 platform variants, each
+ * with a plain and a release image, uploads to two regions (clouds) and kola tests.
+ */
+import { Construct } from 'constructs';
+import { ARCHES, type Arch, type Pipeline } from '../lib/index.ts';
+import {
+  BOOTABLE_PLATFORMS,
+  DiskImage,
+  KolaTest,
+  Manifest,
+  PlatformImage,
+  RpmOstreeCompose,
+  Upload,
+  type UploadProps,
+} from '../stages/index.ts';
+import { findPlatform, PLATFORM_NAMES } from '../targets/index.ts';
+
+/** Streams of the generated pipeline. */
+export const GENERATED_STREAMS = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'];
+const VARIANTS_PER_ARCH = 12;
+
+/** Upload options for a cloud platform in one of two regions (placeholders: nothing runs). */
+function uploadOptionsFor(platform: string, mirror: boolean): UploadProps['options'] {
+  if (platform === 'aws') return { region: mirror ? 'eu-west-1' : 'us-east-1', bucket: 'bench-bucket' };
+  if (platform === 'azure') {
+    const location = mirror ? 'westeurope' : 'eastus';
+    return {
+      subscriptionId: 's',
+      resourceGroup: 'rg',
+      location,
+      storageAccount: 'benchimages',
+      container: 'images',
+    };
+  }
+  return { project: mirror ? 'bench-project-eu' : 'bench-project', bucket: 'bench-bucket' };
+}
+
+/** The 12 (platform, sector size) variants built for `arch`: its platforms in turn, 4k where allowed. */
+function variantsFor(arch: Arch): Array<{ platform: string; sectorSize: 512 | 4096 }> {
+  const supported = PLATFORM_NAMES.filter((name) => findPlatform(name)!.arches.includes(arch));
+  const variants: Array<{ platform: string; sectorSize: 512 | 4096 }> = [];
+  for (let round = 0; variants.length < VARIANTS_PER_ARCH; round++) {
+    for (const platform of supported) {
+      if (variants.length === VARIANTS_PER_ARCH) break;
+      const sectorSize = round % 2 === 1 && findPlatform(platform)!.sectorSizes.includes(4096) ? 4096 : 512;
+      variants.push({ platform, sectorSize });
+    }
+  }
+  return variants;
+}
+
+/** Adds the generated stages to `pipeline`. */
+export function buildGeneratedPipeline(pipeline: Pipeline): Pipeline {
+  for (const stream of GENERATED_STREAMS) {
+    const streamScope = new Construct(pipeline, stream);
+    const manifest = new Manifest(streamScope, 'Manifest', {
+      treefile: { ref: `fedora/\${basearch}/coreos/${stream}`, packages: ['kernel', 'ignition'] },
+      arches: [...ARCHES],
+      variables: { stream },
+    });
+    for (const arch of ARCHES) {
+      const scope = new Construct(streamScope, arch);
+      const compose = new RpmOstreeCompose(scope, 'Compose', { treefile: manifest.treefileFor(arch) });
+      const disks = {
+        512: new DiskImage(scope, 'Disk', { commit: compose.commit }).disk,
+        4096: new DiskImage(scope, 'Disk4k', { commit: compose.commit, sectorSize: 4096 }).disk,
+      };
+      const qemu = new PlatformImage(scope, 'qemu-for-tests', { disk: disks[512], platform: 'qemu' });
+      variantsFor(arch).forEach(({ platform, sectorSize }, index) => {
+        const id = `${index}-${platform}${sectorSize === 4096 ? '4k' : ''}`;
+        const target = findPlatform(platform)!;
+        const image = new PlatformImage(scope, id, { disk: disks[sectorSize], platform });
+        const release = new PlatformImage(scope, `${id}-release`, {
+          disk: disks[sectorSize],
+          platform,
+          compression: target.compressions.includes('xz') ? 'xz' : target.defaultCompression,
+        });
+        if (target.uploadOptions) {
+          for (const mirror of [false, true]) {
+            const uploadId = `${id}-upload${mirror ? '-mirror' : ''}`;
+            new Upload(scope, uploadId, {
+              image: release.image,
+              options: uploadOptionsFor(platform, mirror),
+            });
+          }
+        }
+        const bootable = (BOOTABLE_PLATFORMS as readonly string[]).includes(platform);
+        const tags = [`platform-${platform}`];
+        new KolaTest(scope, `${id}-kola`, { image: bootable ? image.image : qemu.image, tags, stream });
+        // Release images of bootable platforms are tested as shipped, compressed.
+        if (bootable) new KolaTest(scope, `${id}-release-kola`, { image: release.image, tags, stream });
+      });
+    }
+  }
+  return pipeline;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
+# (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
+# the local tiny OS) and the npm packages from the lockfile. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HOST_PACKAGES=(
+  ostree rpm dnf createrepo-c
+  qemu-system-x86 qemu-utils ovmf
+  grub-efi-amd64-bin grub-pc-bin
+  dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
+  linux-image-amd64 ignition
+  xz-utils zstd gzip tar
+)
+
+missing=()
+for package in "${HOST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+fi
+echo "setup: done"

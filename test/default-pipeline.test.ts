@@ -1,0 +1,136 @@
+import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { readAssembly } from '../lib/assembly.ts';
+import { makeTempDir, REPO_ROOT, runSynth } from './helpers/temp-project.ts';
+
+const BIN = path.join(REPO_ROOT, 'bin/fcos-synth.js');
+
+/** Runs fcos-synth in-process on the repository's pipeline.ts, into a temporary directory. */
+async function synthDefault(...context: string[]) {
+  const out = path.join(await makeTempDir(), 'fcos.out');
+  const { code, stderr } = await runSynth([
+    '--app',
+    path.join(REPO_ROOT, 'pipeline.ts'),
+    '--out',
+    out,
+    '-q',
+    ...context,
+  ]);
+  return { code, stderr, out };
+}
+
+/** A copy of the project in a new directory, sharing the library and node_modules by symlink. */
+async function copyProject(directory: string): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  await cp(path.join(REPO_ROOT, 'pipeline.ts'), path.join(directory, 'pipeline.ts'));
+  for (const folder of ['manifests', 'packages', 'tests']) {
+    await cp(path.join(REPO_ROOT, folder), path.join(directory, folder), { recursive: true });
+  }
+  for (const link of ['lib', 'stages', 'targets', 'node_modules', 'package.json']) {
+    await symlink(path.join(REPO_ROOT, link), path.join(directory, link));
+  }
+}
+
+describe('the default pipeline', () => {
+  it('local profile: the tiny OS for x86_64, qemu and metal images, one kola test, no upload', async () => {
+    const { code, stderr, out } = await synthDefault();
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const assembly = await readAssembly(path.join(out, 'pipeline.json'));
+    expect(assembly.pipeline.context).toEqual({ profile: 'local' });
+    const kinds = Object.fromEntries(
+      Object.entries(assembly.nodes).map(([nodePath, node]) => [nodePath, node.kind]),
+    );
+    expect(kinds).toEqual({
+      Packages: 'LocalPackageRepo',
+      'testing/Manifest': 'Manifest',
+      'testing/x86_64/Compose': 'RpmOstreeCompose',
+      'testing/x86_64/Disk': 'DiskImage',
+      'testing/x86_64/Kola': 'KolaTest',
+      'testing/x86_64/metal': 'PlatformImage',
+      'testing/x86_64/qemu': 'PlatformImage',
+    });
+    expect(assembly.nodes['testing/Manifest']!.props.file).toBe('manifests/local.yaml');
+    expect(assembly.nodes['testing/x86_64/Kola']!.inputs.image!.node).toBe('testing/x86_64/qemu');
+  });
+
+  it('fedora profile: three streams, two arches, every platform with uploads', async () => {
+    const config = path.relative(REPO_ROOT, path.join(REPO_ROOT, 'test/fixtures/fedora-coreos-config'));
+    const { code, stderr, out } = await synthDefault(
+      '-c',
+      'profile=fedora',
+      '-c',
+      `config=${config}`,
+      '-c',
+      'aws.bucket=fcos-images',
+      '-c',
+      'azure.subscription=sub',
+      '-c',
+      'azure.resourceGroup=rg',
+      '-c',
+      'azure.storageAccount=fcosimages',
+      '-c',
+      'gcp.project=fedora-coreos-cloud',
+      '-c',
+      'gcp.bucket=fcos-gce',
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const assembly = await readAssembly(path.join(out, 'pipeline.json'));
+    const count = (kind: string) => Object.values(assembly.nodes).filter((node) => node.kind === kind).length;
+    expect(count('Manifest')).toBe(3);
+    expect(count('RpmOstreeCompose')).toBe(6);
+    expect(count('DiskImage')).toBe(12);
+    expect(count('PlatformImage')).toBe(36);
+    expect(count('Upload')).toBe(18);
+    expect(count('KolaTest')).toBe(6);
+    expect(count('LocalPackageRepo')).toBe(0);
+    const gce = assembly.nodes['next/aarch64/Upload-gce']!;
+    expect(gce.props.options).toEqual({
+      project: 'fedora-coreos-cloud',
+      bucket: 'fcos-gce',
+      family: 'fedora-coreos-next-aarch64',
+      public: false,
+    });
+    expect(assembly.nodes['stable/x86_64/metal4k']!.inputs.disk!.node).toBe('stable/x86_64/Disk4k');
+    expect(assembly.nodes['stable/Manifest']!.props.file).toBe(
+      'test/fixtures/fedora-coreos-config/manifest.yaml',
+    );
+  });
+
+  it('fedora profile without the config checkout names the missing context value', async () => {
+    const { code, stderr } = await synthDefault('-c', 'profile=fedora', '-c', 'upload=false');
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      "'stable' needs context value 'config', which was not given: pass -c config=VALUE",
+    );
+  });
+
+  it('rejects an unknown platform in context, naming the key', async () => {
+    const { code, stderr } = await synthDefault('-c', 'platforms=qemu,amiga');
+    expect(code).toBe(1);
+    expect(stderr).toContain("context 'platforms' is 'qemu,amiga': unknown 'amiga'");
+  });
+
+  it('synthesizes to identical bytes from two different directories', async () => {
+    const first = path.join(await makeTempDir(), 'a');
+    const second = path.join(await makeTempDir(), 'deeper/b');
+    await copyProject(first);
+    await copyProject(second);
+    const runs = await Promise.all(
+      [first, second].map((directory) =>
+        execa('node', [BIN, '-c', 'platforms=qemu,metal,metal4k', '--graph', 'dot'], { cwd: directory }),
+      ),
+    );
+    for (const run of runs) expect(run.exitCode).toBe(0);
+    for (const file of ['pipeline.json', 'graph.mmd', 'graph.dot']) {
+      const [a, b] = await Promise.all(
+        [first, second].map((directory) => readFile(path.join(directory, 'fcos.out', file))),
+      );
+      expect(a!.equals(b!)).toBe(true);
+      expect(a!.toString()).not.toContain(first);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,75 @@
+/** Temporary pipeline programs for tests: written to a fresh directory, importing the library by URL. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll } from 'vitest';
+import { type CliIo, main } from '../../lib/cli/synth.ts';
+
+/** The repository root. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** `import` line header giving a temporary program the library, the stages and Construct. */
+export function programHeader(): string {
+  const url = (relative: string) => pathToFileURL(path.join(REPO_ROOT, relative)).href;
+  return [
+    `import { Construct, Pipeline } from '${url('lib/index.ts')}';`,
+    `import * as stages from '${url('stages/index.ts')}';`,
+    'const { LocalPackageRepo, Manifest, RpmOstreeCompose, DiskImage, PlatformImage, Upload, KolaTest } = stages;',
+    '',
+  ].join('\n');
+}
+
+const created: string[] = [];
+afterAll(async () => {
+  await Promise.all(created.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+/** Makes a temporary directory removed after the test file. */
+export async function makeTempDir(prefix = 'fcos-test-'): Promise<string> {
+  const directory = await mkdtemp(path.join(os.tmpdir(), prefix));
+  created.push(directory);
+  return directory;
+}
+
+/** Writes a program (header + body) as `app.ts` in a new temporary project; returns its directory. */
+export async function writeProgram(body: string, files: Record<string, string> = {}): Promise<string> {
+  const directory = await makeTempDir();
+  await writeFile(path.join(directory, 'app.ts'), `${programHeader()}${body}\n`);
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(path.join(directory, name), content);
+  }
+  return directory;
+}
+
+/** Result of an in-process fcos-synth run. */
+export interface SynthRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** CLI output streams that collect what is written. */
+export function captureIo(): CliIo & { readonly out: string[]; readonly err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (text) => out.push(text), stderr: (text) => err.push(text) };
+}
+
+/** Runs fcos-synth in-process with `argv`, collecting its output. */
+export async function runSynth(argv: readonly string[]): Promise<SynthRun> {
+  const io = captureIo();
+  const code = await main(argv, io);
+  return { code, stdout: io.out.join(''), stderr: io.err.join('') };
+}
+
+/** Runs fcos-synth in-process on `<directory>/app.ts` with output in `<directory>/fcos.out`. */
+export function synthIn(directory: string, ...extra: string[]): Promise<SynthRun> {
+  return runSynth([
+    '--app',
+    path.join(directory, 'app.ts'),
+    '--out',
+    path.join(directory, 'fcos.out'),
+    ...extra,
+  ]);
+}
