@@ -29,6 +29,8 @@ export interface ArtifactAttributeMap {
   'platform-image': { readonly arch: Arch; readonly platform: string; readonly sectorSize: 512 | 4096 };
   /** An image registered in a cloud (AMI ids, GCE image, Azure image). */
   'cloud-image': { readonly arch: Arch; readonly platform: string };
+  /** An opaque file or directory (for kinds a pipeline defines itself). */
+  blob: Readonly<Record<string, never>>;
   /** A kola-style test report (JSON and JUnit XML). */
   'test-report': Readonly<Record<string, never>>;
 }

@@ -17,12 +17,10 @@ import {
 import { canonicalize, canonicalStringify } from './canonical-json.ts';
 import { CycleError, ValidationError, type ValidationIssue } from './errors.ts';
 import { findCycle, graphFromPredecessors, toDot, toMermaid } from './graph.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import type { Pipeline } from './pipeline.ts';
 import { currentProjectDir, toProjectPath } from './session.ts';
 import { Step } from './step.ts';
-
-/** Root of the fcos-cdk package (the directory holding lib/). */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Options of {@link synthesize}. */
 export interface SynthesizeOptions {

@@ -9,6 +9,7 @@ import type { Assembly } from '../assembly.ts';
 import { FcosError } from '../errors.ts';
 import { graphOfAssembly } from '../graph.ts';
 import { renderAssembly, synthesize, writeOutputFiles } from '../synth.ts';
+import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
 
 const USAGE = `Usage: fcos-synth [options]
 
@@ -35,22 +36,6 @@ export function parseContextArguments(values: readonly string[]): Record<string,
   }
   return context;
 }
-
-/** A command-line mistake: exit code 2 with the usage text. */
-export class UsageError extends Error {}
-
-/** Output streams of a CLI run (injectable for tests). */
-export interface CliIo {
-  /** Normal output. */
-  readonly stdout: (text: string) => void;
-  /** Errors. */
-  readonly stderr: (text: string) => void;
-}
-
-const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
 
 /** Runs fcos-synth with `argv`; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
@@ -98,7 +83,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 
 /** Prints an error as one paragraph (a stack only with --debug) and returns the exit code. */
 function reportError(error: unknown, io: CliIo, debug: boolean): number {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (isUsageError(error)) {
     io.stderr(`fcos-synth: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }

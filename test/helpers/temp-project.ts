@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll } from 'vitest';
-import { type CliIo, main } from '../../lib/cli/synth.ts';
+import type { CliIo } from '../../lib/cli/io.ts';
+import { main } from '../../lib/cli/synth.ts';
 
 /** The repository root. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -72,4 +73,44 @@ export function synthIn(directory: string, ...extra: string[]): Promise<SynthRun
     path.join(directory, 'fcos.out'),
     ...extra,
   ]);
+}
+
+/** `import` line giving a temporary program the test-only kinds. */
+export function testKindsHeader(): string {
+  return `import { TestStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/test-step.ts')).href}';\n`;
+}
+
+/** Runs fcos-run in-process on `<directory>/fcos.out` with the cache `<directory>/cache`. */
+export async function runIn(directory: string, ...extra: string[]): Promise<SynthRun> {
+  const { main: runMain } = await import('../../lib/cli/run.ts');
+  const io = captureIo();
+  const code = await runMain(
+    [
+      '--out',
+      path.join(directory, 'fcos.out'),
+      '--cache',
+      path.join(directory, 'cache'),
+      '--plain',
+      ...extra,
+    ],
+    io,
+  );
+  return { code, stdout: io.out.join(''), stderr: io.err.join('') };
+}
+
+/** The events of the last run in `<directory>/fcos.out`. */
+export async function readEvents(
+  directory: string,
+): Promise<Array<Record<string, unknown> & { event: string; node?: string }>> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(path.join(directory, 'fcos.out/events.jsonl'), 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+/** Nodes that had an event of `kind` in `events`, sorted. */
+export function nodesWith(events: ReadonlyArray<{ event: string; node?: string }>, kind: string): string[] {
+  return [...new Set(events.filter((event) => event.event === kind).map((event) => event.node!))].sort();
 }

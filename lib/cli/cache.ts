@@ -1,0 +1,83 @@
+/**
+ * `fcos-run cache ls|verify|gc`: look into the cache, re-hash it, or shrink it (least recently
+ * used first).
+ */
+
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { collectGarbage, listCache, verifyCache } from '../cache/gc.ts';
+import { type CliIo, UsageError } from './io.ts';
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** The cache directory: --cache, else $FCOS_CACHE_DIR, else ./cache. */
+export function cacheDirectory(option: string | undefined): string {
+  return path.resolve(option ?? process.env.FCOS_CACHE_DIR ?? 'cache');
+}
+
+/** Parses `500M`, `20G`, `1.5T` or a byte count. */
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) throw new UsageError(`--max-size takes a size such as 500M or 20G, not '${text}'`);
+  return Math.floor(Number(match[1]) * UNITS[match[2]!.toUpperCase()]!);
+}
+
+/** Formats bytes as `1.2 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Runs a cache subcommand; resolves to the exit code. */
+export async function runCacheCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: { cache: { type: 'string' }, 'max-size': { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const root = cacheDirectory(values.cache);
+  const [command, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`unexpected '${rest.join(' ')}'`);
+  switch (command) {
+    case 'ls': {
+      const entries = await listCache(root);
+      for (const entry of entries) {
+        io.stdout(
+          `${entry.key.slice(0, 12)}  ${formatBytes(entry.size).padStart(10)}  ${entry.lastUsedAt.toISOString()}  ${entry.kind.padEnd(18)} ${entry.node}\n`,
+        );
+      }
+      io.stdout(`${entries.length} action record${entries.length === 1 ? '' : 's'} in ${root}\n`);
+      return 0;
+    }
+    case 'verify': {
+      const result = await verifyCache(root);
+      for (const digest of result.corruptBlobs) io.stdout(`corrupt blob evicted: ${digest}\n`);
+      for (const record of result.recordsMissingBlobs) {
+        io.stdout(
+          `record ${record.key.slice(0, 12)} (${record.node}) lost ${record.missingDigests.length} blob(s): it will be rebuilt\n`,
+        );
+      }
+      io.stdout(`${result.checkedBlobs} blobs checked, ${result.corruptBlobs.length} corrupt\n`);
+      return result.corruptBlobs.length > 0 ? 1 : 0;
+    }
+    case 'gc': {
+      if (values['max-size'] === undefined) throw new UsageError('cache gc needs --max-size SIZE');
+      const result = await collectGarbage(root, { maxSizeBytes: parseSize(values['max-size']) });
+      io.stdout(
+        `removed ${result.removedRecords} records and ${result.removedBlobs} blobs (${formatBytes(result.freedBytes)}); ${formatBytes(result.remainingBytes)} left\n`,
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError(
+        command ? `unknown cache command '${command}'` : 'cache needs a command: ls, verify or gc',
+      );
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `fcos-run`: execute fcos.out/pipeline.json with the cache, and `fcos-run cache ls|verify|gc`.
+ * Argument parsing, signals, messages and exit codes only.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FcosError } from '../errors.ts';
+import type { RunObserver } from '../run/events.ts';
+import { exitCodeOf, type RunResult, runPipeline } from '../run/executor.ts';
+import { formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
+import type { ResourceClass } from '../step.ts';
+import { cacheDirectory, runCacheCommand } from './cache.ts';
+import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
+
+const USAGE = `Usage: fcos-run [options]
+       fcos-run cache ls|verify|gc [--max-size SIZE] [--cache DIR]
+
+Runs the synthesized pipeline (fcos.out/pipeline.json); unchanged nodes come from the cache.
+
+Options:
+  --out DIR             synthesis output directory (default: fcos.out)
+  --cache DIR           cache directory (default: $FCOS_CACHE_DIR, else ./cache)
+  --only GLOB           run only matching nodes and what they need (repeatable; * within a
+                        path segment, ** across segments)
+  --force GLOB          ignore the cache for matching nodes (repeatable)
+  --dry-run             print the plan: per node cached or not, and why not
+  --keep-going          after a failure, run everything that does not depend on it
+  --retries N           extra attempts for nodes whose kind allows retries (default 0)
+  --timeout SECONDS     time limit of one attempt of any node (default: per kind)
+  -j, --jobs N          nodes running at once, whatever their class
+  --cpu N, --io N, --net N
+                        slots of each resource class (default: cores, cores, 4)
+  --vm-memory MIB       memory budget of VM nodes (default: available memory - 2 GiB)
+  --plain               one line per event even on a terminal
+  -q, --quiet           only failures and the summary
+  --debug               print stack traces
+  -h, --help            this text
+
+Exit codes: 0 ok, 1 a node failed, 2 usage, 130 interrupted.
+`;
+
+/** Parses a positive integer option. */
+function positiveInteger(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new UsageError(`${option} takes a whole number, not '${value}'`);
+  return parsed;
+}
+
+/** Runs fcos-run with `argv`; resolves to the exit code. */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  signal?: AbortSignal,
+): Promise<number> {
+  let debug = argv.includes('--debug');
+  try {
+    if (argv[0] === 'cache') return await runCacheCommand(argv.slice(1), io);
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        out: { type: 'string' },
+        cache: { type: 'string' },
+        only: { type: 'string', multiple: true },
+        force: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean' },
+        'keep-going': { type: 'boolean' },
+        retries: { type: 'string' },
+        timeout: { type: 'string' },
+        jobs: { type: 'string', short: 'j' },
+        cpu: { type: 'string' },
+        io: { type: 'string' },
+        net: { type: 'string' },
+        'vm-memory': { type: 'string' },
+        plain: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        debug: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    debug = values.debug ?? false;
+    if (values.help) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    const capacities: Partial<Record<ResourceClass, number>> = {};
+    for (const [resourceClass, option] of [
+      ['cpu', 'cpu'],
+      ['io', 'io'],
+      ['net', 'net'],
+      ['vm', 'vm-memory'],
+    ] as const) {
+      const value = positiveInteger(values[option], `--${option}`);
+      if (value !== undefined) capacities[resourceClass] = Math.max(value, 1);
+    }
+    const jobs = positiveInteger(values.jobs, '--jobs');
+    const timeout = positiveInteger(values.timeout, '--timeout');
+    const interactive = io === processIo && process.stdout.isTTY === true && !values.plain && !values.quiet;
+    const reporter: RunObserver = interactive
+      ? new TerminalReporter(process.stdout)
+      : new PlainReporter(io.stdout, { showCached: !values.quiet });
+    const quietReporter: RunObserver = {
+      onEvent: (event) => {
+        if (event.event === 'fail' && !event.willRetry) io.stderr(`FAILED ${event.node}: ${event.error}\n`);
+      },
+    };
+    const outdir = path.resolve(values.out ?? 'fcos.out');
+    const result = await runPipeline({
+      outdir,
+      cacheDir: cacheDirectory(values.cache),
+      ...(values.only ? { only: values.only } : {}),
+      ...(values.force ? { force: values.force } : {}),
+      dryRun: values['dry-run'] ?? false,
+      keepGoing: values['keep-going'] ?? false,
+      retries: positiveInteger(values.retries, '--retries') ?? 0,
+      ...(timeout !== undefined ? { timeoutSeconds: Math.max(timeout, 1) } : {}),
+      ...(jobs !== undefined ? { jobs: Math.max(jobs, 1) } : {}),
+      capacities,
+      ...(signal ? { signal } : {}),
+      observers: [values.quiet ? quietReporter : reporter],
+    });
+    io.stdout(summarize(result, outdir, values['dry-run'] ?? false));
+    return exitCodeOf(result.status);
+  } catch (error) {
+    if (isUsageError(error)) {
+      io.stderr(`fcos-run: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`fcos-run: error: ${message}\n`);
+    if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+    return error instanceof FcosError && /matches no node/.test(message) ? 2 : 1;
+  }
+}
+
+/** The closing summary: counts, wall time, critical path, where the outputs are. */
+function summarize(result: RunResult, outdir: string, dryRun: boolean): string {
+  const counts = { built: 0, cached: 0, failed: 0, skipped: 0, 'would-run': 0 };
+  for (const outcome of result.outcomes.values()) counts[outcome.status]++;
+  const shown = path.relative(process.cwd(), outdir) || '.';
+  if (dryRun) {
+    return `fcos-run --dry-run: ${counts['would-run']} to run, ${counts.cached} cached, ${counts.skipped} skipped\n`;
+  }
+  const lines = [
+    `fcos-run: ${result.status} in ${formatDuration(result.wallMs)}: ${counts.built} built, ${counts.cached} cached, ${counts.failed} failed, ${counts.skipped} skipped`,
+  ];
+  if (result.criticalPath.nodes.length > 0) {
+    lines.push(
+      `  critical path ${formatDuration(result.criticalPath.ms)}: ${result.criticalPath.nodes.join(' -> ')}`,
+    );
+  }
+  for (const [node, outcome] of result.outcomes) {
+    if (outcome.status === 'failed')
+      lines.push(`  failed: ${outcome.message ?? node}   (log: ${shown}/logs/${node}.log)`);
+  }
+  lines.push(
+    `  outputs: ${shown}/outputs.json, ${shown}/artifacts/; logs: ${shown}/logs/; events: ${shown}/events.jsonl`,
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,167 @@
+/**
+ * Running external tools: argument arrays through execa (never a shell string), output copied to
+ * the node's log, and cancellation that kills the tool's whole process group, so that Ctrl-C or a
+ * timeout leaves no grandchild (qemu under a wrapper, dnf's scriptlets) running.
+ */
+import { FcosError } from './errors.ts';
+
+/** Options of one tool invocation. */
+export interface ExecOptions {
+  /**
+   * Working directory.
+   * @default the process's
+   */
+  readonly cwd?: string;
+  /**
+   * Environment variables added to the process's (LC_ALL=C.UTF-8 is always set).
+   * @default {}
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Text written to the tool's stdin.
+   * @default nothing (stdin is /dev/null)
+   */
+  readonly input?: string;
+  /**
+   * Exit codes that count as success.
+   * @default [0]
+   */
+  readonly okExitCodes?: readonly number[];
+  /**
+   * Do not copy stdout to the log (binary or very large output).
+   * @default false
+   */
+  readonly quietStdout?: boolean;
+}
+
+/** What a finished tool invocation gave. */
+export interface ExecResult {
+  /** Exit code. */
+  readonly exitCode: number;
+  /** Standard output. */
+  readonly stdout: string;
+  /** Standard error. */
+  readonly stderr: string;
+}
+
+/** A tool failed: exit code, the command, and the tail of its output. */
+export class ToolError extends FcosError {
+  /** Exit code, or undefined if it was killed. */
+  readonly exitCode: number | undefined;
+  /** The last lines of stderr (or stdout). */
+  readonly outputTail: string;
+
+  constructor(command: string, exitCode: number | undefined, outputTail: string, reason: string) {
+    super(`${command} ${reason}${outputTail ? `:\n${outputTail}` : ''}`);
+    this.exitCode = exitCode;
+    this.outputTail = outputTail;
+  }
+}
+
+/** The tool was stopped because the node was cancelled or timed out. */
+export class CancelledError extends FcosError {}
+
+/** Grace period between SIGTERM and SIGKILL of a cancelled process group. */
+const KILL_GRACE_MS = 2000;
+
+/** Runs `file args` with cancellation by `signal`; output lines go to `log`. */
+export async function runTool(
+  file: string,
+  args: readonly string[],
+  options: ExecOptions & { readonly signal?: AbortSignal; readonly log?: (line: string) => void } = {},
+): Promise<ExecResult> {
+  const command = displayCommand(file, args);
+  options.signal?.throwIfAborted();
+  options.log?.(`$ ${command}`);
+  // Loaded on first use: a run served from the cache never starts a tool, and execa is many modules.
+  const { execa } = await import('execa');
+  const subprocess = execa(file, [...args], {
+    cwd: options.cwd,
+    env: { LC_ALL: 'C.UTF-8', ...options.env },
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    detached: true,
+    reject: false,
+    stripFinalNewline: false,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const pid = subprocess.pid;
+  const killGroup = () => {
+    if (pid === undefined) return;
+    signalGroup(pid, 'SIGTERM');
+    setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+  };
+  options.signal?.addEventListener('abort', killGroup, { once: true });
+  if (options.log) {
+    const log = options.log;
+    if (!options.quietStdout) forwardLines(subprocess.stdout, log);
+    forwardLines(subprocess.stderr, log);
+  }
+  try {
+    const result = await subprocess;
+    if (options.signal?.aborted)
+      throw new CancelledError(`${command} was stopped: ${abortReason(options.signal)}`);
+    const exitCode = result.exitCode;
+    if (exitCode === undefined || !(options.okExitCodes ?? [0]).includes(exitCode)) {
+      const tail = lastLines(String(result.stderr || result.stdout), 15);
+      const reason =
+        exitCode === undefined
+          ? `was killed by ${result.signal ?? 'a signal'}`
+          : `exited with code ${exitCode}`;
+      throw new ToolError(command, exitCode, tail, reason);
+    }
+    return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+  } finally {
+    options.signal?.removeEventListener('abort', killGroup);
+    // A tool may leave background children in its group; they must not outlive it.
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+  }
+}
+
+/** The command as a person reads it in a message: arguments quoted, long ones shortened. */
+export function displayCommand(file: string, args: readonly string[]): string {
+  const show = (word: string) => {
+    const flat = word.replace(/\s*\n\s*/g, ' ');
+    const short = flat.length > 80 ? `${flat.slice(0, 77)}...` : flat;
+    return /^[\w@%+=:,./-]+$/.test(short) ? short : `'${short.replace(/'/g, "'\\''")}'`;
+  };
+  return [file, ...args].map(show).join(' ');
+}
+
+/** Sends `signal` to the process group `pid`, ignoring a group that is already gone. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group has exited.
+  }
+}
+
+/** Why `signal` was aborted, as text. */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
+}
+
+/** Calls `log` for every line of `stream`. */
+function forwardLines(stream: NodeJS.ReadableStream | null, log: (line: string) => void): void {
+  if (!stream) return;
+  let pending = '';
+  stream.on('data', (chunk: Buffer | string) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) log(line);
+  });
+  stream.on('end', () => {
+    if (pending) log(pending);
+  });
+}
+
+/** The last `count` non-empty lines of `text`. */
+export function lastLines(text: string, count: number): string {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join('\n');
+}

@@ -1,0 +1,252 @@
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  nodesWith,
+  readEvents,
+  runIn,
+  synthIn,
+  testKindsHeader,
+  writeProgram,
+} from './helpers/temp-project.ts';
+
+/** Writes and synthesizes a program using TestStep; returns its directory. */
+async function project(body: string): Promise<string> {
+  const directory = await writeProgram(`${testKindsHeader()}${body}`);
+  const synth = await synthIn(directory);
+  expect(synth.stderr).toBe('');
+  return directory;
+}
+
+/** Rewrites the program and synthesizes again (same directory, same cache). */
+async function resynth(directory: string, body: string): Promise<void> {
+  const original = await readFile(path.join(directory, 'app.ts'), 'utf8');
+  const header = original.slice(0, original.indexOf('\nconst pipeline'));
+  await writeFile(path.join(directory, 'app.ts'), `${header}\n${body}\n`);
+  const synth = await synthIn(directory);
+  expect(synth.stderr).toBe('');
+}
+
+/** A diamond: A and B independent, C needs both, D needs C; E is independent of everything. */
+const diamond = (content = 'a', sleepMs = 600) => `
+const pipeline = new Pipeline({ name: 'diamond' });
+const a = new TestStep(pipeline, 'A', { content: '${content}', sleepMs: ${sleepMs} });
+const b = new TestStep(pipeline, 'B', { content: 'b', sleepMs: ${sleepMs} });
+const c = new TestStep(pipeline, 'C', { content: 'c', inputs: [a.output, b.output] });
+new TestStep(pipeline, 'D', { content: 'd', inputs: [c.output] });
+new TestStep(pipeline, 'E', { content: 'e' });
+`;
+
+describe('fcos-run', () => {
+  it('overlaps independent nodes, then serves everything from the cache', async () => {
+    const directory = await project(diamond());
+    const first = await runIn(directory, '--cpu', '2');
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const events = await readEvents(directory);
+    const interval = (node: string) => {
+      const finish = events.find((event) => event.event === 'finish' && event.node === node)!;
+      return { start: Date.parse(String(finish.startedAt)), end: Date.parse(String(finish.time)) };
+    };
+    const a = interval('A');
+    const b = interval('B');
+    expect(a.start).toBeLessThan(b.end);
+    expect(b.start).toBeLessThan(a.end);
+    expect(interval('C').start).toBeGreaterThanOrEqual(Math.max(a.end, b.end));
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/D/output.txt'), 'utf8')).toBe('dcab');
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    expect(outputs.D.output).toMatchObject({
+      type: 'blob',
+      storage: 'file',
+      size: 4,
+      path: 'artifacts/D/output.txt',
+    });
+    expect(first.stdout).toMatch(/fcos-run: ok in .*: 5 built, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/critical path .*: (A|B) -> C -> D/);
+    await expect(readFile(path.join(directory, 'fcos.out/logs/C.log'), 'utf8')).resolves.toContain(
+      'test step working',
+    );
+
+    const second = await runIn(directory);
+    expect(second.code).toBe(0);
+    const cachedEvents = await readEvents(directory);
+    expect(nodesWith(cachedEvents, 'start')).toEqual([]);
+    expect(nodesWith(cachedEvents, 'cached')).toEqual(['A', 'B', 'C', 'D', 'E']);
+    expect(second.stdout).toContain('0 built, 5 cached');
+    expect(JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'))).toEqual(
+      outputs,
+    );
+    await expect(readFile(path.join(directory, 'fcos.out/logs/C.log'), 'utf8')).resolves.toContain(
+      'test step working',
+    );
+  });
+
+  it('reruns exactly the changed node and what is downstream of it, and explains why in --dry-run', async () => {
+    const directory = await project(diamond('a', 0));
+    expect((await runIn(directory)).code).toBe(0);
+    await resynth(directory, diamond('a2', 0));
+
+    const plan = await runIn(directory, '--dry-run');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain("[would run] A: prop 'content' changed");
+    expect(plan.stdout).toContain('[would run] C: an input will be rebuilt');
+    expect(plan.stdout).toContain('[cached] B');
+    expect(plan.stdout).toContain('[cached] E');
+    expect(plan.stdout).toContain('fcos-run --dry-run: 3 to run, 2 cached');
+    expect(nodesWith(await readEvents(directory), 'start')).toEqual([]);
+
+    const rerun = await runIn(directory);
+    expect(rerun.code).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual(['A', 'C', 'D']);
+    expect(nodesWith(events, 'cached')).toEqual(['B', 'E']);
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/D/output.txt'), 'utf8')).toBe('dca2b');
+  });
+
+  it('explains an input change in --dry-run once the producer is cached', async () => {
+    const directory = await project(diamond('a', 0));
+    expect((await runIn(directory)).code).toBe(0);
+    await resynth(directory, diamond('a2', 0));
+    expect((await runIn(directory, '--only', 'A')).code).toBe(0);
+    const plan = await runIn(directory, '--dry-run');
+    expect(plan.stdout).toMatch(
+      /\[would run\] C: input 'inputs\.0' changed \([0-9a-f]{12} -> [0-9a-f]{12}\)/,
+    );
+    expect(plan.stdout).toContain('[cached] A');
+  });
+
+  it('--only runs the matching nodes and what they need; --force ignores the cache', async () => {
+    const directory = await project(diamond('a', 0));
+    const only = await runIn(directory, '--only', 'C');
+    expect(only.code).toBe(0);
+    expect(nodesWith(await readEvents(directory), 'start')).toEqual(['A', 'B', 'C']);
+
+    const forced = await runIn(directory, '--force', 'B', '--force', 'E');
+    expect(forced.code).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual(['B', 'D', 'E']);
+    expect(nodesWith(events, 'cached')).toEqual(['A', 'C']);
+
+    const none = await runIn(directory, '--only', 'nothing/**');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--only nothing/** matches no node');
+  });
+
+  it('detects a corrupted cache object, evicts it and rebuilds the node', async () => {
+    const directory = await project(diamond('a', 0));
+    expect((await runIn(directory)).code).toBe(0);
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    const digest: string = outputs.E.output.digest;
+    const blob = path.join(directory, 'cache/blobs/sha256', digest.slice(0, 2), digest);
+    await chmod(blob, 0o644);
+    await writeFile(blob, 'X');
+    const rerun = await runIn(directory);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain(
+      "[warning] E: cached output 'output' of E was corrupted (evicted); rebuilding",
+    );
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual(['E']);
+    expect(await readFile(blob, 'utf8')).toBe('e');
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/E/output.txt'), 'utf8')).toBe('e');
+  });
+
+  it('fail-fast stops starting nodes; --keep-going runs all that does not depend on the failure', async () => {
+    const body = `
+const pipeline = new Pipeline({ name: 'failing' });
+const bad = new TestStep(pipeline, 'Bad', { content: 'x', fail: true });
+new TestStep(pipeline, 'AfterBad', { content: 'y', inputs: [bad.output] });
+const slow = new TestStep(pipeline, 'Slow', { content: 's', sleepMs: 800 });
+new TestStep(pipeline, 'AfterSlow', { content: 't', inputs: [slow.output] });
+`;
+    const directory = await project(body);
+    const failFast = await runIn(directory, '--cpu', '2');
+    expect(failFast.code).toBe(1);
+    let events = await readEvents(directory);
+    expect(nodesWith(events, 'fail')).toEqual(['Bad']);
+    expect(nodesWith(events, 'finish')).toEqual(['Slow']);
+    expect(nodesWith(events, 'skip')).toEqual(['AfterBad', 'AfterSlow']);
+    expect(failFast.stdout).toContain('test step failing on purpose');
+    expect(failFast.stdout).toMatch(/failed: Bad: .* exited with code 3/);
+    await expect(readFile(path.join(directory, 'fcos.out/logs/Bad.log'), 'utf8')).resolves.toContain(
+      'FAILED',
+    );
+
+    const keepGoing = await runIn(directory, '--cpu', '2', '--keep-going');
+    expect(keepGoing.code).toBe(1);
+    events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['AfterSlow']);
+    expect(nodesWith(events, 'cached')).toEqual(['Slow']);
+    expect(nodesWith(events, 'skip')).toEqual(['AfterBad']);
+  });
+
+  it('retries a retryable node --retries times', async () => {
+    const directory = await writeProgram('');
+    const stateDir = path.join(directory, 'state');
+    const body = `
+const pipeline = new Pipeline({ name: 'flaky' });
+new TestStep(pipeline, 'Flaky', { content: 'f', failAttempts: 2, stateDir: ${JSON.stringify(stateDir)} });
+`;
+    await resynthFrom(directory, body);
+    const once = await runIn(directory, '--retries', '1');
+    expect(once.code).toBe(1);
+    expect(
+      (await readEvents(directory)).filter((event) => event.event === 'fail').map((event) => event.willRetry),
+    ).toEqual([true, false]);
+    await writeFile(path.join(stateDir, 'Flaky.attempts'), '0');
+    const thrice = await runIn(directory, '--retries', '2');
+    expect(thrice.code).toBe(0);
+    const events = await readEvents(directory);
+    expect(events.filter((event) => event.event === 'start').map((event) => event.attempt)).toEqual([
+      1, 2, 3,
+    ]);
+    expect(thrice.stdout).toContain('[start] Flaky (attempt 3)');
+  });
+
+  it('enforces a per-node timeout', async () => {
+    const directory = await project(`
+const pipeline = new Pipeline({ name: 'slow' });
+new TestStep(pipeline, 'Sleepy', { content: 'z', sleepMs: 20000 });
+`);
+    const started = Date.now();
+    const run = await runIn(directory, '--timeout', '1');
+    expect(run.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(run.stdout).toContain('[FAILED] Sleepy: timed out after 1 s');
+  });
+
+  it('fails a node whose kind has no runner, naming the node and kind', async () => {
+    const directory = await project(`
+const pipeline = new Pipeline({ name: 'norunner' });
+const manifest = new stages.Manifest(pipeline, 'Manifest', { treefile: { ref: 'r' } });
+`);
+    const run = await runIn(directory);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('[FAILED] Manifest: Manifest: no runner is registered for kind Manifest');
+  });
+
+  it('refuses a pipeline.json older than the program', async () => {
+    const directory = await project(diamond('a', 0));
+    const later = new Date(Date.now() + 5000);
+    const { utimes } = await import('node:fs/promises');
+    await utimes(path.join(directory, 'app.ts'), later, later);
+    const run = await runIn(directory);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/pipeline\.json is older than .*app\.ts: run fcos-synth first/);
+  });
+
+  it('says to run fcos-synth when pipeline.json is missing', async () => {
+    const directory = await writeProgram('');
+    const run = await runIn(directory);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/pipeline\.json does not exist: run fcos-synth first/);
+  });
+});
+
+/** Writes a body into an existing temporary project and synthesizes it. */
+async function resynthFrom(directory: string, body: string): Promise<void> {
+  const original = await readFile(path.join(directory, 'app.ts'), 'utf8');
+  await writeFile(path.join(directory, 'app.ts'), `${original}${testKindsHeader()}${body}\n`);
+  const synth = await synthIn(directory);
+  expect(synth.stderr).toBe('');
+}
