@@ -8,6 +8,7 @@ export * from './errors.ts';
 export * from './graph.ts';
 export * from './pipeline.ts';
 export * from './platform.ts';
+export * from './runner.ts';
 export * from './schemas.ts';
 export * from './session.ts';
 export * from './step.ts';

@@ -1,8 +1,10 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   nodesWith,
+  REPO_ROOT,
   readEvents,
   runIn,
   synthIn,
@@ -213,6 +215,66 @@ new TestStep(pipeline, 'Sleepy', { content: 'z', sleepMs: 20000 });
     expect(run.code).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(run.stdout).toContain('[FAILED] Sleepy: timed out after 1 s');
+  });
+
+  it('-j limits nodes running at once; the vm memory budget limits VM nodes', async () => {
+    const overlaps = async (directory: string, ...options: string[]) => {
+      expect((await runIn(directory, '--force', '**', ...options)).code).toBe(0);
+      const events = await readEvents(directory);
+      const spans = events
+        .filter((event) => event.event === 'finish')
+        .map((event) => ({
+          start: Date.parse(String(event.startedAt)),
+          end: Date.parse(String(event.time)),
+        }));
+      expect(spans).toHaveLength(2);
+      return spans[0]!.start < spans[1]!.end && spans[1]!.start < spans[0]!.end;
+    };
+    const cpu = await project(`
+const pipeline = new Pipeline({ name: 'jobs' });
+new TestStep(pipeline, 'One', { content: '1', sleepMs: 500 });
+new TestStep(pipeline, 'Two', { content: '2', sleepMs: 500 });
+`);
+    expect(await overlaps(cpu, '--cpu', '2')).toBe(true);
+    expect(await overlaps(cpu, '--cpu', '2', '--jobs', '1')).toBe(false);
+    const vm = await project(`
+const pipeline = new Pipeline({ name: 'vms' });
+new TestStep(pipeline, 'VmOne', { content: '1', sleepMs: 500, resourceClass: 'vm', memoryMiB: 600 });
+new TestStep(pipeline, 'VmTwo', { content: '2', sleepMs: 500, resourceClass: 'vm', memoryMiB: 600 });
+`);
+    expect(await overlaps(vm, '--vm-memory', '1000')).toBe(false);
+    expect(await overlaps(vm, '--vm-memory', '1200')).toBe(true);
+  });
+
+  it('runs a kind defined in the project itself, found through the module synthesis recorded', async () => {
+    const directory = await writeProgram(
+      `import { Kind } from './my-kind.ts';
+const pipeline = new Pipeline({ name: 'custom' });
+new Kind(pipeline, 'Mine', { word: 'hello' });`,
+      {
+        'my-kind.ts': `
+import { z } from 'zod';
+import { Step, registerRunner } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+const definition = { kind: 'MyKind', version: 3, module: import.meta.url, schema: z.object({ word: z.string() }), resources: () => ({ class: 'cpu' }) };
+export class Kind extends Step {
+  constructor(scope, id, props) { super(scope, id, definition, props); this.out = this.addOutput('out', 'blob', {}); }
+}
+registerRunner({ kind: 'MyKind', version: 3, async run(context) {
+  const file = path.join(context.workDir, 'word.txt');
+  await writeFile(file, context.props.word.toUpperCase());
+  return { out: { storage: 'file', path: file } };
+} });
+`,
+      },
+    );
+    expect((await synthIn(directory)).code).toBe(0);
+    const assembly = JSON.parse(await readFile(path.join(directory, 'fcos.out/pipeline.json'), 'utf8'));
+    expect(assembly.nodes.Mine.module).toBe('./my-kind.ts');
+    const run = await runIn(directory);
+    expect(run.code).toBe(0);
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/Mine/word.txt'), 'utf8')).toBe('HELLO');
   });
 
   it('fails a node whose kind has no runner, naming the node and kind', async () => {

@@ -22,7 +22,7 @@ import { ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-sto
 import { EventLogFile, type RunEvent, type RunObserver, type RunStatus } from './events.ts';
 import { matchAny } from './glob.ts';
 import { loadRunnerModules } from './load-runners.ts';
-import { ResourcePool } from './resource-pool.ts';
+import { MemoryPool, type ResourcePool, SlotPool } from './resource-pool.ts';
 
 /** Options of {@link runPipeline}. */
 export interface RunOptions {
@@ -210,12 +210,12 @@ class Run {
   ) {
     const capacities = { ...defaultCapacities(), ...options.capacities };
     this.pools = {
-      cpu: new ResourcePool('cpu', capacities.cpu),
-      io: new ResourcePool('io', capacities.io),
-      net: new ResourcePool('net', capacities.net),
-      vm: new ResourcePool('vm', capacities.vm),
+      cpu: new SlotPool('cpu', capacities.cpu),
+      io: new SlotPool('io', capacities.io),
+      net: new SlotPool('net', capacities.net),
+      vm: new MemoryPool('vm', capacities.vm),
     };
-    this.jobs = new ResourcePool('jobs', options.jobs ?? Number.MAX_SAFE_INTEGER);
+    this.jobs = new SlotPool('jobs', options.jobs ?? Number.POSITIVE_INFINITY);
     this.priority = longestPathToSink(graph);
     this.observers = [new EventLogFile(path.join(outdir, 'events.jsonl')), ...(options.observers ?? [])];
     // Every running node listens to the run's signal (tools, waits): not a leak.
@@ -294,12 +294,7 @@ class Run {
   private async decide(nodePath: string, node: AssemblyNode): Promise<NodeOutcome> {
     const blocked = this.blockingPredecessor(nodePath);
     if (blocked) return this.skip(nodePath, node, blocked);
-    if (this.stopping)
-      return this.skip(
-        nodePath,
-        node,
-        this.stopping === 'interrupted' ? 'run interrupted' : `stopped after ${this.stopping} failed`,
-      );
+    if (this.stopping) return this.skip(nodePath, node, this.stopReason());
     const inputs = this.inputsOf(node);
     if (!inputs) return this.plan(nodePath, node, undefined, ['an input will be rebuilt']);
     const runner = findRunner(node.kind);
@@ -345,34 +340,51 @@ class Run {
     const pool = this.pools[node.resources.class];
     const amount = node.resources.class === 'vm' ? (node.resources.memoryMiB ?? DEFAULT_VM_MEMORY_MIB) : 1;
     const priority = this.priority.get(nodePath) ?? 0;
-    const releaseClass = await pool.acquire(amount, priority, this.abort.signal);
+    const signal = this.abort.signal;
     try {
-      const releaseJob = await this.jobs.acquire(1, priority, this.abort.signal);
-      try {
-        if (this.stopping)
-          return this.skip(
-            nodePath,
-            node,
-            this.stopping === 'interrupted' ? 'run interrupted' : `stopped after ${this.stopping} failed`,
-          );
-        const releaseLock = await acquireLock(this.store.root, key, { signal: this.abort.signal });
-        try {
-          // Another process may have built it while this one waited for the lock.
-          const builtMeanwhile = forced ? undefined : await this.lookup(key, nodePath);
-          if (builtMeanwhile) return this.serveCached(nodePath, node, key, builtMeanwhile);
-          return await this.build(nodePath, node, runner, inputs, key, material);
-        } finally {
-          await releaseLock();
-        }
-      } finally {
-        releaseJob();
-      }
+      return await pool.run(
+        amount,
+        priority,
+        () =>
+          this.jobs.run(
+            1,
+            priority,
+            () => this.buildUnderLock(nodePath, node, runner, inputs, key, material, forced),
+            signal,
+          ),
+        signal,
+      );
     } catch (error) {
-      if (this.abort.signal.aborted) return this.skip(nodePath, node, 'run interrupted');
+      if (signal.aborted) return this.skip(nodePath, node, 'run interrupted');
       throw error;
-    } finally {
-      releaseClass();
     }
+  }
+
+  /** Builds the node holding its action's lock, unless another process built it meanwhile. */
+  private async buildUnderLock(
+    nodePath: string,
+    node: AssemblyNode,
+    runner: NodeRunner,
+    inputs: Record<string, StoredOutput>,
+    key: string,
+    material: KeyMaterial,
+    forced: boolean,
+  ): Promise<NodeOutcome> {
+    if (this.stopping) return this.skip(nodePath, node, this.stopReason());
+    const releaseLock = await acquireLock(this.store.root, key, { signal: this.abort.signal });
+    try {
+      // Another process may have built it while this one waited for the lock.
+      const builtMeanwhile = forced ? undefined : await this.lookup(key, nodePath);
+      if (builtMeanwhile) return this.serveCached(nodePath, node, key, builtMeanwhile);
+      return await this.build(nodePath, node, runner, inputs, key, material);
+    } finally {
+      await releaseLock();
+    }
+  }
+
+  /** Why nodes are no longer started. */
+  private stopReason(): string {
+    return this.stopping === 'interrupted' ? 'run interrupted' : `stopped after ${this.stopping} failed`;
   }
 
   /** The first predecessor that failed or was skipped, as a reason, if any. */

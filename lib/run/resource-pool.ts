@@ -1,59 +1,120 @@
 /**
- * Capacity of one resource class (cpu slots, vm memory in MiB ...). Waiters are served in
- * priority order through a p-queue of concurrency 1, so a large request is not starved by a
- * stream of small ones and the critical path goes first.
+ * Capacity of one resource class. Slot classes (cpu, io, net, and the overall job limit) are a
+ * p-queue each: concurrency = slots, waiting nodes started by priority. The vm class is a memory
+ * budget in MiB, which p-queue cannot weigh: its waiters are kept in priority order and the first
+ * one starts as soon as its memory fits (no overtaking, so a large VM is never starved).
  */
 import PQueue from 'p-queue';
 
-/** A weighted semaphore with prioritized waiters. */
-export class ResourcePool {
+/** Runs tasks within a capacity, highest priority first. */
+export interface ResourcePool {
   /** Name of the class, for messages. */
   readonly name: string;
-  /** Total capacity. */
+  /** Total capacity (slots, or MiB). */
   readonly capacity: number;
-  private available: number;
-  private readonly admission = new PQueue({ concurrency: 1 });
-  private wakeUp: (() => void) | undefined;
+  /** Capacity in use now. */
+  readonly inUse: number;
+  /** Runs `task` once `amount` of the capacity is free; rejects if `signal` aborts first. */
+  run<T>(amount: number, priority: number, task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+}
+
+/** A pool of identical slots, scheduled by p-queue. */
+export class SlotPool implements ResourcePool {
+  /** Name of the class. */
+  readonly name: string;
+  /** Number of slots. */
+  readonly capacity: number;
+  private readonly queue: PQueue;
 
   constructor(name: string, capacity: number) {
     this.name = name;
     this.capacity = capacity;
-    this.available = capacity;
+    this.queue = new PQueue({ concurrency: capacity });
   }
 
-  /** Waits for `amount` (clamped to the capacity) and returns the function that gives it back. */
-  async acquire(amount: number, priority: number, signal?: AbortSignal): Promise<() => void> {
-    const wanted = Math.min(Math.max(amount, 0), this.capacity);
-    await this.admission.add(
-      async () => {
-        while (this.available < wanted) {
-          signal?.throwIfAborted();
-          await new Promise<void>((resolve) => {
-            const onAbort = () => resolve();
-            this.wakeUp = () => {
-              signal?.removeEventListener('abort', onAbort);
-              resolve();
-            };
-            signal?.addEventListener('abort', onAbort, { once: true });
-          });
-        }
-        this.available -= wanted;
-      },
-      { priority },
-    );
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.available += wanted;
-      const wake = this.wakeUp;
-      this.wakeUp = undefined;
-      wake?.();
-    };
-  }
-
-  /** Capacity in use. */
+  /** Slots in use. */
   get inUse(): number {
-    return this.capacity - this.available;
+    return this.queue.pending;
+  }
+
+  /** Runs `task` in a slot (every task takes one, whatever `amount` says). */
+  async run<T>(_amount: number, priority: number, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return (await this.queue.add(task, { priority, ...(signal ? { signal } : {}) })) as T;
+  }
+}
+
+/** A waiter of a {@link MemoryPool}. */
+interface MemoryWaiter {
+  readonly amount: number;
+  readonly priority: number;
+  readonly order: number;
+  readonly start: () => void;
+}
+
+/** A budget of memory in MiB shared by VM-booting nodes. */
+export class MemoryPool implements ResourcePool {
+  /** Name of the class. */
+  readonly name: string;
+  /** Budget in MiB. */
+  readonly capacity: number;
+  private used = 0;
+  private arrivals = 0;
+  private readonly waiters: MemoryWaiter[] = [];
+
+  constructor(name: string, capacity: number) {
+    this.name = name;
+    this.capacity = capacity;
+  }
+
+  /** MiB in use. */
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** Runs `task` holding `amount` MiB (clamped to the budget, so an oversized node still runs alone). */
+  async run<T>(amount: number, priority: number, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const wanted = Math.min(Math.max(amount, 0), this.capacity);
+    await this.admit(wanted, priority, signal);
+    try {
+      return await task();
+    } finally {
+      this.used -= wanted;
+      this.drain();
+    }
+  }
+
+  /** Resolves when `amount` is granted to this waiter. */
+  private admit(amount: number, priority: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(signal?.reason);
+        this.drain();
+      };
+      const waiter: MemoryWaiter = {
+        amount,
+        priority,
+        order: this.arrivals++,
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.waiters.sort((a, b) => b.priority - a.priority || a.order - b.order);
+      this.drain();
+    });
+  }
+
+  /** Starts waiters from the front while their memory fits. */
+  private drain(): void {
+    while (this.waiters.length > 0 && this.used + this.waiters[0]!.amount <= this.capacity) {
+      const waiter = this.waiters.shift()!;
+      this.used += waiter.amount;
+      waiter.start();
+    }
   }
 }
