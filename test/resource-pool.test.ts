@@ -47,7 +47,14 @@ describe('ResourcePool', () => {
       const blocker = pool.run(1, 0, () => new Promise((resolve) => setTimeout(resolve, 50)));
       const controller = new AbortController();
       let ran = false;
-      const waiting = pool.run(1, 0, async () => void (ran = true), controller.signal);
+      const waiting = pool.run(
+        1,
+        0,
+        async () => {
+          ran = true;
+        },
+        controller.signal,
+      );
       controller.abort(new Error('stop'));
       await expect(waiting).rejects.toThrow('stop');
       await blocker;
