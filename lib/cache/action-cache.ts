@@ -5,7 +5,8 @@
  * use, for LRU eviction. A per-node index (`<root>/nodes/<sha256 of path>.json`) remembers the
  * last key material of each node, so that a miss can be explained by what changed.
  */
-import { mkdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readFileSync, utimesSync } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
@@ -158,7 +159,7 @@ export class ActionCache {
   async touch(key: string): Promise<boolean> {
     const now = new Date();
     try {
-      await utimes(this.recordPath(key), now, now);
+      utimesSync(this.recordPath(key), now, now); // synchronous: see readJsonIfExists
       return true;
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return false;
@@ -245,7 +246,9 @@ export class ActionCache {
 async function readJsonIfExists(file: string): Promise<{ value: unknown } | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Synchronous on purpose: records are small, and a run served from the cache reads thousands;
+    // a direct read costs microseconds where a trip through libuv's thread pool costs tens.
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return undefined;
     throw error;

@@ -3,8 +3,8 @@
  * runner's files into blobs and trees, records them, and decides whether a recorded output can
  * still be served (present, unmodified) — a damaged one is evicted and the node rebuilt.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync, type Stats, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ActionCache, type ActionOutput, type ActionRecord } from '../cache/action-cache.ts';
 import { CasStore } from '../cache/cas-store.ts';
@@ -48,8 +48,8 @@ export class ArtifactStore {
   readonly ostreeRepo: string;
   /** Where runners' work directories are made (same filesystem as the blobs, so outputs move in). */
   readonly workRoot: string;
-  /** Inodes of blobs seen in this run, to skip relinking outputs that are already in place. */
-  private readonly blobInodes = new Map<string, number>();
+  /** Blobs checked in this run (inode and size), to skip relinking outputs already in place. */
+  private readonly blobStats = new Map<string, { readonly ino: number; readonly size: number }>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -107,7 +107,7 @@ export class ArtifactStore {
     if (!manifest) return 'has a damaged tree manifest';
     for (const entry of manifest.entries) {
       if (entry.type !== 'file') continue;
-      const file = await stat(this.blobs.blobPath(entry.digest)).catch(() => undefined);
+      const file = statIfExists(this.blobs.blobPath(entry.digest));
       if (!file || file.size !== entry.size) return `lost the file '${entry.path}'`;
     }
     return undefined;
@@ -118,7 +118,8 @@ export class ArtifactStore {
    * differs is re-hashed, and evicted if its content no longer matches its digest.
    */
   private async checkBlob(digest: string, stamp: BlobStamp | undefined): Promise<string | undefined> {
-    const current = await stat(this.blobs.blobPath(digest)).catch(() => undefined);
+    // Synchronous: a metadata check per cached output, thousands in a null run (see linkBlob).
+    const current = statIfExists(this.blobs.blobPath(digest));
     if (!current) return 'is missing';
     if (
       stamp &&
@@ -239,15 +240,37 @@ export class ArtifactStore {
     return destination;
   }
 
-  /** Hardlinks blob `digest` at `destination` unless that is already the blob. */
+  /**
+   * Hardlinks blob `digest` at `destination` unless that is already the blob. A blob shared by
+   * very many outputs (an empty log) reaches the filesystem's link limit and is copied instead;
+   * a small copy with the same content counts as in place, so it is not copied again every run.
+   */
   async linkBlob(digest: string, destination: string): Promise<void> {
-    const [existing, blobInode] = await Promise.all([
-      stat(destination).catch(() => undefined),
-      this.blobInodes.get(digest) ?? stat(this.blobs.blobPath(digest)).then((blob) => blob.ino),
-    ]);
-    if (existing?.ino !== blobInode) await this.blobs.linkOut(digest, destination);
+    // Synchronous stats: cheaper than the thread pool for the thousands a null run makes.
+    const existing = statIfExists(destination);
+    const blob = this.blobStats.get(digest) ?? statSync(this.blobs.blobPath(digest));
+    if (existing?.ino === blob.ino) return;
+    if (existing?.isFile() && existing.size === blob.size) {
+      if (blob.size === 0) return;
+      if (blob.size <= SMALL_COPY_BYTES) {
+        const [present, stored] = await Promise.all([
+          readFile(destination),
+          readFile(this.blobs.blobPath(digest)),
+        ]);
+        if (present.equals(stored)) return;
+      }
+    }
+    await this.blobs.linkOut(digest, destination);
   }
 }
+
+/** `stat` of `file`, or undefined when it does not exist. */
+function statIfExists(file: string): Stats | undefined {
+  return statSync(file, { throwIfNoEntry: false });
+}
+
+/** Largest copied output compared by content instead of being replaced. */
+const SMALL_COPY_BYTES = 64 * 1024;
 
 /** The executor's description of a recorded output. */
 export function storedOutputOf(output: ActionOutput): StoredOutput {

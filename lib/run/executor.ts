@@ -428,7 +428,7 @@ class Run {
     if (!this.options.dryRun) {
       await this.publish(nodePath, outputs);
       if (record.logDigest)
-        await this.store.blobs.linkOut(record.logDigest, this.logPath(nodePath)).catch(() => {});
+        await this.store.linkBlob(record.logDigest, this.logPath(nodePath)).catch(() => {});
     }
     this.emit(
       this.options.dryRun

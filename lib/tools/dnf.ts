@@ -1,0 +1,121 @@
+/**
+ * dnf: installing packages into a root offline, from local repositories only. Quirks handled here
+ * (measured on Debian 12 with dnf 4): Debian's rpm keeps its database in `~/.rpmdb` unless a HOME
+ * whose `.rpmmacros` sets `%_dbpath` is given; the host's dnf.conf turns gpgcheck on and its
+ * repos.d points at the network, so reposdir is an empty directory; `--installroot` must be
+ * absolute; plugins and weak dependencies are off. dnf keeps its repo cache in `cachedir` on the
+ * host but also writes `ROOT/<cachedir>/expired_repos.json`, `ROOT/<logdir>` and
+ * `ROOT/<persistdir>`, plus `etc/dnf/modules.d` and sqlite side files in the root: all of that is
+ * removed after the install, so the root holds only what the packages installed.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ToolExec } from './tool-exec.ts';
+
+/** Where the rpm database lives in the root, as on Fedora. */
+export const RPM_DB_PATH = 'usr/lib/sysimage/rpm';
+
+/** A local repository dnf reads. */
+export interface LocalRepository {
+  /** Repository id. */
+  readonly name: string;
+  /** Path of the directory holding `repodata/`. */
+  readonly directory: string;
+}
+
+/** Options of {@link installOffline}. */
+export interface InstallOfflineOptions {
+  /** The root to install into (created if missing). */
+  readonly installRoot: string;
+  /** A fresh scratch directory for dnf's HOME, empty repos.d, cache and logs (outside the root). */
+  readonly stateDir: string;
+  /** The repositories to read (no other is enabled). */
+  readonly repositories: readonly LocalRepository[];
+  /** Package names (or specs) to install. */
+  readonly packages: readonly string[];
+  /** `$releasever`. */
+  readonly releaseVersion: string;
+  /**
+   * SOURCE_DATE_EPOCH: makes rpmdb.sqlite byte-identical run to run.
+   * @default not set
+   */
+  readonly sourceDateEpoch?: number;
+}
+
+/** Installs `packages` into `installRoot` from `repositories` only, without network, then tidies the root. */
+export async function installOffline(exec: ToolExec, options: InstallOfflineOptions): Promise<void> {
+  const installRoot = path.resolve(options.installRoot);
+  const state = path.resolve(options.stateDir);
+  const directories = {
+    home: path.join(state, 'home'),
+    repos: path.join(state, 'repos.d'),
+    cache: path.join(state, 'cache'),
+    log: path.join(state, 'log'),
+    persist: path.join(state, 'persist'),
+  };
+  for (const directory of [installRoot, ...Object.values(directories)])
+    await mkdir(directory, { recursive: true });
+  await writeFile(path.join(directories.home, '.rpmmacros'), `%_dbpath /${RPM_DB_PATH}\n`);
+  const existedBefore = existingPaths(installRoot, [
+    ...ancestorsInside(state),
+    'etc/dnf',
+    'etc/dnf/modules.d',
+  ]);
+  const args = [
+    '-y',
+    `--installroot=${installRoot}`,
+    `--releasever=${options.releaseVersion}`,
+    '--nogpgcheck',
+    `--setopt=reposdir=${directories.repos}`,
+    `--setopt=cachedir=${directories.cache}`,
+    `--setopt=logdir=${directories.log}`,
+    `--setopt=persistdir=${directories.persist}`,
+    '--setopt=install_weak_deps=False',
+    '--setopt=tsflags=nodocs',
+    '--disableplugin=*',
+  ];
+  for (const repository of options.repositories) {
+    args.push(`--repofrompath=${repository.name},file://${path.resolve(repository.directory)}`);
+    args.push(`--repo=${repository.name}`);
+  }
+  args.push('install', ...options.packages);
+  const env: Record<string, string> = { HOME: directories.home };
+  if (options.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(options.sourceDateEpoch);
+  await exec('dnf', args, { env });
+  await removeLeftovers(installRoot, state, existedBefore);
+}
+
+/** Relative paths of `absolute`'s directory and its ancestors, deepest first (`a/b/c`, `a/b`, `a`). */
+function ancestorsInside(absolute: string): string[] {
+  const segments = absolute.split(path.sep).filter(Boolean);
+  return segments.map((_, index) => segments.slice(0, segments.length - index).join('/'));
+}
+
+/** Which of `relativePaths` exist in `root`. */
+function existingPaths(root: string, relativePaths: readonly string[]): Set<string> {
+  return new Set(relativePaths.filter((relative) => existsSync(path.join(root, relative))));
+}
+
+/** Removes dnf's files from the root, and the directories it created for them if now empty. */
+async function removeLeftovers(
+  installRoot: string,
+  state: string,
+  existedBefore: Set<string>,
+): Promise<void> {
+  await rm(path.join(installRoot, state), { recursive: true, force: true });
+  for (const name of ['.rpm.lock', 'rpmdb.sqlite-shm', 'rpmdb.sqlite-wal']) {
+    await rm(path.join(installRoot, RPM_DB_PATH, name), { force: true });
+  }
+  // Top-level directories (tmp, work ...) may belong to a package: only deeper ones are removed.
+  const created = [...ancestorsInside(state).slice(0, -1), 'etc/dnf/modules.d', 'etc/dnf'];
+  for (const relative of created) {
+    if (!existedBefore.has(relative)) await removeIfEmpty(path.join(installRoot, relative));
+  }
+}
+
+/** Removes `directory` if it exists and is empty. */
+async function removeIfEmpty(directory: string): Promise<void> {
+  if (!existsSync(directory)) return;
+  if ((await readdir(directory)).length === 0) await rmdir(directory);
+}

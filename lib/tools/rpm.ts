@@ -1,0 +1,56 @@
+/**
+ * rpm: reading RPM files' headers and file lists (`rpm -qp`). Quirk handled here: `%{EPOCH}` prints
+ * `(none)` for packages without an epoch, so `%{EPOCHNUM}` (0) is queried instead.
+ */
+import type { ToolExec } from './tool-exec.ts';
+
+/** Name, epoch, version, release and architecture of a package. */
+export interface PackageIdentity {
+  /** Package name. */
+  readonly name: string;
+  /** Epoch, 0 when the package has none. */
+  readonly epoch: number;
+  /** Version. */
+  readonly version: string;
+  /** Release. */
+  readonly release: string;
+  /** Architecture (`x86_64`, `noarch` ...). */
+  readonly arch: string;
+}
+
+/** Query format of one {@link PackageIdentity} per line, fields separated by tabs. */
+const IDENTITY_FORMAT = '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n';
+
+/** Reads the identity of each RPM file, in the order given. */
+export async function readPackageIdentities(
+  exec: ToolExec,
+  rpmFiles: readonly string[],
+): Promise<PackageIdentity[]> {
+  if (rpmFiles.length === 0) return [];
+  const result = await exec(
+    'rpm',
+    ['-qp', '--nosignature', '--nodigest', '--qf', IDENTITY_FORMAT, ...rpmFiles],
+    {
+      quietStdout: true,
+    },
+  );
+  return result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [name = '', epoch = '0', version = '', release = '', arch = ''] = line.split('\t');
+      return { name, epoch: Number(epoch), version, release, arch };
+    });
+}
+
+/** The paths an RPM file installs, in rpm's order. */
+export async function listPackageFiles(exec: ToolExec, rpmFile: string): Promise<string[]> {
+  const result = await exec('rpm', ['-qlp', '--nosignature', '--nodigest', rpmFile], { quietStdout: true });
+  return result.stdout.split('\n').filter((line) => line !== '');
+}
+
+/** `name-[epoch:]version-release.arch`, the way dnf prints a package. */
+export function formatNevra(identity: PackageIdentity): string {
+  const epoch = identity.epoch === 0 ? '' : `${identity.epoch}:`;
+  return `${identity.name}-${epoch}${identity.version}-${identity.release}.${identity.arch}`;
+}
