@@ -1,0 +1,194 @@
+#!/bin/sh
+# /init of the local tiny OS's initramfs (tiny-dracut puts it there). In order:
+#   1. mounts /proc /sys /dev /run and loads the disk, file system and fw_cfg modules;
+#   2. mounts the root partition (root=LABEL=...|UUID=...|/dev/..., default LABEL=root) on /physroot;
+#   3. follows the ostree= kernel argument (/ostree/boot.N/<os>/<bootcsum>/<n>, a chain of relative
+#      links in the root partition) to /ostree/deploy/<os>/deploy/<checksum>.<serial> and bind-mounts
+#      that deployment on /newroot, with /ostree/deploy/<os>/var on its /var;
+#   4. on first boot (the `ignition.firstboot` kernel argument, as Fedora CoreOS) runs Ignition's
+#      fetch and files stages for `ignition.platform.id` into /newroot, then deletes
+#      /ignition.firstboot from a partition labelled `boot`, if there is one;
+#   5. does the rest of ostree-prepare-root: /usr becomes a read-only bind mount, the physical root
+#      moves to /sysroot, /run/ostree-booted is created, and it switch_roots into /sbin/init.
+# Progress is printed as `FCOS-CDK: initramfs ...` lines; any error prints
+# `FCOS-CDK: initramfs failed: <reason>` (with the tail of the tool's log) and powers off: it never
+# waits for input.
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+# Modules loaded at start, in order (their dependencies come with them).
+MODULES='crc32c_generic crc32c_intel crct10dif_generic crc64_rocksoft_generic virtio_pci virtio_blk
+virtio_scsi sd_mod ahci ext4 vfat nls_cp437 nls_iso8859_1 nls_ascii qemu_fw_cfg'
+# How long to wait for the root device, in tenths of a second.
+ROOT_WAIT_TENTHS=600
+# Time limit of each Ignition stage, in seconds.
+IGNITION_TIMEOUT=180
+
+# Prints one progress line.
+say() {
+  echo "FCOS-CDK: initramfs $*"
+}
+
+# Reports a failure (with the tail of log $2, if given) and powers off.
+fail() {
+  echo "FCOS-CDK: initramfs failed: $1"
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    tail -n 25 "$2" | sed 's/^/  | /'
+  fi
+  sync
+  poweroff -f
+  echo o >/proc/sysrq-trigger
+  sleep 10
+  exit 1
+}
+
+# Mounts the API file systems and points the shell's output at the console.
+mount_api_filesystems() {
+  mkdir -p /proc /sys /dev /run /tmp
+  mount -t proc -o nosuid,nodev,noexec proc /proc
+  mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+  mount -t devtmpfs -o mode=0755,nosuid devtmpfs /dev
+  mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+  exec </dev/console >/dev/console 2>&1
+}
+
+# Reads the kernel arguments this init understands into variables.
+read_kernel_arguments() {
+  ostree_path=''
+  root_spec=LABEL=root
+  firstboot=no
+  platform=''
+  quiet_console=yes
+  set -f
+  # shellcheck disable=SC2046
+  set -- $(cat /proc/cmdline)
+  set +f
+  for argument in "$@"; do
+    case $argument in
+      ostree=*) ostree_path=${argument#ostree=} ;;
+      root=*) root_spec=${argument#root=} ;;
+      ignition.firstboot | ignition.firstboot=*) firstboot=yes ;;
+      ignition.platform.id=*) platform=${argument#ignition.platform.id=} ;;
+      loglevel=* | debug) quiet_console=no ;;
+    esac
+  done
+}
+
+# Loads $MODULES; modules that are missing or do not apply (crc32c_intel without SSE 4.2) are skipped.
+load_modules() {
+  [ -d "/lib/modules/$(uname -r)" ] || fail "no modules for kernel $(uname -r) in the initramfs"
+  for module in $MODULES; do
+    modprobe "$module" 2>/dev/null || say "module $module not loaded"
+  done
+}
+
+# Device of $root_spec, waiting for it to appear; empty if it never does.
+find_root_device() {
+  tenths=0
+  while [ "$tenths" -lt "$ROOT_WAIT_TENTHS" ]; do
+    case $root_spec in
+      LABEL=* | UUID=*) device=$(findfs "$root_spec" 2>/dev/null) ;;
+      *) if [ -b "$root_spec" ]; then device=$root_spec; else device=''; fi ;;
+    esac
+    if [ -n "$device" ]; then
+      echo "$device"
+      return
+    fi
+    usleep 100000
+    tenths=$((tenths + 1))
+  done
+}
+
+# Mounts the root partition on /physroot.
+mount_physical_root() {
+  case $root_spec in
+    LABEL=* | UUID=* | /dev/*) ;;
+    *) fail "root=$root_spec: use LABEL=, UUID= or a /dev path" ;;
+  esac
+  device=$(find_root_device)
+  [ -n "$device" ] || fail "root device $root_spec not found after $((ROOT_WAIT_TENTHS / 10)) s"
+  mkdir -p /physroot
+  mount -o rw "$device" /physroot || fail "cannot mount $device ($root_spec) on /physroot"
+  say "root $device ($root_spec) mounted"
+}
+
+# Resolves ostree= to the deployment and bind-mounts it (and its stateroot's var) on /newroot.
+mount_deployment() {
+  [ -n "$ostree_path" ] || fail "no ostree= kernel argument"
+  deployment=$(readlink -f "/physroot$ostree_path")
+  case $deployment in
+    /physroot/ostree/deploy/*/deploy/*) ;;
+    *) fail "ostree=$ostree_path leads to '$deployment', not to /ostree/deploy/<os>/deploy/<deployment>" ;;
+  esac
+  [ -d "$deployment/usr" ] || fail "deployment $deployment has no /usr"
+  stateroot=${deployment#/physroot/ostree/deploy/}
+  stateroot=${stateroot%%/*}
+  mkdir -p /newroot
+  mount --bind "$deployment" /newroot || fail "cannot bind-mount $deployment"
+  mount --bind "/physroot/ostree/deploy/$stateroot/var" /newroot/var ||
+    fail "cannot bind-mount /ostree/deploy/$stateroot/var on /var"
+  say "deployment $stateroot/${deployment##*/}"
+}
+
+# Runs Ignition's fetch and files stages into /newroot.
+run_ignition() {
+  [ -n "$platform" ] || fail "ignition.firstboot without ignition.platform.id"
+  say "ignition platform=$platform"
+  mkdir -p /run/ignition
+  timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage fetch -log-to-stdout \
+    >/run/ignition-fetch.log 2>&1 || fail "ignition fetch stage (platform $platform)" /run/ignition-fetch.log
+  timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage files -root /newroot -log-to-stdout \
+    >/run/ignition-files.log 2>&1 || fail "ignition files stage" /run/ignition-files.log
+  remove_firstboot_stamp
+  say "ignition done"
+}
+
+# Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does.
+remove_firstboot_stamp() {
+  boot_device=$(findfs LABEL=boot 2>/dev/null) || return 0
+  mkdir -p /bootpart
+  mount -o rw "$boot_device" /bootpart 2>/dev/null || return 0
+  rm -f /bootpart/ignition.firstboot
+  umount /bootpart
+}
+
+# The rest of ostree-prepare-root: read-only /usr, physical root on /sysroot, API mounts moved.
+prepare_root() {
+  mount --bind /newroot/usr /newroot/usr || fail "cannot bind-mount /usr"
+  mount -o remount,bind,ro /newroot/usr || fail "cannot make /usr read-only"
+  [ -d /newroot/sysroot ] || fail "the deployment has no /sysroot directory"
+  mount --move /physroot /newroot/sysroot || fail "cannot move the physical root to /sysroot"
+  : >/run/ostree-booted
+  for api in /dev /proc /sys /run; do
+    [ -d "/newroot$api" ] || fail "the deployment has no $api directory"
+    mount --move "$api" "/newroot$api" || fail "cannot move $api into the deployment"
+  done
+}
+
+# Path of the deployment's init.
+find_init() {
+  for candidate in /sbin/init /usr/sbin/init /usr/lib/systemd/systemd; do
+    if [ -x "/newroot$candidate" ] || [ -L "/newroot$candidate" ]; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
+mount_api_filesystems
+read_kernel_arguments
+[ "$quiet_console" = yes ] && dmesg -n 4
+say "started kernel=$(uname -r)"
+load_modules
+mount_physical_root
+mount_deployment
+if [ "$firstboot" = yes ]; then
+  run_ignition
+else
+  say "ignition skipped (no ignition.firstboot)"
+fi
+init=$(find_init)
+[ -n "$init" ] || fail "the deployment has no /sbin/init"
+prepare_root
+say "switching root to $init"
+exec switch_root /newroot "$init"

@@ -1,0 +1,120 @@
+#!/bin/sh
+# tiny-dracut: the initramfs generator of the local tiny OS, run by the compose the way rpm-ostree
+# runs dracut, but on the build host against an installroot (no chroot, no root privileges):
+#
+#   tiny-dracut --root DIR --kver KVER --output FILE
+#
+# FILE is a gzip'd newc cpio holding DIR's busybox (with applet links), the modules and index of
+# DIR/usr/lib/modules/KVER, DIR's Ignition binary with the shared libraries `ldd` names (taken from
+# DIR), a no-op setfiles (Ignition's SELinux relabel) and DIR/usr/lib/tiny-dracut/init as /init.
+# The bytes depend only on the inputs: names are sorted, owners are 0:0, every mtime is
+# SOURCE_DATE_EPOCH (default 0), and gzip stores no name or time.
+# Host tools used: find, sort, cpio (GNU, --reproducible), gzip, ldd, touch, awk.
+set -eu
+umask 022
+
+IGNITION_BINARY=/usr/lib/dracut/modules.d/30ignition/ignition
+APPLETS='sh ash [ [[ awk basename cat chmod cp cut dmesg echo env findfs grep head insmod ln ls lsmod
+mkdir modprobe mount mv poweroff printf readlink reboot rm sed sleep sort switch_root sync tail test
+timeout touch tr true umount uname usleep'
+
+# Prints the usage.
+usage() {
+  echo 'usage: tiny-dracut --root DIR --kver KVER --output FILE'
+}
+
+# Prints an error and exits.
+die() {
+  echo "tiny-dracut: $*" >&2
+  exit 1
+}
+
+# One newc cpio header and name ($1 name, $2 mode in octal, $3 rdev major, $4 rdev minor, $5 inode).
+newc_entry() {
+  name_size=$((${#1} + 1))
+  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
+    "$5" "$((0$2))" 0 0 1 "$epoch" 0 0 0 "$3" "$4" "$name_size" 0
+  printf '%s\000' "$1"
+  padding=$(((4 - (110 + name_size) % 4) % 4))
+  while [ "$padding" -gt 0 ]; do
+    printf '\000'
+    padding=$((padding - 1))
+  done
+}
+
+# A cpio holding /dev and the /dev/console node, written without mknod (no privileges needed).
+console_archive() {
+  newc_entry dev 040755 0 0 1
+  newc_entry dev/console 020600 5 1 2
+  newc_entry 'TRAILER!!!' 0 0 0 0
+}
+
+# Copies file $1 of the installroot (following links inside it) to $2 in the initramfs.
+copy_from_root() {
+  [ -e "$root$1" ] || die "$1 is not in $root"
+  mkdir -p "$(dirname "$stage$2")"
+  cp -L "$root$1" "$stage$2"
+}
+
+# Copies the Ignition binary and every shared library it needs.
+copy_ignition() {
+  copy_from_root "$IGNITION_BINARY" /usr/bin/ignition
+  chmod 0755 "$stage/usr/bin/ignition"
+  libraries=$(ldd "$root$IGNITION_BINARY" 2>/dev/null |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
+    die "ldd $root$IGNITION_BINARY failed"
+  for library in $libraries; do
+    copy_from_root "$library" "$library"
+  done
+}
+
+root=''
+kver=''
+output=''
+while [ $# -gt 0 ]; do
+  case $1 in
+    --root) root=${2:?--root needs a directory}; shift 2 ;;
+    --kver) kver=${2:?--kver needs a kernel version}; shift 2 ;;
+    --output) output=${2:?--output needs a file}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+[ -n "$root" ] && [ -n "$kver" ] && [ -n "$output" ] || { usage >&2; exit 2; }
+[ -d "$root" ] || die "--root $root is not a directory"
+root=$(cd "$root" && pwd)
+modules=$root/usr/lib/modules/$kver
+[ -f "$modules/modules.dep" ] || die "no $modules/modules.dep (is tiny-kernel $kver installed in $root?)"
+epoch=${SOURCE_DATE_EPOCH:-0}
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/tiny-dracut.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/usr/bin" "$stage/usr/sbin" "$stage/proc" "$stage/sys" "$stage/run" \
+  "$stage/tmp" "$stage/etc" "$stage/lib/modules"
+ln -s bin "$stage/sbin"
+
+copy_from_root /usr/lib/tiny-dracut/init /init
+chmod 0755 "$stage/init"
+copy_from_root /usr/bin/busybox /bin/busybox
+chmod 0755 "$stage/bin/busybox"
+for applet in $APPLETS; do
+  ln -s busybox "$stage/bin/$applet"
+done
+printf '#!/bin/sh\n# Ignition relabels for SELinux; the tiny OS has no policy.\nexit 0\n' >"$stage/usr/sbin/setfiles"
+chmod 0755 "$stage/usr/sbin/setfiles"
+
+# The modules and their index, without the kernel and any previous initramfs.
+cp -R "$modules" "$stage/lib/modules/$kver"
+rm -f "$stage/lib/modules/$kver/vmlinuz" "$stage/lib/modules/$kver/initramfs.img"
+copy_ignition
+
+find "$stage" -exec touch -h -d "@$epoch" {} +
+mkdir -p "$(dirname "$output")"
+# The console archive comes second, so that `cpio -t` (which stops at the first trailer) lists the
+# files; the kernel unpacks every archive of the concatenation.
+{
+  (cd "$stage" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort |
+    cpio --quiet -o -H newc --reproducible -R 0:0)
+  console_archive
+} | gzip -n -6 >"$output.tmp"
+mv "$output.tmp" "$output"
