@@ -33,7 +33,7 @@ mkdir -p "$work/build"
 WORK=$work KVER=$kver EPOCH=$epoch npx tsx --input-type=module -e "
   const { runTool } = await import('$project/lib/exec.ts');
   const { localPackageRepoRunner } = await import('$project/stages/local-package-repo.ts');
-  const { installOffline } = await import('$project/lib/tools/dnf.ts');
+  const { installPackages } = await import('$project/lib/tools/dnf.ts');
   const { buildInitramfs } = await import('$project/lib/tools/tiny-dracut.ts');
   const { WORK, KVER } = process.env;
   const epoch = Number(process.env.EPOCH);
@@ -47,7 +47,7 @@ WORK=$work KVER=$kver EPOCH=$epoch npx tsx --input-type=module -e "
   });
   console.log('LocalPackageRepo (rpmbuild + createrepo_c): ' + seconds(start) + ' s');
   start = performance.now();
-  await installOffline(exec, {
+  await installPackages(exec, {
     installRoot: WORK + '/root', stateDir: WORK + '/dnf', releaseVersion: '41', sourceDateEpoch: epoch,
     repositories: [{ name: 'local', directory: outputs.repo.path }],
     packages: ['tiny-release', 'tiny-kernel', 'tiny-init', 'busybox', 'ignition', 'tiny-dracut'],

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { runTool } from '../lib/exec.ts';
 import type { RunnerContext, RunnerOutput } from '../lib/runner.ts';
-import { installOffline } from '../lib/tools/dnf.ts';
+import { installPackages } from '../lib/tools/dnf.ts';
 import { listPackageFiles, readPackageIdentities } from '../lib/tools/rpm.ts';
 import { buildInitramfs } from '../lib/tools/tiny-dracut.ts';
 import type { ToolExec } from '../lib/tools/tool-exec.ts';
@@ -96,7 +96,7 @@ beforeAll(async () => {
     packages: string[];
     releasever: number;
   };
-  await installOffline(testExec(log), {
+  await installPackages(testExec(log), {
     installRoot,
     stateDir: path.join(scratch, 'dnf'),
     repositories: [{ name: 'local', directory: treePath(first.repo) }],

@@ -80,6 +80,11 @@ describe('synthesis of a small pipeline', () => {
       output: 'treefile-aarch64',
       type: 'treefile',
     });
+    expect(assembly.nodes['arm/Compose']!.inputs['localRepos.0']).toEqual({
+      node: 'Packages',
+      output: 'repo',
+      type: 'rpm-repo',
+    });
     expect(assembly.nodes.Kola!.resources).toEqual({ class: 'vm', memoryMiB: 2048 });
     expect(assembly.nodes.UploadAws!.resources).toEqual({ class: 'net' });
     expect(assembly.nodes.UploadAws!.props.options).toMatchObject({
@@ -155,7 +160,7 @@ pipeline.node.findChild('Kola').node.addDependency(arm);
     const run = await synthIn(directory);
     expect(run.stdout).toContain("Synthesized pipeline 'small': 14 nodes (");
     expect(run.stdout).toContain('2 DiskImage, 2 KolaTest, 1 LocalPackageRepo, 1 Manifest, 4 PlatformImage');
-    expect(run.stdout).toContain('13 edges');
+    expect(run.stdout).toContain('15 edges');
   });
 
   it('takes context from -c over the program defaults', async () => {

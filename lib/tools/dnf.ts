@@ -1,5 +1,6 @@
 /**
- * dnf: installing packages into a root offline, from local repositories only. Quirks handled here
+ * dnf: installing packages into a root from the given repositories only (local directories, or
+ * remote baseurls/metalinks on a host that reaches them). Quirks handled here
  * (measured on Debian 12 with dnf 4): Debian's rpm keeps its database in `~/.rpmdb` unless a HOME
  * whose `.rpmmacros` sets `%_dbpath` is given; the host's dnf.conf turns gpgcheck on and its
  * repos.d points at the network, so reposdir is an empty directory; `--installroot` must be
@@ -24,16 +25,36 @@ export interface LocalRepository {
   readonly directory: string;
 }
 
-/** Options of {@link installOffline}. */
-export interface InstallOfflineOptions {
+/** A remote repository, as a .repo file defines it. */
+export interface RemoteRepository {
+  /** Repository id. */
+  readonly name: string;
+  /** Base URLs (mirrors). */
+  readonly baseurl?: readonly string[];
+  /** Metalink URL. */
+  readonly metalink?: string;
+  /** Mirror list URL. */
+  readonly mirrorlist?: string;
+}
+
+/** A repository dnf reads. */
+export type Repository = LocalRepository | RemoteRepository;
+
+/** Options of {@link installPackages}. */
+export interface InstallPackagesOptions {
   /** The root to install into (created if missing). */
   readonly installRoot: string;
   /** A fresh scratch directory for dnf's HOME, empty repos.d, cache and logs (outside the root). */
   readonly stateDir: string;
   /** The repositories to read (no other is enabled). */
-  readonly repositories: readonly LocalRepository[];
+  readonly repositories: readonly Repository[];
   /** Package names (or specs) to install. */
   readonly packages: readonly string[];
+  /**
+   * Packages never to install (`exclude-packages`).
+   * @default []
+   */
+  readonly exclude?: readonly string[];
   /** `$releasever`. */
   readonly releaseVersion: string;
   /**
@@ -43,8 +64,8 @@ export interface InstallOfflineOptions {
   readonly sourceDateEpoch?: number;
 }
 
-/** Installs `packages` into `installRoot` from `repositories` only, without network, then tidies the root. */
-export async function installOffline(exec: ToolExec, options: InstallOfflineOptions): Promise<void> {
+/** Installs `packages` into `installRoot` from `repositories` only, then tidies the root. */
+export async function installPackages(exec: ToolExec, options: InstallPackagesOptions): Promise<void> {
   const installRoot = path.resolve(options.installRoot);
   const state = path.resolve(options.stateDir);
   const directories = {
@@ -75,15 +96,30 @@ export async function installOffline(exec: ToolExec, options: InstallOfflineOpti
     '--setopt=tsflags=nodocs',
     '--disableplugin=*',
   ];
-  for (const repository of options.repositories) {
-    args.push(`--repofrompath=${repository.name},file://${path.resolve(repository.directory)}`);
-    args.push(`--repo=${repository.name}`);
-  }
+  await writeFile(path.join(directories.repos, 'fcos-cdk.repo'), repoFile(options.repositories));
+  for (const repository of options.repositories) args.push(`--repo=${repository.name}`);
+  for (const name of options.exclude ?? []) args.push(`--exclude=${name}`);
   args.push('install', ...options.packages);
   const env: Record<string, string> = { HOME: directories.home };
   if (options.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(options.sourceDateEpoch);
   await exec('dnf', args, { env });
   await removeLeftovers(installRoot, state, existedBefore);
+}
+
+/** A dnf .repo file defining `repositories` (gpgcheck off: packages come from the pipeline's own inputs). */
+export function repoFile(repositories: readonly Repository[]): string {
+  return repositories
+    .map((repository) => {
+      const lines = [`[${repository.name}]`, `name=${repository.name}`, 'enabled=1', 'gpgcheck=0'];
+      if ('directory' in repository) lines.push(`baseurl=file://${path.resolve(repository.directory)}`);
+      else {
+        if (repository.baseurl?.length) lines.push(`baseurl=${repository.baseurl.join(' ')}`);
+        if (repository.metalink) lines.push(`metalink=${repository.metalink}`);
+        if (repository.mirrorlist) lines.push(`mirrorlist=${repository.mirrorlist}`);
+      }
+      return `${lines.join('\n')}\n`;
+    })
+    .join('\n');
 }
 
 /** Relative paths of `absolute`'s directory and its ancestors, deepest first (`a/b/c`, `a/b`, `a`). */

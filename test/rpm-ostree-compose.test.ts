@@ -1,0 +1,190 @@
+/**
+ * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
+ * run: reproducible commits, the ostree layout, versions, package list, and bad inputs.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { canonicalStringify } from '../lib/canonical-json.ts';
+import { runTool } from '../lib/exec.ts';
+import { findRunner, type RunnerContext } from '../lib/runner.ts';
+import { expandVersionPrefix } from '../stages/rpm-ostree-compose.ts';
+import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
+
+const TINY_PACKAGES = ['tiny-release', 'tiny-kernel', 'tiny-init', 'busybox', 'ignition', 'tiny-dracut'];
+
+/** Writes a Manifest-style output tree (treefile.json, repos.json) and returns its directory. */
+async function treefileInput(treefile: Record<string, unknown>): Promise<string> {
+  const directory = path.join(await makeTempDir(), 'treefile');
+  await mkdir(directory);
+  await writeFile(path.join(directory, 'treefile.json'), canonicalStringify(treefile, 2));
+  await writeFile(
+    path.join(directory, 'repos.json'),
+    canonicalStringify([{ name: 'local', local: true }], 2),
+  );
+  return directory;
+}
+
+/** Runs the compose runner with a new work dir against `ostreeRepo`. */
+async function compose(treefileDir: string, ostreeRepo: string, log: string[] = [], digest = 'a'.repeat(64)) {
+  const runner = findRunner('RpmOstreeCompose')!;
+  const workDir = await makeTempDir();
+  const context: RunnerContext = {
+    nodePath: 'testing/x86_64/Compose',
+    props: {
+      treefile: { $input: 'treefile' },
+      localRepos: [{ $input: 'localRepos.0' }],
+      driver: 'dnf',
+      timestamp: 1_700_000_000,
+    },
+    inputs: {
+      treefile: {
+        type: 'treefile',
+        digest,
+        storage: 'tree',
+        path: treefileDir,
+        metadata: { arch: 'x86_64' },
+      },
+      'localRepos.0': {
+        type: 'rpm-repo',
+        digest: 'b'.repeat(64),
+        storage: 'tree',
+        path: inject('tinyRepo'),
+        metadata: { name: 'local' },
+      },
+    },
+    declaredOutputs: {},
+    projectDir: REPO_ROOT,
+    signal: new AbortController().signal,
+    workDir,
+    ostreeRepo,
+    log: (line) => log.push(line),
+    exec: (file, args, options) => runTool(file, args, { ...options, log: (line) => log.push(line) }),
+  };
+  return runner.run(context);
+}
+
+/** Runs ostree against `repo`, returning stdout. */
+async function ostree(repo: string, ...args: string[]): Promise<string> {
+  return (await runTool('ostree', [`--repo=${repo}`, ...args])).stdout;
+}
+
+const TREEFILE = {
+  ref: 'fedora/x86_64/coreos/testing',
+  releasever: 41,
+  repos: ['local'],
+  packages: TINY_PACKAGES,
+  'automatic-version-prefix': '41.<date:%Y%m%d>',
+  'mutate-os-release': '41',
+  'add-commit-metadata': { 'fedora-coreos.stream': 'testing', 'fcos-cdk.answer': 42 },
+  postprocess: ['#!/bin/sh\nset -e\necho postprocessed > /usr/lib/fcos-cdk-postprocessed\n'],
+  'remove-files': ['usr/share/doc'],
+};
+
+describe('RpmOstreeCompose (dnf driver)', () => {
+  let first: { checksum: string; repo: string; version: string };
+
+  beforeAll(async () => {
+    await import('../stages/rpm-ostree-compose.ts');
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const outputs = await compose(await treefileInput(TREEFILE), repo);
+    const commit = outputs.commit!;
+    if (commit.storage !== 'ostree-commit') throw new Error('no commit');
+    first = { checksum: commit.checksum, repo, version: String(commit.metadata?.version) };
+  }, 120_000);
+
+  it('composes the same commit checksum in another directory and repository', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const outputs = await compose(await treefileInput(TREEFILE), repo);
+    expect(outputs.commit).toMatchObject({ storage: 'ostree-commit', checksum: first.checksum });
+    expect(first.version).toBe('41.20231114.0');
+  }, 120_000);
+
+  it('lays the tree out for ostree', async () => {
+    const listing = await ostree(first.repo, 'ls', '-R', first.checksum);
+    const kernel = /\/usr\/lib\/modules\/([^/\s]+)\/vmlinuz/.exec(listing)?.[1];
+    expect(kernel).toBeDefined();
+    expect(listing).toContain(`/usr/lib/modules/${kernel}/initramfs.img`);
+    expect(listing).toContain('/usr/etc/os-release');
+    expect(listing).toMatch(/l\S+ +0 +0 +\d+ \/home -> var\/home/);
+    expect(listing).toMatch(/\/ostree -> sysroot\/ostree/);
+    expect(listing).toMatch(/\/usr\/local -> \.\.\/var\/usrlocal/);
+    expect(listing).toContain('/usr/lib/sysimage/rpm/rpmdb.sqlite');
+    expect(listing).toContain('/usr/lib/fcos-cdk-postprocessed');
+    expect(listing).not.toMatch(/ \/var\/\S/);
+    expect(listing).not.toMatch(/ \/etc\/\S/);
+    expect(listing).not.toContain('/usr/share/doc/');
+    const tmpfiles = await ostree(
+      first.repo,
+      'cat',
+      first.checksum,
+      '/usr/lib/tmpfiles.d/fcos-cdk-autovar.conf',
+    );
+    expect(tmpfiles).toContain('d /var/roothome 0700 root root - -');
+    expect(tmpfiles).toContain('L /var/lib/rpm - - - - ../../usr/lib/sysimage/rpm');
+    const osRelease = await ostree(first.repo, 'cat', first.checksum, '/usr/lib/os-release');
+    expect(osRelease).toContain("OSTREE_VERSION='41.20231114.0'");
+    expect(osRelease).toContain('VARIANT_ID=coreos');
+  });
+
+  it('records version, ref binding and add-commit-metadata in the commit', async () => {
+    const metadata = await ostree(first.repo, 'show', '--print-metadata-key=version', first.checksum);
+    expect(metadata.trim()).toBe("'41.20231114.0'");
+    expect(
+      (await ostree(first.repo, 'show', '--print-metadata-key=fedora-coreos.stream', first.checksum)).trim(),
+    ).toBe("'testing'");
+    // ostree prints commit metadata in its stored (big-endian) byte order: the type is what counts here.
+    expect(
+      (await ostree(first.repo, 'show', '--print-metadata-key=fcos-cdk.answer', first.checksum)).trim(),
+    ).toMatch(/^int64 \d+$/);
+    expect((await ostree(first.repo, 'rev-parse', 'fedora/x86_64/coreos/testing')).trim()).toBe(
+      first.checksum,
+    );
+  });
+
+  it('gives new content on the same day the next version, and old content its version back', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const base = await compose(await treefileInput(TREEFILE), repo, [], 'c'.repeat(64));
+    const changed = await compose(
+      await treefileInput({ ...TREEFILE, 'remove-files': ['usr/share'] }),
+      repo,
+      [],
+      'd'.repeat(64),
+    );
+    const again = await compose(await treefileInput(TREEFILE), repo, [], 'c'.repeat(64));
+    expect(base.commit?.metadata?.version).toBe('41.20231114.0');
+    expect(changed.commit?.metadata?.version).toBe('41.20231114.1');
+    expect(again.commit?.metadata?.version).toBe('41.20231114.0');
+    expect(again.commit).toMatchObject({ checksum: (base.commit as { checksum: string }).checksum });
+  }, 180_000);
+
+  it("names a package that is in no repository, with dnf's message", async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput({ ...TREEFILE, packages: [...TINY_PACKAGES, 'no-such-package'] });
+    await expect(compose(input, repo)).rejects.toThrow(/no-such-package/);
+  });
+
+  it('shows the output of a failing postprocess script', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput({
+      ...TREEFILE,
+      postprocess: ['#!/bin/sh\necho "about to fail" >&2\nexit 7\n'],
+    });
+    await expect(compose(input, repo)).rejects.toThrow(
+      /postprocess script 1 failed: .*exited with code 7:\s+about to fail/s,
+    );
+  }, 60_000);
+
+  it('rejects a repository defined nowhere', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput({ ...TREEFILE, repos: ['local', 'fedora-updates'] });
+    await expect(compose(input, repo)).rejects.toThrow(
+      /repos name 'fedora-updates', but it is neither a local repository input/,
+    );
+  });
+
+  it('expands <date:...> from the commit time, not the clock', () => {
+    expect(expandVersionPrefix('41.<date:%Y%m%d>', 1_700_000_000)).toBe('41.20231114');
+    expect(expandVersionPrefix('<date:%Y>-x', 0)).toBe('1970-x');
+  });
+});
