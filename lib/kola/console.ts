@@ -1,0 +1,91 @@
+/**
+ * Reading a VM's serial console: the tiny OS's `FCOS-CDK:` line protocol (see
+ * packages/tiny-init/init.sh) and the failure patterns kola watches for on every console.
+ */
+
+/** What a console log says about a boot. */
+export interface ConsoleReport {
+  /** `<stateroot>/<checksum>.<serial>` of the booted deployment, if the OS reported it. */
+  readonly deployment?: string;
+  /** `ignition.platform.id` as the OS saw it. */
+  readonly platform?: string;
+  /** Whether /usr was read-only. */
+  readonly usrReadOnly?: boolean;
+  /** Whether Ignition left its result file. */
+  readonly ignitionResult?: boolean;
+  /** Per-test results reported by the guest, in order. */
+  readonly tests: ReadonlyArray<{ readonly name: string; readonly passed: boolean; readonly reason: string }>;
+  /** Whether the OS finished its run (`FCOS-CDK: done`). */
+  readonly done: boolean;
+  /** Failure patterns found (kernel panic, Oops ...), with their lines. */
+  readonly failures: readonly string[];
+  /** The kernel command line, if the kernel printed it. */
+  readonly commandLine?: string;
+}
+
+/** Console patterns that fail any test, as kola checks them. */
+export const CONSOLE_FAILURE_PATTERNS: ReadonlyArray<{ readonly name: string; readonly pattern: RegExp }> = [
+  { name: 'kernel panic', pattern: /Kernel panic - not syncing/ },
+  { name: 'kernel Oops', pattern: /\bOops(: |#)/ },
+  { name: 'kernel BUG', pattern: /kernel BUG at/ },
+  { name: 'emergency shell', pattern: /(Entering emergency mode|emergency shell|initramfs failed)/ },
+  { name: 'segfault', pattern: /segfault at [0-9a-f]+ ip/ },
+  { name: 'oom-killer', pattern: /invoked oom-killer/ },
+  { name: 'failed unit', pattern: /\[FAILED\] Failed to start/ },
+];
+
+/** Parses a serial console log. */
+export function parseConsole(text: string): ConsoleReport {
+  const tests: Array<{ name: string; passed: boolean; reason: string }> = [];
+  let deployment: string | undefined;
+  let platform: string | undefined;
+  let usrReadOnly: boolean | undefined;
+  let ignitionResult: boolean | undefined;
+  let done = false;
+  let commandLine: string | undefined;
+  const failures: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    const kernelCommandLine = /Kernel command line: (.*)$/.exec(line);
+    if (kernelCommandLine) commandLine = kernelCommandLine[1];
+    for (const { name, pattern } of CONSOLE_FAILURE_PATTERNS) {
+      if (pattern.test(line)) failures.push(`${name}: ${line.trim()}`);
+    }
+    const protocol = /^FCOS-CDK: (.*)$/.exec(line)?.[1];
+    if (protocol === undefined) continue;
+    let match: RegExpExecArray | null;
+    if ((match = /^booted deployment=(\S+) platform=(\S*)/.exec(protocol))) {
+      deployment = match[1];
+      platform = match[2];
+    } else if ((match = /^usr-readonly (yes|no)/.exec(protocol))) {
+      usrReadOnly = match[1] === 'yes';
+    } else if ((match = /^ignition result=(present|absent)/.exec(protocol))) {
+      ignitionResult = match[1] === 'present';
+    } else if ((match = /^test (\S+) (pass|fail)\s*(.*)$/.exec(protocol))) {
+      tests.push({ name: match[1]!, passed: match[2] === 'pass', reason: match[3] ?? '' });
+    } else if (protocol === 'done') {
+      done = true;
+    }
+  }
+  return {
+    tests,
+    done,
+    failures,
+    ...(deployment ? { deployment } : {}),
+    ...(platform !== undefined ? { platform } : {}),
+    ...(usrReadOnly !== undefined ? { usrReadOnly } : {}),
+    ...(ignitionResult !== undefined ? { ignitionResult } : {}),
+    ...(commandLine ? { commandLine } : {}),
+  };
+}
+
+/** The last `count` lines of a console log, control characters removed. */
+export function consoleTail(text: string, count = 20): string {
+  return text
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(/[^\x09\x0a\x20-\x7e]/g, '')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join('\n');
+}
