@@ -53,16 +53,19 @@ export function parseConsole(text: string): ConsoleReport {
     }
     const protocol = /^FCOS-CDK: (.*)$/.exec(line)?.[1];
     if (protocol === undefined) continue;
-    let match: RegExpExecArray | null;
-    if ((match = /^booted deployment=(\S+) platform=(\S*)/.exec(protocol))) {
-      deployment = match[1];
-      platform = match[2];
-    } else if ((match = /^usr-readonly (yes|no)/.exec(protocol))) {
-      usrReadOnly = match[1] === 'yes';
-    } else if ((match = /^ignition result=(present|absent)/.exec(protocol))) {
-      ignitionResult = match[1] === 'present';
-    } else if ((match = /^test (\S+) (pass|fail)\s*(.*)$/.exec(protocol))) {
-      tests.push({ name: match[1]!, passed: match[2] === 'pass', reason: match[3] ?? '' });
+    const booted = /^booted deployment=(\S+) platform=(\S*)/.exec(protocol);
+    const usr = /^usr-readonly (yes|no)/.exec(protocol);
+    const ignition = /^ignition result=(present|absent)/.exec(protocol);
+    const test = /^test (\S+) (pass|fail)\s*(.*)$/.exec(protocol);
+    if (booted) {
+      deployment = booted[1];
+      platform = booted[2];
+    } else if (usr) {
+      usrReadOnly = usr[1] === 'yes';
+    } else if (ignition) {
+      ignitionResult = ignition[1] === 'present';
+    } else if (test) {
+      tests.push({ name: test[1]!, passed: test[2] === 'pass', reason: test[3] ?? '' });
     } else if (protocol === 'done') {
       done = true;
     }
@@ -79,11 +82,14 @@ export function parseConsole(text: string): ConsoleReport {
   };
 }
 
+/** Terminal escape sequences (colours, cursor moves) that firmware and kernels print. */
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
+
 /** The last `count` lines of a console log, control characters removed. */
 export function consoleTail(text: string, count = 20): string {
   return text
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
-    .replace(/[^\x09\x0a\x20-\x7e]/g, '')
+    .replace(ANSI_ESCAPE, '')
+    .replace(/[^\t\n -~]/g, '')
     .split('\n')
     .filter((line) => line.trim() !== '')
     .slice(-count)
