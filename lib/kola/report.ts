@@ -30,10 +30,13 @@ export interface TestReport {
   readonly tests: readonly TestResult[];
 }
 
+/** Characters XML 1.0 cannot carry (most control characters), removed from reports. */
+const XML_INVALID = /[^\t\n\r -\ud7ff\ue000-\ufffd]/g;
+
 /** Escapes text for XML attributes and content. */
 function xml(text: string): string {
   return text
-    .replace(/[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd]/g, '')
+    .replace(XML_INVALID, '')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
