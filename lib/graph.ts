@@ -132,6 +132,18 @@ function graphId(index: number): string {
   return `n${index}`;
 }
 
+/** Every edge of an assembly in a stable order: inputs (with their artifact type), then explicit dependencies. */
+function* edgesOf(assembly: Assembly): Generator<{ from: string; to: string; type?: string }> {
+  for (const path of Object.keys(assembly.nodes).sort()) {
+    const node = assembly.nodes[path]!;
+    for (const name of Object.keys(node.inputs).sort()) {
+      const input = node.inputs[name]!;
+      yield { from: input.node, to: path, type: input.type };
+    }
+    for (const dependency of node.dependsOn) yield { from: dependency, to: path };
+  }
+}
+
 /** Mermaid flowchart of the assembly: one box per node (`path<br>kind`), edges labelled by type. */
 export function toMermaid(assembly: Assembly): string {
   const paths = Object.keys(assembly.nodes).sort();
@@ -140,13 +152,10 @@ export function toMermaid(assembly: Assembly): string {
   for (const path of paths) {
     lines.push(`  ${ids.get(path)}["${escapeLabel(path)}<br/><i>${assembly.nodes[path]!.kind}</i>"]`);
   }
-  for (const path of paths) {
-    const node = assembly.nodes[path]!;
-    for (const name of Object.keys(node.inputs).sort()) {
-      const input = node.inputs[name]!;
-      lines.push(`  ${ids.get(input.node)} -->|${input.type}| ${ids.get(path)}`);
-    }
-    for (const dependency of node.dependsOn) lines.push(`  ${ids.get(dependency)} -.-> ${ids.get(path)}`);
+  for (const { from, to, type } of edgesOf(assembly)) {
+    lines.push(
+      type ? `  ${ids.get(from)} -->|${type}| ${ids.get(to)}` : `  ${ids.get(from)} -.-> ${ids.get(to)}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -158,15 +167,9 @@ export function toDot(assembly: Assembly): string {
   for (const path of paths) {
     lines.push(`  "${escapeLabel(path)}" [label="${escapeLabel(path)}\\n${assembly.nodes[path]!.kind}"];`);
   }
-  for (const path of paths) {
-    const node = assembly.nodes[path]!;
-    for (const name of Object.keys(node.inputs).sort()) {
-      const input = node.inputs[name]!;
-      lines.push(`  "${escapeLabel(input.node)}" -> "${escapeLabel(path)}" [label="${input.type}"];`);
-    }
-    for (const dependency of node.dependsOn) {
-      lines.push(`  "${escapeLabel(dependency)}" -> "${escapeLabel(path)}" [style=dashed];`);
-    }
+  for (const { from, to, type } of edgesOf(assembly)) {
+    const style = type ? `label="${type}"` : 'style=dashed';
+    lines.push(`  "${escapeLabel(from)}" -> "${escapeLabel(to)}" [${style}];`);
   }
   lines.push('}');
   return `${lines.join('\n')}\n`;

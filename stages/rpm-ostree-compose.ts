@@ -29,10 +29,10 @@ import {
   registerRunner,
 } from '../lib/runner.ts';
 import { Step, type StepKind } from '../lib/step.ts';
-import { installPackages, type Repository, RPM_DB_PATH, repoFile } from '../lib/tools/dnf.ts';
+import { installPackages, type Repository, repoFile } from '../lib/tools/dnf.ts';
 import { installedVersions } from '../lib/tools/dpkg.ts';
 import { commitTree, ensureArchiveRepository } from '../lib/tools/ostree.ts';
-import type { PackageIdentity } from '../lib/tools/rpm.ts';
+import { installedPackages } from '../lib/tools/rpm.ts';
 import { buildInitramfs, TINY_DRACUT_PATH } from '../lib/tools/tiny-dracut.ts';
 import type { ToolExec } from '../lib/tools/tool-exec.ts';
 import { Manifest } from './manifest.ts';
@@ -262,31 +262,6 @@ async function assignVersion(
     await rename(temporary, file);
   }
   return `${prefix}.${position}`;
-}
-
-/** The installed packages of the root, sorted. */
-async function installedPackages(exec: ToolExec, root: string): Promise<PackageIdentity[]> {
-  const result = await exec(
-    'rpm',
-    [
-      '--root',
-      root,
-      '--dbpath',
-      `/${RPM_DB_PATH}`,
-      '-qa',
-      '--qf',
-      '%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n',
-    ],
-    { quietStdout: true },
-  );
-  return result.stdout
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [name = '', epoch = '0', version = '', release = '', arch = ''] = line.split('\t');
-      return { name, epoch: Number(epoch), version, release, arch };
-    })
-    .sort((a, b) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch));
 }
 
 /** Whether `tool` is on PATH. */

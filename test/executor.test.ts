@@ -280,11 +280,13 @@ registerRunner({ kind: 'MyKind', version: 3, async run(context) {
   it('fails a node whose kind has no runner, naming the node and kind', async () => {
     const directory = await project(`
 const pipeline = new Pipeline({ name: 'norunner' });
-const manifest = new stages.Manifest(pipeline, 'Manifest', { treefile: { ref: 'r' } });
+new OrphanStep(pipeline, 'Orphan');
 `);
     const run = await runIn(directory);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain('[FAILED] Manifest: Manifest: no runner is registered for kind Manifest');
+    expect(run.stdout).toMatch(
+      /\[FAILED\] Orphan: Orphan: no runner is registered for kind OrphanStep \(module fcos-cdk\/test\/kinds\/test-step\.ts registered none\)/,
+    );
   });
 
   it('refuses a pipeline.json older than the program', async () => {

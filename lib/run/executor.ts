@@ -187,6 +187,22 @@ function availableMemoryBytes(): number {
   return os.freemem();
 }
 
+/** A node about to be built: everything decided before its runner is called. */
+interface PendingAction {
+  /** Construct path. */
+  readonly nodePath: string;
+  /** The node in the assembly. */
+  readonly node: AssemblyNode;
+  /** Its kind's runner. */
+  readonly runner: NodeRunner;
+  /** The outputs feeding its inputs, by field. */
+  readonly inputs: Record<string, StoredOutput>;
+  /** Its action key. */
+  readonly key: string;
+  /** What the key was computed from. */
+  readonly material: KeyMaterial;
+}
+
 /** The state of one run. */
 class Run {
   private readonly outcomes = new Map<string, NodeOutcome>();
@@ -349,7 +365,7 @@ class Run {
           this.jobs.run(
             1,
             priority,
-            () => this.buildUnderLock(nodePath, node, runner, inputs, key, material, forced),
+            () => this.buildUnderLock({ nodePath, node, runner, inputs, key, material }, forced),
             signal,
           ),
         signal,
@@ -361,22 +377,15 @@ class Run {
   }
 
   /** Builds the node holding its action's lock, unless another process built it meanwhile. */
-  private async buildUnderLock(
-    nodePath: string,
-    node: AssemblyNode,
-    runner: NodeRunner,
-    inputs: Record<string, StoredOutput>,
-    key: string,
-    material: KeyMaterial,
-    forced: boolean,
-  ): Promise<NodeOutcome> {
+  private async buildUnderLock(action: PendingAction, forced: boolean): Promise<NodeOutcome> {
+    const { nodePath, node, key } = action;
     if (this.stopping) return this.skip(nodePath, node, this.stopReason());
     const releaseLock = await acquireLock(this.store.root, key, { signal: this.abort.signal });
     try {
       // Another process may have built it while this one waited for the lock.
       const builtMeanwhile = forced ? undefined : await this.lookup(key, nodePath);
       if (builtMeanwhile) return this.serveCached(nodePath, node, key, builtMeanwhile);
-      return await this.build(nodePath, node, runner, inputs, key, material);
+      return await this.build(action);
     } finally {
       await releaseLock();
     }
@@ -473,14 +482,8 @@ class Run {
   }
 
   /** Runs the node's runner, with retries and a timeout per attempt, and stores its outputs. */
-  private async build(
-    nodePath: string,
-    node: AssemblyNode,
-    runner: NodeRunner,
-    inputs: Record<string, StoredOutput>,
-    key: string,
-    material: KeyMaterial,
-  ): Promise<NodeOutcome> {
+  private async build(action: PendingAction): Promise<NodeOutcome> {
+    const { nodePath, node, runner, inputs, key, material } = action;
     const attempts = 1 + (runner.retryable ? Math.max(this.options.retries ?? 0, 0) : 0);
     const timeoutMs =
       (this.options.timeoutSeconds ?? runner.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;

@@ -2,6 +2,7 @@
  * rpm: reading RPM files' headers and file lists (`rpm -qp`). Quirk handled here: `%{EPOCH}` prints
  * `(none)` for packages without an epoch, so `%{EPOCHNUM}` (0) is queried instead.
  */
+import { RPM_DB_PATH } from './dnf.ts';
 import type { ToolExec } from './tool-exec.ts';
 
 /** Name, epoch, version, release and architecture of a package. */
@@ -34,7 +35,26 @@ export async function readPackageIdentities(
       quietStdout: true,
     },
   );
-  return result.stdout
+  return parseIdentities(result.stdout);
+}
+
+/** The packages installed in `root` (rpm database at /usr/lib/sysimage/rpm), sorted by name and arch. */
+export async function installedPackages(exec: ToolExec, root: string): Promise<PackageIdentity[]> {
+  const result = await exec(
+    'rpm',
+    ['--root', root, '--dbpath', `/${RPM_DB_PATH}`, '-qa', '--qf', IDENTITY_FORMAT],
+    {
+      quietStdout: true,
+    },
+  );
+  return parseIdentities(result.stdout).sort(
+    (a, b) => a.name.localeCompare(b.name) || a.arch.localeCompare(b.arch),
+  );
+}
+
+/** Parses lines printed with {@link IDENTITY_FORMAT}. */
+function parseIdentities(output: string): PackageIdentity[] {
+  return output
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {

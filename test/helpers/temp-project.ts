@@ -77,7 +77,7 @@ export function synthIn(directory: string, ...extra: string[]): Promise<SynthRun
 
 /** `import` line giving a temporary program the test-only kinds. */
 export function testKindsHeader(): string {
-  return `import { TestStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/test-step.ts')).href}';\n`;
+  return `import { OrphanStep, TestStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/test-step.ts')).href}';\n`;
 }
 
 /** Runs fcos-run in-process on `<directory>/fcos.out` with the cache `<directory>/cache`. */

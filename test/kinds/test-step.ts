@@ -134,3 +134,19 @@ registerRunner<TestStepConfig>({
     return { output: { storage: 'file', path: out, metadata: { length: (await readFile(out)).length } } };
   },
 });
+
+const orphanKind: StepKind<Record<string, never>, Record<string, never>> = {
+  kind: 'OrphanStep',
+  version: 1,
+  module: import.meta.url,
+  schema: z.object({}).strict(),
+  resources: () => ({ class: 'cpu' }),
+};
+
+/** A kind whose module registers no runner, for the executor's "no runner" error. */
+export class OrphanStep extends Step<Record<string, never>, Record<string, never>> {
+  constructor(scope: Construct, id: string) {
+    super(scope, id, orphanKind, {});
+    this.addOutput('output', 'blob', {});
+  }
+}
