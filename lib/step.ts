@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { Artifact, type ArtifactAttributeMap, type ArtifactType } from './artifacts.ts';
 import { DuplicateIdError, FcosError, ValidationError, type ValidationIssue } from './errors.ts';
+import { currentProjectDir } from './session.ts';
 
 /** Scheduling classes of the executor: each has its own capacity. */
 export const RESOURCE_CLASSES = ['cpu', 'io', 'net', 'vm'] as const;
@@ -65,6 +66,11 @@ export abstract class Step<Props = unknown, Parsed = Props> extends Construct {
   readonly props: Parsed;
   /** Resources the node needs. */
   readonly resources: ResourceRequest;
+  /**
+   * The project directory when the construct was created: project paths in props are relative to
+   * it, and checks (which run at synthesis, after the program's session closed) resolve them here.
+   */
+  protected readonly projectDir: string = currentProjectDir();
   private readonly declaredOutputs = new Map<string, DeclaredOutput>();
   private readonly checks: Array<() => ValidationIssue[]> = [];
 

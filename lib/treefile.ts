@@ -34,18 +34,15 @@ const passThroughKeys = [
   'readonly-executables',
   'recommends',
   'repo-packages',
+  'rojig',
   'rpmdb',
   'selinux',
   'sysroot-readonly',
   'tmp-is-dir',
   'units',
-  'postprocess-script',
-  'conditional-include',
 ] as const;
 
-const passThrough = Object.fromEntries(
-  passThroughKeys.filter((key) => key !== 'conditional-include').map((key) => [key, z.unknown().optional()]),
-);
+const passThrough = Object.fromEntries(passThroughKeys.map((key) => [key, z.unknown().optional()]));
 
 const perArchPackages = Object.fromEntries(
   ARCHES.map((arch) => [`packages-${arch}`, z.array(z.string()).optional()]),
@@ -71,7 +68,8 @@ export const treefileSchema = z
     'add-commit-metadata': z.record(z.string(), z.unknown()).optional(),
     'automatic-version-prefix': z.string().optional(),
     'mutate-os-release': z.string().optional(),
-    'ostree-layers': z.array(z.string()).optional(),
+    'ostree-layers': z.array(z.string().min(1)).optional(),
+    'postprocess-script': z.string().min(1).optional(),
     ...passThrough,
   })
   .strict();
