@@ -152,7 +152,7 @@ export async function convertToOstreeLayout(root: string, log: (line: string) =>
     if (existsSync(usrEtc)) throw new RootfsError('the root has both /etc and /usr/etc');
     await rename(etc, usrEtc);
   }
-  await mkdir(path.join(root, 'etc'));
+  // No /etc at all: ostree admin deploy refuses a tree with both /etc and /usr/etc, even an empty one.
   for (const { link, target } of VAR_LINKS) {
     const source = path.join(root, link);
     const stats = await lstat(source).catch(() => undefined);

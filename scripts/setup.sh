@@ -10,7 +10,7 @@ HOST_PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   grub-efi-amd64-bin grub-pc-bin
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
-  linux-image-amd64 ignition
+  linux-image-amd64 ignition passwd login
   xz-utils zstd gzip tar
 )
 

@@ -2,8 +2,8 @@
  * LocalPackageRepo: RPMs built with rpmbuild from spec files kept in the project, then indexed by
  * createrepo_c. It is how the local profile gets a tiny OS without reaching Fedora's mirrors.
  * The runner (at the bottom) builds reproducibly: the same specs and host files give the same RPM
- * and repodata bytes; the specs package files of the build host (kernel, busybox, Ignition), so
- * their versions are part of the fingerprint.
+ * and repodata bytes; the specs package files of the build host (kernel, busybox, Ignition,
+ * shadow-utils), so their versions are part of the fingerprint.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,7 +16,6 @@ import { FcosError } from '../lib/errors.ts';
 import { runTool } from '../lib/exec.ts';
 import { type NodeRunner, registerRunner } from '../lib/runner.ts';
 import { projectPathSchema, simpleNameSchema } from '../lib/schemas.ts';
-import { currentProjectDir } from '../lib/session.ts';
 import { Step, type StepKind } from '../lib/step.ts';
 import { createRepository } from '../lib/tools/createrepo.ts';
 import { installedVersions, upstreamVersion } from '../lib/tools/dpkg.ts';
@@ -84,7 +83,7 @@ export class LocalPackageRepo extends Step<LocalPackageRepoProps, LocalPackageRe
     super(scope, id, localPackageRepoKind, props);
     this.repo = this.addOutput('repo', 'rpm-repo', { name: this.props.name });
     this.addCheck(() => {
-      const directory = path.resolve(currentProjectDir(), this.props.specs);
+      const directory = path.resolve(this.projectDir, this.props.specs);
       return existsSync(directory)
         ? []
         : [this.issue('specs', `directory '${this.props.specs}' does not exist`)];
@@ -99,6 +98,10 @@ const HOST_ROOT = '/';
 const HOST_PACKAGES = {
   busybox: 'busybox-static',
   ignition: 'ignition',
+  /** useradd, groupadd ... and /etc/default/useradd (shadow-utils.spec). */
+  shadow: 'passwd',
+  /** /etc/login.defs (shadow-utils.spec). */
+  login: 'login',
   rpm: 'rpm',
   createrepo: 'createrepo-c',
 } as const;
@@ -173,13 +176,17 @@ export async function readHostInputs(exec: ToolExec, constructPath: string): Pro
   };
 }
 
-/** `--define`s every spec gets: host_root, kernel_version, busybox_version, ignition_version. */
+/**
+ * `--define`s every spec gets: host_root, kernel_version, busybox_version, ignition_version and
+ * shadow_utils_version.
+ */
 export function hostDefines(inputs: HostInputs): Record<string, string> {
   return {
     host_root: HOST_ROOT,
     kernel_version: inputs.kernel.version,
     busybox_version: upstreamVersion(inputs.debianVersions.busybox),
     ignition_version: upstreamVersion(inputs.debianVersions.ignition),
+    shadow_utils_version: upstreamVersion(inputs.debianVersions.shadow),
   };
 }
 

@@ -110,6 +110,7 @@ describe('console', () => {
       'FCOS-CDK: booted deployment=fedora-coreos/abc.0 platform=qemu',
       'FCOS-CDK: usr-readonly yes',
       'FCOS-CDK: ignition result=present',
+      'FCOS-CDK: user core uid=1000 home=/home/core',
       '  basic| all good',
       'FCOS-CDK: test basic pass',
       'FCOS-CDK: test ext.broken fail exit 3: boom',
@@ -129,6 +130,7 @@ describe('console', () => {
       { name: 'basic', passed: true, reason: '' },
       { name: 'ext.broken', passed: false, reason: 'exit 3: boom' },
     ]);
+    expect(report.users).toEqual([{ name: 'core', uid: 1000, home: '/home/core' }]);
     expect(report.failures).toEqual([expect.stringMatching(/^segfault: .*segfault at 0 ip/)]);
     expect(parseConsole('Kernel panic - not syncing: VFS').failures).toHaveLength(1);
     expect(consoleTail('a\n\x1b[2Jb\n\nc\n', 2)).toBe('b\nc');

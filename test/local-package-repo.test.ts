@@ -117,7 +117,7 @@ describe('LocalPackageRepo runner', () => {
     const digestsOfFirst = await repositoryDigests(treePath(first.repo));
     const digestsOfSecond = await repositoryDigests(treePath(second.repo));
     expect(Object.keys(digestsOfFirst)).toContain('repodata/repomd.xml');
-    expect(Object.keys(digestsOfFirst).filter((name) => name.endsWith('.rpm'))).toHaveLength(6);
+    expect(Object.keys(digestsOfFirst).filter((name) => name.endsWith('.rpm'))).toHaveLength(7);
     expect(digestsOfSecond).toEqual(digestsOfFirst);
     expect(second.repo?.metadata).toEqual(first.repo?.metadata);
   });
@@ -129,7 +129,15 @@ describe('LocalPackageRepo runner', () => {
     );
     const identities = await readPackageIdentities(testExec(log), rpmFiles);
     const names = identities.map((identity) => identity.name).sort();
-    expect(names).toEqual(['busybox', 'ignition', 'tiny-dracut', 'tiny-init', 'tiny-kernel', 'tiny-release']);
+    expect(names).toEqual([
+      'busybox',
+      'ignition',
+      'shadow-utils',
+      'tiny-dracut',
+      'tiny-init',
+      'tiny-kernel',
+      'tiny-release',
+    ]);
     const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8')) as {
       packages: string[];
     };
@@ -137,7 +145,7 @@ describe('LocalPackageRepo runner', () => {
     const metadata = first.repo?.metadata;
     expect(metadata?.name).toBe('local');
     expect(metadata?.packages).toContain('tiny-release-41-1.noarch');
-    expect(metadata?.packages).toHaveLength(6);
+    expect(metadata?.packages).toHaveLength(7);
   });
 
   it('puts the host kernel at /usr/lib/modules/KVER/vmlinuz with its modules and index', async () => {
@@ -189,5 +197,15 @@ describe('the tiny OS installed offline with dnf', () => {
     expect(initramfsEntries).toContain('lib64/ld-linux-x86-64.so.2');
     expect(initramfsEntries).toContain(`lib/modules/${kernelVersion}/modules.dep`);
     expect(initramfsEntries.some((entry) => /\/qemu_fw_cfg\.ko(\.\w+)?$/.test(entry))).toBe(true);
+  });
+
+  it('gives the initramfs the shadow tools Ignition creates users and groups with', () => {
+    for (const tool of ['useradd', 'usermod', 'groupadd']) {
+      expect(initramfsEntries).toContain(`usr/sbin/${tool}`);
+    }
+    expect(initramfsEntries).toContain('etc/login.defs');
+    expect(initramfsEntries).toContain('bin/chroot');
+    expect(initramfsEntries).toContain('bin/id');
+    expect(initramfsEntries.some((entry) => entry.endsWith('/libaudit.so.1'))).toBe(true);
   });
 });

@@ -13,6 +13,8 @@ export interface ConsoleReport {
   readonly usrReadOnly?: boolean;
   /** Whether Ignition left its result file. */
   readonly ignitionResult?: boolean;
+  /** Users with uid >= 1000 the OS reported (created by Ignition). */
+  readonly users: ReadonlyArray<{ readonly name: string; readonly uid: number; readonly home: string }>;
   /** Per-test results reported by the guest, in order. */
   readonly tests: ReadonlyArray<{ readonly name: string; readonly passed: boolean; readonly reason: string }>;
   /** Whether the OS finished its run (`FCOS-CDK: done`). */
@@ -37,6 +39,7 @@ export const CONSOLE_FAILURE_PATTERNS: ReadonlyArray<{ readonly name: string; re
 /** Parses a serial console log. */
 export function parseConsole(text: string): ConsoleReport {
   const tests: Array<{ name: string; passed: boolean; reason: string }> = [];
+  const users: Array<{ name: string; uid: number; home: string }> = [];
   let deployment: string | undefined;
   let platform: string | undefined;
   let usrReadOnly: boolean | undefined;
@@ -57,6 +60,7 @@ export function parseConsole(text: string): ConsoleReport {
     const usr = /^usr-readonly (yes|no)/.exec(protocol);
     const ignition = /^ignition result=(present|absent)/.exec(protocol);
     const test = /^test (\S+) (pass|fail)\s*(.*)$/.exec(protocol);
+    const user = /^user (\S+) uid=(\d+) home=(\S*)/.exec(protocol);
     if (booted) {
       deployment = booted[1];
       platform = booted[2];
@@ -66,12 +70,15 @@ export function parseConsole(text: string): ConsoleReport {
       ignitionResult = ignition[1] === 'present';
     } else if (test) {
       tests.push({ name: test[1]!, passed: test[2] === 'pass', reason: test[3] ?? '' });
+    } else if (user) {
+      users.push({ name: user[1]!, uid: Number(user[2]), home: user[3]! });
     } else if (protocol === 'done') {
       done = true;
     }
   }
   return {
     tests,
+    users,
     done,
     failures,
     ...(deployment ? { deployment } : {}),

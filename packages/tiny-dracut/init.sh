@@ -6,7 +6,10 @@
 #      links in the root partition) to /ostree/deploy/<os>/deploy/<checksum>.<serial> and bind-mounts
 #      that deployment on /newroot, with /ostree/deploy/<os>/var on its /var;
 #   4. on first boot (the `ignition.firstboot` kernel argument, as Fedora CoreOS) runs Ignition's
-#      fetch and files stages for `ignition.platform.id` into /newroot, then deletes
+#      fetch stage for `ignition.platform.id`, populates /var from the deployment's tmpfiles.d
+#      (its d, D and L lines under /var, as ignition-ostree-populate-var: /var/home must exist for
+#      `useradd --create-home`, /home being a link to it), runs the files stage into /newroot (users
+#      and groups with the initramfs's useradd/groupadd, which chroot into /newroot), then deletes
 #      /ignition.firstboot from a partition labelled `boot`, if there is one;
 #   5. does the rest of ostree-prepare-root: /usr becomes a read-only bind mount, the physical root
 #      moves to /sysroot, /run/ostree-booted is created, and it switch_roots into /sbin/init.
@@ -137,10 +140,95 @@ run_ignition() {
   mkdir -p /run/ignition
   timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage fetch -log-to-stdout \
     >/run/ignition-fetch.log 2>&1 || fail "ignition fetch stage (platform $platform)" /run/ignition-fetch.log
+  populate_var
   timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage files -root /newroot -log-to-stdout \
     >/run/ignition-files.log 2>&1 || fail "ignition files stage" /run/ignition-files.log
   remove_firstboot_stamp
   say "ignition done"
+}
+
+# The d, D and L lines of the deployment's tmpfiles.d (etc/tmpfiles.d overriding usr/lib/tmpfiles.d
+# file by file) for paths under /var, one `d PATH MODE UID GID` or `L PATH TARGET` line each (and
+# `# PATH NOTE` for an unknown owner), owners resolved with the deployment's passwd and group,
+# sorted by path (parents first).
+var_tmpfiles_entries() {
+  conf_files=''
+  for conf in /newroot/etc/tmpfiles.d/*.conf /newroot/usr/lib/tmpfiles.d/*.conf; do
+    [ -f "$conf" ] || continue
+    name=${conf##*/}
+    case " $conf_files " in
+      *"/$name "*) ;;
+      *) conf_files="$conf_files $conf" ;;
+    esac
+  done
+  [ -n "$conf_files" ] || return 0
+  conf_files=$(for conf in $conf_files; do echo "${conf##*/} $conf"; done | LC_ALL=C sort | cut -d' ' -f2)
+  # shellcheck disable=SC2086
+  awk -v passwd=/newroot/etc/passwd -v group=/newroot/etc/group '
+    # Numeric id of `name` ("-" is root, numbers stay, names come from table `ids`); "" if unknown.
+    function id_of(name, ids) {
+      if (name == "-" || name == "") return 0
+      if (name ~ /^[0-9]+$/) return name
+      return (name in ids) ? ids[name] : ""
+    }
+    BEGIN {
+      while ((getline line < passwd) > 0) { split(line, field, ":"); uids[field[1]] = field[3] }
+      while ((getline line < group) > 0) { split(line, field, ":"); gids[field[1]] = field[3] }
+    }
+    /^[ \t]*(#|$)/ { next }
+    {
+      type = $1; path = $2; mode = $3
+      gsub(/[-!=~^+]/, "", type)
+      if (path != "/var" && path !~ /^\/var\//) next
+      if (path ~ /%/ || path ~ /\.\./ || (path in seen)) next
+      if (type == "d" || type == "D") {
+        sub(/^[~:]+/, "", mode)
+        if (mode == "-" || mode == "") mode = "0755"
+        uid = id_of($4, uids); gid = id_of($5, gids)
+        if (uid == "" || gid == "") { print "#", path, "unknown owner " $4 ":" $5 ", root used"; uid = 0; gid = 0 }
+        seen[path] = 1
+        print "d", path, mode, uid, gid
+      } else if (type == "L") {
+        if (NF < 7 || $7 == "-") next
+        seen[path] = 1
+        print "L", path, $7
+      }
+    }' $conf_files | LC_ALL=C sort -k2,2
+}
+
+# Creates the /var directories and links of the deployment's tmpfiles.d, as Fedora CoreOS's
+# ignition-ostree-populate-var does before Ignition's files stage (systemd-tmpfiles --create).
+populate_var() {
+  var_tmpfiles_entries >/run/populate-var.list 2>/run/populate-var.log ||
+    fail "reading the deployment's tmpfiles.d" /run/populate-var.log
+  created=0
+  while read -r type path argument uid gid; do
+    target=/newroot$path
+    case $type in
+      '#') echo "$path: $argument $uid $gid" >>/run/populate-var.log ;;
+      d)
+        if [ -L "$target" ] || { [ -e "$target" ] && [ ! -d "$target" ]; }; then
+          echo "$path exists and is not a directory: left alone" >>/run/populate-var.log
+          continue
+        fi
+        if [ ! -d "$target" ]; then
+          mkdir -p "$target" || fail "populating /var: cannot create $path" /run/populate-var.log
+          created=$((created + 1))
+        fi
+        if ! { chmod "$argument" "$target" && chown "$uid:$gid" "$target"; }; then
+          fail "populating /var: cannot set $argument $uid:$gid on $path" /run/populate-var.log
+        fi
+        ;;
+      L)
+        if [ -e "$target" ] || [ -L "$target" ]; then continue; fi
+        if ! { mkdir -p "${target%/*}" && ln -s "$argument" "$target"; }; then
+          fail "populating /var: cannot link $path to $argument" /run/populate-var.log
+        fi
+        created=$((created + 1))
+        ;;
+    esac
+  done </run/populate-var.list
+  say "var populated ($created created from tmpfiles.d)"
 }
 
 # Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does.

@@ -6,7 +6,9 @@
 #
 # FILE is a gzip'd newc cpio holding DIR's busybox (with applet links), the modules and index of
 # DIR/usr/lib/modules/KVER, DIR's Ignition binary with the shared libraries `ldd` names (taken from
-# DIR), a no-op setfiles (Ignition's SELinux relabel) and DIR/usr/lib/tiny-dracut/init as /init.
+# DIR), DIR's useradd, usermod, userdel, groupadd, groupmod and groupdel (shadow-utils, if DIR has
+# them: Ignition runs them to create users and groups) with their libraries and login.defs, a no-op
+# setfiles (Ignition's SELinux relabel) and DIR/usr/lib/tiny-dracut/init as /init.
 # The bytes depend only on the inputs: names are sorted, owners are 0:0, every mtime is
 # SOURCE_DATE_EPOCH (default 0), and gzip stores no name or time.
 # Host tools used: find, sort, cpio (GNU, --reproducible), gzip, ldd, touch, awk.
@@ -14,9 +16,13 @@ set -eu
 umask 022
 
 IGNITION_BINARY=/usr/lib/dracut/modules.d/30ignition/ignition
-APPLETS='sh ash [ [[ awk basename cat chmod cp cut dmesg echo env findfs grep head insmod ln ls lsmod
-mkdir modprobe mount mv poweroff printf readlink reboot rm sed sleep sort switch_root sync tail test
-timeout touch tr true umount uname usleep'
+# The shadow-utils tools Ignition runs (`useradd --root /newroot ...`), in /usr/sbin of the root.
+SHADOW_TOOLS='useradd usermod userdel groupadd groupmod groupdel'
+# chroot and id: Ignition checks whether a user exists with `chroot /newroot id NAME`; chown:
+# the initramfs populates /var from the deployment's tmpfiles.d.
+APPLETS='sh ash [ [[ awk basename cat chmod chown chroot cp cut dmesg echo env findfs grep head id
+insmod ln ls lsmod mkdir modprobe mount mv poweroff printf readlink reboot rm sed sleep sort
+switch_root sync tail test timeout touch tr true umount uname usleep'
 
 # Prints the usage.
 usage() {
@@ -56,15 +62,38 @@ copy_from_root() {
   cp -L "$root$1" "$stage$2"
 }
 
+# Copies every shared library that executable $1 of the installroot needs (as `ldd` names them).
+copy_libraries() {
+  libraries=$(ldd "$root$1" 2>/dev/null |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
+    die "ldd $root$1 failed"
+  for library in $libraries; do
+    [ -e "$stage$library" ] || copy_from_root "$library" "$library"
+  done
+}
+
 # Copies the Ignition binary and every shared library it needs.
 copy_ignition() {
   copy_from_root "$IGNITION_BINARY" /usr/bin/ignition
   chmod 0755 "$stage/usr/bin/ignition"
-  libraries=$(ldd "$root$IGNITION_BINARY" 2>/dev/null |
-    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
-    die "ldd $root$IGNITION_BINARY failed"
-  for library in $libraries; do
-    copy_from_root "$library" "$library"
+  copy_libraries "$IGNITION_BINARY"
+}
+
+# Copies the shadow-utils tools, their libraries and login.defs, if the root has shadow-utils.
+copy_shadow_utils() {
+  [ -x "$root/usr/sbin/useradd" ] || return 0
+  for tool in $SHADOW_TOOLS; do
+    copy_from_root "/usr/sbin/$tool" "/usr/sbin/$tool"
+    chmod 0755 "$stage/usr/sbin/$tool"
+    copy_libraries "/usr/sbin/$tool"
+  done
+  # /etc before the compose moves it to /usr/etc; /usr/etc after.
+  for defs in /etc/login.defs /usr/etc/login.defs; do
+    if [ -f "$root$defs" ]; then
+      copy_from_root "$defs" /etc/login.defs
+      chmod 0644 "$stage/etc/login.defs"
+      return 0
+    fi
   done
 }
 
@@ -107,6 +136,7 @@ chmod 0755 "$stage/usr/sbin/setfiles"
 cp -R "$modules" "$stage/lib/modules/$kver"
 rm -f "$stage/lib/modules/$kver/vmlinuz" "$stage/lib/modules/$kver/initramfs.img"
 copy_ignition
+copy_shadow_utils
 
 find "$stage" -exec touch -h -d "@$epoch" {} +
 mkdir -p "$(dirname "$output")"

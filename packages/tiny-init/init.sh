@@ -8,6 +8,7 @@
 #   FCOS-CDK: os id=<ID> variant=<VARIANT_ID> version_id=<VERSION_ID> ostree_version=<OSTREE_VERSION>
 #   FCOS-CDK: usr-readonly yes|no
 #   FCOS-CDK: ignition result=present|absent          (/etc/.ignition-result.json)
+#   FCOS-CDK: user <name> uid=<uid> home=<home>       (each /etc/passwd user with uid >= 1000 but nobody)
 #   FCOS-CDK: test <name> pass
 #   FCOS-CDK: test <name> fail <reason>
 #   FCOS-CDK: tests total=<n> failed=<n>
@@ -126,6 +127,13 @@ run_tests() {
   report "tests total=$total failed=$failed"
 }
 
+# Reports the regular users of /etc/passwd (uid 1000 and up, not nobody's 65534), in file order.
+report_users() {
+  [ -f /etc/passwd ] || return 0
+  awk -F: '$3 ~ /^[0-9]+$/ && $3 >= 1000 && $3 != 65534 { print "FCOS-CDK: user " $1 " uid=" $3 " home=" $6 }' \
+    /etc/passwd
+}
+
 # Flushes the disks and powers off, whatever happens.
 power_off() {
   sync
@@ -147,6 +155,7 @@ if [ -e /etc/.ignition-result.json ]; then
 else
   report "ignition result=absent"
 fi
+report_users
 run_tests
 report done
 power_off
