@@ -401,12 +401,23 @@ async function composeWithRpmOstree(
     context.inputs,
     nodePath,
   );
-  // rpm-ostree reads .repo files and relative paths next to the treefile: lay them out in the work dir.
+  // rpm-ostree reads .repo files and the treefile's relative paths (postprocess-script,
+  // check-passwd ...) next to it: a writable copy of the Manifest's tree plus a .repo file.
   const composeDir = path.join(workDir, 'compose');
-  await mkdir(composeDir, { recursive: true });
+  await exec('cp', ['-a', `${input.path}/.`, `${composeDir}/`]);
   await writeFile(path.join(composeDir, 'fcos-cdk.repo'), repoFile(repositories));
-  await writeFile(path.join(composeDir, 'treefile.json'), canonicalStringify(treefile, 2));
   await ensureArchiveRepository(exec, context.ostreeRepo);
+  // ostree-layers name refs (`overlay/NAME`) that must exist in the repo: commit each layer's tree.
+  for (const layer of treefile['ostree-layers']) {
+    await commitTree(exec, {
+      repo: context.ostreeRepo,
+      tree: path.join(composeDir, 'layers', layer),
+      ref: layer,
+      timestamp: props.timestamp,
+      subject: layer,
+      bootable: false,
+    });
+  }
   const composeJson = path.join(workDir, 'compose.json');
   const args = [
     'compose',

@@ -2,7 +2,7 @@
  * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
  * run: reproducible commits, the ostree layout, versions, package list, and bad inputs.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalStringify } from '../lib/canonical-json.ts';
@@ -26,7 +26,13 @@ async function treefileInput(treefile: Record<string, unknown>): Promise<string>
 }
 
 /** Runs the compose runner with a new work dir against `ostreeRepo`. */
-async function compose(treefileDir: string, ostreeRepo: string, log: string[] = [], digest = 'a'.repeat(64)) {
+async function compose(
+  treefileDir: string,
+  ostreeRepo: string,
+  log: string[] = [],
+  digest = 'a'.repeat(64),
+  driver: 'dnf' | 'auto' = 'dnf',
+) {
   const runner = findRunner('RpmOstreeCompose')!;
   const workDir = await makeTempDir();
   const context: RunnerContext = {
@@ -34,7 +40,7 @@ async function compose(treefileDir: string, ostreeRepo: string, log: string[] = 
     props: {
       treefile: { $input: 'treefile' },
       localRepos: [{ $input: 'localRepos.0' }],
-      driver: 'dnf',
+      driver,
       timestamp: 1_700_000_000,
     },
     inputs: {
@@ -181,6 +187,36 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     await expect(compose(input, repo)).rejects.toThrow(
       /repos name 'fedora-updates', but it is neither a local repository input/,
     );
+  });
+
+  it('uses rpm-ostree when it is installed (a test double here), with the treefile, .repo file and lockfile laid out', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput(TREEFILE);
+    await writeFile(
+      path.join(input, 'lockfile.json'),
+      JSON.stringify({ packages: { busybox: { evra: '1.35.0-1.x86_64' } } }),
+    );
+    const argvLog = path.join(await makeTempDir(), 'argv.json');
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${path.join(REPO_ROOT, 'test/doubles')}:${savedPath}`;
+    process.env.RPM_OSTREE_DOUBLE_LOG = argvLog;
+    try {
+      const outputs = await compose(input, repo, [], 'e'.repeat(64), 'auto');
+      expect(outputs.commit).toMatchObject({
+        storage: 'ostree-commit',
+        metadata: { driver: 'rpm-ostree', version: '41.double.0' },
+      });
+      const argv: string[] = JSON.parse(await readFile(argvLog, 'utf8'));
+      expect(argv.slice(0, 3)).toEqual(['compose', 'tree', '--unified-core']);
+      expect(argv).toContain(`--repo=${repo}`);
+      expect(argv.find((arg) => arg.startsWith('--ex-lockfile='))).toMatch(/lockfile\.json$/);
+      expect(argv.at(-1)).toMatch(/compose\/treefile\.json$/);
+      const checksum = (outputs.commit as { checksum: string }).checksum;
+      expect((await ostree(repo, 'rev-parse', TREEFILE.ref)).trim()).toBe(checksum);
+    } finally {
+      process.env.PATH = savedPath;
+      delete process.env.RPM_OSTREE_DOUBLE_LOG;
+    }
   });
 
   it('expands <date:...> from the commit time, not the clock', () => {

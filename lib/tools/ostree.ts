@@ -48,6 +48,11 @@ export interface CommitTreeOptions {
    * @default {}
    */
   readonly variantMetadata?: Readonly<Record<string, JsonValue>>;
+  /**
+   * Mark the commit bootable (kernel and initramfs under usr/lib/modules); false for layers.
+   * @default true
+   */
+  readonly bootable?: boolean;
 }
 
 /** Commits `tree` to `ref` reproducibly and returns the commit checksum. */
@@ -62,7 +67,7 @@ export async function commitTree(exec: ToolExec, options: CommitTreeOptions): Pr
     '--owner-uid=0',
     '--owner-gid=0',
     '--no-xattrs',
-    '--bootable',
+    ...(options.bootable === false ? [] : ['--bootable']),
     '--fsync=false',
     `--subject=${options.subject}`,
   ];
