@@ -4,10 +4,12 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readAssembly } from '../assembly.ts';
 import { FcosError } from '../errors.ts';
 import type { RunObserver } from '../run/events.ts';
 import { exitCodeOf, type RunResult, runPipeline } from '../run/executor.ts';
 import { formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
+import { updateLockfiles } from '../run/update-lockfiles.ts';
 import type { ResourceClass } from '../step.ts';
 import { cacheDirectory, runCacheCommand } from './cache.ts';
 import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
@@ -31,6 +33,8 @@ Options:
   --cpu N, --io N, --net N
                         slots of each resource class (default: cores, cores, 4)
   --vm-memory MIB       memory budget of VM nodes (default: available memory - 2 GiB)
+  --update-lockfiles    after a successful run, write each compose's packages as
+                        manifest-lock.<arch>.json next to its treefile
   --plain               one line per event even on a terminal
   -q, --quiet           only failures and the summary
   --debug               print stack traces
@@ -74,6 +78,7 @@ export async function main(
         net: { type: 'string' },
         'vm-memory': { type: 'string' },
         plain: { type: 'boolean' },
+        'update-lockfiles': { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         debug: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -123,6 +128,15 @@ export async function main(
       observers: [values.quiet ? quietReporter : reporter],
     });
     io.stdout(summarize(result, outdir, values['dry-run'] ?? false));
+    if (values['update-lockfiles'] && result.status === 'ok' && !values['dry-run']) {
+      const assembly = await readAssembly(path.join(outdir, 'pipeline.json'));
+      const projectDir = path.resolve(outdir, assembly.pipeline.project);
+      for (const lockfile of await updateLockfiles(assembly, result.outcomes, outdir, projectDir)) {
+        io.stdout(
+          `  lockfile: ${path.relative(process.cwd(), lockfile.file)} (${lockfile.packages} packages, ${lockfile.node})\n`,
+        );
+      }
+    }
     return exitCodeOf(result.status);
   } catch (error) {
     if (isUsageError(error)) {

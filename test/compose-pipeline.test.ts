@@ -1,0 +1,103 @@
+/**
+ * LocalPackageRepo → Manifest → RpmOstreeCompose through the real executor: a rebuild with nothing
+ * changed runs no tool; a new package version in the repository recomposes, and only what depends
+ * on it; `--update-lockfiles` writes rpm-ostree's lockfile for the composed packages.
+ */
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  makeTempDir,
+  nodesWith,
+  REPO_ROOT,
+  readEvents,
+  runIn,
+  synthIn,
+  testKindsHeader,
+} from './helpers/temp-project.ts';
+
+/** The program: the local tiny OS's compose, and a node that depends on none of it. */
+const PROGRAM = `
+import { Pipeline } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { LocalPackageRepo, Manifest, RpmOstreeCompose } from '${pathToFileURL(path.join(REPO_ROOT, 'stages/index.ts')).href}';
+${testKindsHeader()}
+const pipeline = new Pipeline({ name: 'compose' });
+const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'packages' });
+const manifest = new Manifest(pipeline, 'Manifest', { file: 'manifests/local.yaml', localRepos: [repo.repo], variables: { stream: 'testing' } });
+new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
+new TestStep(pipeline, 'Unrelated', { content: 'u' });
+`;
+
+describe('the compose through fcos-run', () => {
+  let directory: string;
+
+  beforeAll(async () => {
+    directory = await makeTempDir();
+    await cp(path.join(REPO_ROOT, 'packages'), path.join(directory, 'packages'), { recursive: true });
+    await cp(path.join(REPO_ROOT, 'manifests'), path.join(directory, 'manifests'), { recursive: true });
+    await writeFile(path.join(directory, 'app.ts'), PROGRAM);
+    expect((await synthIn(directory)).code).toBe(0);
+    const first = await runIn(directory);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+  }, 240_000);
+
+  it('built every node, then serves all of them from the cache without running a tool', async () => {
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    expect(outputs.Compose.commit).toMatchObject({
+      storage: 'ostree-commit',
+      metadata: { ref: 'fedora/x86_64/coreos/testing' },
+    });
+    expect(outputs.Compose.commit.metadata.version).toMatch(/^41\.\d{8}\.0$/);
+    const packages = JSON.parse(
+      await readFile(path.join(directory, 'fcos.out', outputs.Compose.packages.path), 'utf8'),
+    );
+    expect(packages.packages.map((item: { name: string }) => item.name)).toContain('tiny-kernel');
+
+    const again = await runIn(directory);
+    expect(again.code).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual([]);
+    expect(nodesWith(events, 'cached')).toEqual(['Compose', 'Manifest', 'Packages', 'Unrelated']);
+  }, 120_000);
+
+  it('--update-lockfiles writes manifest-lock.x86_64.json next to the treefile, which the Manifest then reads', async () => {
+    const run = await runIn(directory, '--update-lockfiles');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /lockfile: .*manifests\/manifest-lock\.x86_64\.json \(\d+ packages, Compose\)/,
+    );
+    const lockfile = JSON.parse(
+      await readFile(path.join(directory, 'manifests/manifest-lock.x86_64.json'), 'utf8'),
+    );
+    expect(lockfile.packages['tiny-release']).toEqual({ evra: '41-1.noarch' });
+    expect(nodesWith(await readEvents(directory), 'start')).toEqual([]);
+    const plan = await runIn(directory, '--dry-run');
+    expect(plan.stdout).toMatch(
+      /\[would run\] Manifest: fingerprint 'files\.manifests\/manifest-lock\.x86_64\.json' added/,
+    );
+    // Locked, the next test's new package version could not be installed: unlock again.
+    await rm(path.join(directory, 'manifests/manifest-lock.x86_64.json'));
+  }, 120_000);
+
+  it('a new package version in the repository recomposes, and only its downstream', async () => {
+    const spec = path.join(directory, 'packages/tiny-release.spec');
+    await writeFile(spec, (await readFile(spec, 'utf8')).replace(/^Release:\s+1$/m, 'Release:        2'));
+    const plan = await runIn(directory, '--dry-run');
+    expect(plan.stdout).toMatch(/\[would run\] Packages: fingerprint 'specs\.tiny-release\.spec' changed/);
+    expect(plan.stdout).toContain('[cached] Unrelated');
+    const rerun = await runIn(directory);
+    expect(rerun.code).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual(['Compose', 'Manifest', 'Packages']);
+    expect(nodesWith(events, 'cached')).toEqual(['Unrelated']);
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    const packages = JSON.parse(
+      await readFile(path.join(directory, 'fcos.out', outputs.Compose.packages.path), 'utf8'),
+    );
+    expect(packages.packages.find((item: { name: string }) => item.name === 'tiny-release')).toMatchObject({
+      release: '2',
+    });
+  }, 180_000);
+});
