@@ -25,6 +25,7 @@ async function synthDefault(...context: string[]) {
 async function copyProject(directory: string): Promise<void> {
   await mkdir(directory, { recursive: true });
   await cp(path.join(REPO_ROOT, 'pipeline.ts'), path.join(directory, 'pipeline.ts'));
+  await cp(path.join(REPO_ROOT, 'kola-denylist.yaml'), path.join(directory, 'kola-denylist.yaml'));
   for (const folder of ['manifests', 'packages', 'tests']) {
     await cp(path.join(REPO_ROOT, folder), path.join(directory, folder), { recursive: true });
   }
@@ -34,7 +35,7 @@ async function copyProject(directory: string): Promise<void> {
 }
 
 describe('the default pipeline', () => {
-  it('local profile: the tiny OS for x86_64, qemu and metal images, one kola test, no upload', async () => {
+  it('local profile: the tiny OS for x86_64, every platform image, one kola test, no upload', async () => {
     const { code, stderr, out } = await synthDefault();
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -49,8 +50,15 @@ describe('the default pipeline', () => {
       'testing/x86_64/Compose': 'RpmOstreeCompose',
       'testing/x86_64/Disk': 'DiskImage',
       'testing/x86_64/Kola': 'KolaTest',
+      'testing/x86_64/aws': 'PlatformImage',
+      'testing/x86_64/azure': 'PlatformImage',
+      'testing/x86_64/gce': 'PlatformImage',
       'testing/x86_64/metal': 'PlatformImage',
       'testing/x86_64/qemu': 'PlatformImage',
+    });
+    expect(assembly.nodes['testing/x86_64/Kola']!.props).toMatchObject({
+      tests: ['basic', 'ext.*'],
+      denylist: 'kola-denylist.yaml',
     });
     expect(assembly.nodes['testing/Manifest']!.props.file).toBe('manifests/local.yaml');
     expect(assembly.nodes['testing/x86_64/Kola']!.inputs.image!.node).toBe('testing/x86_64/qemu');
@@ -88,7 +96,7 @@ describe('the default pipeline', () => {
     expect(count('KolaTest')).toBe(6);
     expect(count('LocalPackageRepo')).toBe(0);
     const gce = assembly.nodes['next/aarch64/Upload-gce']!;
-    expect(gce.props.options).toEqual({
+    expect(gce.props.options).toMatchObject({
       project: 'fedora-coreos-cloud',
       bucket: 'fcos-gce',
       family: 'fedora-coreos-next-aarch64',

@@ -119,9 +119,7 @@ new KolaTest(pipeline, 'KolaAws', { image: aws390.image });
     );
     expect(message).toContain("'Azure', field 'disk': azure does not boot from 4096-byte sectors");
     expect(message).toContain("'Aws390', field 'platform': aws does not support s390x");
-    expect(message).toContain(
-      "'KolaAws', field 'image': the QEMU harness boots qemu and metal images, not aws",
-    );
+    expect(message).toContain("'KolaAws', field 'image': the QEMU harness boots qemu images, not aws");
   });
 
   it('an upload of a qemu image', async () => {
