@@ -40,7 +40,10 @@ export async function main(): Promise<void> {
     const warm: number[] = [];
     for (let run = 0; run < 3; run++) warm.push(await synthAndRun(directory));
     printTable('compose of the local tiny OS (fcos-synth && fcos-run, whole processes)', [
-      ['cold: rpmbuild, createrepo_c, flatten, dnf, tiny-dracut, ostree commit', `${(cold / 1000).toFixed(2)} s`],
+      [
+        'cold: rpmbuild, createrepo_c, flatten, dnf, tiny-dracut, ostree commit',
+        `${(cold / 1000).toFixed(2)} s`,
+      ],
       ['warm: everything cached, median of 3', `${(median(warm) / 1000).toFixed(2)} s`],
     ]);
   } finally {
