@@ -73,6 +73,7 @@ export async function runTool(
   const command = displayCommand(file, args);
   options.signal?.throwIfAborted();
   options.log?.(`$ ${command}`);
+  const started = performance.now();
   // Loaded on first use: a run served from the cache never starts a tool, and execa is many modules.
   const { execa } = await import('execa');
   const subprocess = execa(file, [...args], {
@@ -98,6 +99,10 @@ export async function runTool(
   }
   try {
     const result = await subprocess;
+    // `$? STATUS in SECONDS s`: how the command just logged ended, and how long it took.
+    options.log?.(
+      `$? ${result.exitCode ?? result.signal} in ${((performance.now() - started) / 1000).toFixed(3)} s`,
+    );
     if (options.signal?.aborted)
       throw new CancelledError(`${command} was stopped: ${abortReason(options.signal)}`);
     const exitCode = result.exitCode;

@@ -77,7 +77,8 @@ export type RpmOstreeComposeConfig = z.output<typeof schema>;
 /** The RpmOstreeCompose kind. */
 export const rpmOstreeComposeKind: StepKind<RpmOstreeComposeProps, RpmOstreeComposeConfig> = {
   kind: 'RpmOstreeCompose',
-  version: 1,
+  // 2: the committed tree has no /etc beside /usr/etc (ostree admin deploy refuses both).
+  version: 2,
   module: import.meta.url,
   schema,
   resources: () => ({ class: 'cpu' }),

@@ -1,4 +1,5 @@
 /** DigitalOcean: a gzip-compressed qcow2, imported as a custom image from a URL. */
+import { toQcow2 } from '../lib/formats/conversions.ts';
 import type { PlatformTarget } from '../lib/platform.ts';
 
 /** The digitalocean platform. */
@@ -10,4 +11,5 @@ export const digitalocean: PlatformTarget = {
   sectorSizes: [512],
   compressions: ['gzip'],
   defaultCompression: 'gzip',
+  convert: toQcow2,
 };

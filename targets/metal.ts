@@ -1,4 +1,5 @@
 /** Bare metal: the raw disk, written to a drive by coreos-installer; `metal4k` has 4096-byte sectors. */
+import { toRaw } from '../lib/formats/conversions.ts';
 import type { PlatformTarget } from '../lib/platform.ts';
 
 /** The metal platform. */
@@ -10,4 +11,5 @@ export const metal: PlatformTarget = {
   sectorSizes: [512, 4096],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
+  convert: toRaw,
 };

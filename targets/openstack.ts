@@ -1,4 +1,5 @@
 /** OpenStack: a qcow2 uploaded to Glance by the operator. */
+import { toQcow2 } from '../lib/formats/conversions.ts';
 import type { PlatformTarget } from '../lib/platform.ts';
 
 /** The openstack platform. */
@@ -10,4 +11,5 @@ export const openstack: PlatformTarget = {
   sectorSizes: [512],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
+  convert: toQcow2,
 };

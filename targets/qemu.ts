@@ -1,4 +1,5 @@
 /** QEMU: a compressed qcow2 (compat 1.1), the image kola boots. */
+import { toQcow2 } from '../lib/formats/conversions.ts';
 import type { PlatformTarget } from '../lib/platform.ts';
 
 /** The qemu platform. */
@@ -10,4 +11,5 @@ export const qemu: PlatformTarget = {
   sectorSizes: [512, 4096],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
+  convert: toQcow2,
 };

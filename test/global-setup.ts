@@ -1,20 +1,112 @@
 /**
  * Fixtures built once per test run and shared by the slow end-to-end tests: the tiny OS's package
- * repository (the LocalPackageRepo runner, for real). Tests read them with `inject('tinyRepo')`.
+ * repository (the LocalPackageRepo runner, for real) and one ostree commit composed from it (the
+ * RpmOstreeCompose runner, dnf driver), so the disk and image tests do not compose again. Tests
+ * read them with `inject('tinyRepo')` and `inject('tinyCommit')`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { parse } from 'yaml';
+import { canonicalStringify, type JsonValue } from '../lib/canonical-json.ts';
 import { runTool } from '../lib/exec.ts';
+import { findRunner, type RunnerContext } from '../lib/runner.ts';
 import { localPackageRepoRunner } from '../stages/local-package-repo.ts';
+import '../stages/rpm-ostree-compose.ts';
+
+/** The shared commit of the tiny OS. */
+export interface TinyCommit {
+  /** The archive repository holding it (read-only for tests). */
+  readonly repo: string;
+  /** Commit checksum. */
+  readonly checksum: string;
+  /** The ref it was committed to. */
+  readonly ref: string;
+  /** Its version (`41.20231114.0`). */
+  readonly version: string;
+  /** Kernel version of the tree. */
+  readonly kernelVersion: string;
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Directory of the tiny OS's RPM repository (repodata/ and Packages/). */
     tinyRepo: string;
+    /** One commit of the tiny OS, composed once per run. */
+    tinyCommit: TinyCommit;
   }
+}
+
+/** The tiny OS's treefile: manifests/local.yaml with its variables substituted for x86_64. */
+async function localTreefile(): Promise<Record<string, unknown>> {
+  const manifest = parse(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const variables: Record<string, string> = {
+    basearch: 'x86_64',
+    ...(manifest.variables as Record<string, string> | undefined),
+  };
+  const ref = String(manifest.ref).replace(/\$\{(\w+)\}/g, (_, name: string) => variables[name] ?? '');
+  const { variables: _variables, ...treefile } = manifest;
+  return { ...treefile, ref };
+}
+
+/** Composes the tiny OS from `repo` into a new archive repository under `directory`. */
+async function composeTinyCommit(directory: string, repo: string): Promise<TinyCommit> {
+  const treefile = path.join(directory, 'treefile');
+  await mkdir(treefile);
+  const content = await localTreefile();
+  const ref = String(content.ref);
+  await writeFile(path.join(treefile, 'treefile.json'), canonicalStringify(content as JsonValue));
+  await writeFile(path.join(treefile, 'repos.json'), canonicalStringify([{ name: 'local', local: true }]));
+  const workDir = path.join(directory, 'compose');
+  await mkdir(workDir);
+  const ostreeRepo = path.join(directory, 'ostree/repo');
+  const context: RunnerContext = {
+    nodePath: 'testing/x86_64/Compose',
+    props: {
+      treefile: { $input: 'treefile' },
+      localRepos: [{ $input: 'localRepos.0' }],
+      driver: 'dnf',
+      timestamp: 1_700_000_000,
+    },
+    inputs: {
+      treefile: {
+        type: 'treefile',
+        digest: 'a'.repeat(64),
+        storage: 'tree',
+        path: treefile,
+        metadata: { arch: 'x86_64' },
+      },
+      'localRepos.0': {
+        type: 'rpm-repo',
+        digest: 'b'.repeat(64),
+        storage: 'tree',
+        path: repo,
+        metadata: { name: 'local' },
+      },
+    },
+    declaredOutputs: {},
+    projectDir: REPO_ROOT,
+    signal: new AbortController().signal,
+    workDir,
+    ostreeRepo,
+    log: () => {},
+    exec: (file, args, options) => runTool(file, args, options),
+  };
+  const commit = (await findRunner('RpmOstreeCompose')!.run(context)).commit;
+  if (commit?.storage !== 'ostree-commit') throw new Error('the tiny OS commit was not composed');
+  await rm(workDir, { recursive: true, force: true });
+  return {
+    repo: ostreeRepo,
+    checksum: commit.checksum,
+    ref,
+    version: String(commit.metadata?.version),
+    kernelVersion: String(commit.metadata?.kernelVersion),
+  };
 }
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +129,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const repo = outputs.repo;
   if (repo?.storage !== 'tree') throw new Error('the tiny OS repository was not built');
   project.provide('tinyRepo', repo.path);
+  const commitDirectory = path.join(directory, 'tiny-commit');
+  await mkdir(commitDirectory);
+  project.provide('tinyCommit', await composeTinyCommit(commitDirectory, repo.path));
   return async () => {
     await rm(directory, { recursive: true, force: true });
   };

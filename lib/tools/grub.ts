@@ -1,0 +1,174 @@
+/**
+ * GRUB without grub-install: images made with grub-mkimage carrying every module they need and an
+ * embedded early config that finds the `boot` partition by label and reads its grub2/grub.cfg.
+ * Quirks handled here (Debian 12, GRUB 2.06): there is no `blscfg` module (grub.cfg is generated
+ * from the BLS entries, lib/grub-config.ts); `grub-bios-setup` is not in grub-pc-bin, so the BIOS
+ * boot sector and core image are placed by hand, as grub-bios-setup would: boot.img's code (bytes
+ * 0-439) in the MBR with the LBA of core.img at 0x5c and the drive check at 0x66 replaced by NOPs
+ * (GRUB does that for hard disks), core.img in the BIOS-BOOT partition with the first sector of
+ * its blocklist patched at 0x1f4.
+ */
+import { existsSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Arch } from '../artifacts.ts';
+import { FcosError } from '../errors.ts';
+import type { ToolExec } from './tool-exec.ts';
+
+/** Where Debian's grub-*-bin packages install the modules of each platform. */
+export const GRUB_LIBRARY = '/usr/lib/grub';
+
+/** GRUB platforms an image is made for. */
+export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
+
+/** The GRUB image could not be made or placed. */
+export class GrubError extends FcosError {}
+
+/** Modules every image carries: disks, filesystems, search, the config language, Linux, consoles. */
+const COMMON_MODULES = [
+  'part_gpt',
+  'ext2',
+  'fat',
+  'search',
+  'search_label',
+  'search_fs_uuid',
+  'configfile',
+  'normal',
+  'linux',
+  'echo',
+  'test',
+  'true',
+  'serial',
+  'terminal',
+  'boot',
+  'cat',
+  'ls',
+  'sleep',
+  'reboot',
+  'halt',
+];
+
+/** Modules of one platform on top of the common ones. */
+const PLATFORM_MODULES: Record<GrubPlatform, readonly string[]> = {
+  'i386-pc': ['biosdisk'],
+  'x86_64-efi': ['efi_gop'],
+  'arm64-efi': ['efi_gop'],
+};
+
+/** The removable-media path of the EFI binary for `arch` on the ESP (what firmware boots by default). */
+export function efiBootPath(arch: Arch): string {
+  if (arch === 'x86_64') return '/EFI/BOOT/BOOTX64.EFI';
+  if (arch === 'aarch64') return '/EFI/BOOT/BOOTAA64.EFI';
+  throw new GrubError(`no UEFI GRUB for ${arch}`);
+}
+
+/** The GRUB EFI platform of `arch`. */
+export function efiPlatform(arch: Arch): GrubPlatform {
+  if (arch === 'x86_64') return 'x86_64-efi';
+  if (arch === 'aarch64') return 'arm64-efi';
+  throw new GrubError(`no UEFI GRUB for ${arch}`);
+}
+
+/** The Debian package that ships the modules of `platform`, for messages. */
+function packageOf(platform: GrubPlatform): string {
+  return { 'i386-pc': 'grub-pc-bin', 'x86_64-efi': 'grub-efi-amd64-bin', 'arm64-efi': 'grub-efi-arm64-bin' }[
+    platform
+  ];
+}
+
+/**
+ * The early config embedded in every image: the partition labelled `boot` becomes the root, its
+ * grub2/ the prefix, and its grub2/grub.cfg is read (coreos-assembler's static EFI grub.cfg does the same).
+ */
+export function earlyConfig(): string {
+  return [
+    'search --no-floppy --label boot --set=root',
+    'set prefix=($root)/grub2',
+    'configfile $prefix/grub.cfg',
+    '',
+  ].join('\n');
+}
+
+/** Options of {@link makeGrubImage}. */
+export interface GrubImageOptions {
+  /** Platform of the image. */
+  readonly platform: GrubPlatform;
+  /** Where to write it. */
+  readonly output: string;
+  /** A scratch directory for the early config file. */
+  readonly workDir: string;
+}
+
+/** Why GRUB images for `platform` cannot be made on this host (its modules are missing), or undefined. */
+export function missingGrubPlatform(platform: GrubPlatform): string | undefined {
+  const directory = path.join(GRUB_LIBRARY, platform);
+  if (existsSync(directory)) return undefined;
+  return `GRUB's ${platform} modules are not installed (${directory}): install ${packageOf(platform)}`;
+}
+
+/** Makes a GRUB image (EFI binary or BIOS core.img) with the modules and the early config built in. */
+export async function makeGrubImage(exec: ToolExec, options: GrubImageOptions): Promise<void> {
+  const missing = missingGrubPlatform(options.platform);
+  if (missing) throw new GrubError(missing);
+  const directory = path.join(GRUB_LIBRARY, options.platform);
+  const config = path.join(options.workDir, `early-${options.platform}.cfg`);
+  await writeFile(config, earlyConfig());
+  await exec('grub-mkimage', [
+    '--directory',
+    directory,
+    '--format',
+    options.platform,
+    '--prefix',
+    '/grub2',
+    '--config',
+    config,
+    '--output',
+    options.output,
+    ...COMMON_MODULES,
+    ...PLATFORM_MODULES[options.platform],
+  ]);
+}
+
+/** Offset in boot.img of the LBA (8 bytes, little-endian) it loads core.img's first sector from. */
+const BOOT_KERNEL_SECTOR = 0x5c;
+/** Offset in boot.img of the 2-byte jump over the boot-drive check that hard disks get NOPs for. */
+const BOOT_DRIVE_CHECK = 0x66;
+/** Bytes of boot.img that go into the MBR (the rest of the sector is the partition table). */
+const BOOT_CODE_SIZE = 440;
+/** Offset in core.img of the first blocklist entry's start LBA (8 bytes, little-endian). */
+const CORE_FIRST_BLOCKLIST_START = 0x1f4;
+/** Sector size the BIOS boot path addresses. */
+const BIOS_SECTOR = 512;
+
+/** Options of {@link installBiosBoot}. */
+export interface BiosBootOptions {
+  /** The disk image (512-byte sectors). */
+  readonly disk: string;
+  /** core.img from {@link makeGrubImage} with platform `i386-pc`. */
+  readonly coreImage: string;
+  /** Byte offset of the BIOS-BOOT partition. */
+  readonly partitionOffset: number;
+  /** Byte size of the BIOS-BOOT partition. */
+  readonly partitionSize: number;
+}
+
+/** Writes boot.img's code into the MBR and core.img into BIOS-BOOT, patched to find each other. */
+export async function installBiosBoot(options: BiosBootOptions): Promise<void> {
+  const bootImage = await readFile(path.join(GRUB_LIBRARY, 'i386-pc', 'boot.img'));
+  const coreImage = await readFile(options.coreImage);
+  if (coreImage.length > options.partitionSize)
+    throw new GrubError(
+      `core.img has ${coreImage.length} bytes, more than the ${options.partitionSize}-byte BIOS-BOOT partition`,
+    );
+  const coreLba = options.partitionOffset / BIOS_SECTOR;
+  bootImage.writeBigUInt64LE(BigInt(coreLba), BOOT_KERNEL_SECTOR);
+  bootImage.writeUInt16LE(0x9090, BOOT_DRIVE_CHECK);
+  coreImage.writeBigUInt64LE(BigInt(coreLba + 1), CORE_FIRST_BLOCKLIST_START);
+  const handle = await open(options.disk, 'r+');
+  try {
+    await handle.write(bootImage, 0, BOOT_CODE_SIZE, 0);
+    await handle.write(coreImage, 0, coreImage.length, options.partitionOffset);
+  } finally {
+    await handle.close();
+  }
+}

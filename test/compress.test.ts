@@ -1,0 +1,54 @@
+/** Compression of shipped images: each format's extension, reproducible bytes, and the content back. */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sha256File } from '../lib/cache/hash.ts';
+import { runTool } from '../lib/exec.ts';
+import { compressFile } from '../lib/tools/compress.ts';
+import { makeTempDir } from './helpers/temp-project.ts';
+
+/** 8 MiB that compress a little: a repeating counter with zero runs, the same every time. */
+function sampleContent(): Buffer {
+  const content = Buffer.alloc(8 * 1024 * 1024);
+  for (let index = 0; index < content.length; index += 4096)
+    content.writeUInt32LE((index * 2654435761) >>> 0, index);
+  return content;
+}
+
+describe('compressFile', () => {
+  it.each([
+    ['xz', 'xz', ['xz', '-dc']],
+    ['gzip', 'gz', ['gzip', '-dc']],
+    ['zstd', 'zst', ['zstd', '-qdc']],
+  ] as const)(
+    '%s gives FILE.%s, the same bytes every time, and the content back',
+    async (compression, extension, decompress) => {
+      const digests: string[] = [];
+      for (const run of [1, 2]) {
+        const directory = path.join(await makeTempDir(), String(run));
+        await mkdir(directory);
+        const file = path.join(directory, 'image.raw');
+        await writeFile(file, sampleContent());
+        const compressed = await compressFile(
+          (tool, args, options) => runTool(tool, args, options),
+          file,
+          compression,
+        );
+        expect(compressed).toBe(`${file}.${extension}`);
+        digests.push((await sha256File(compressed)).digest);
+        const restored = path.join(directory, 'restored.raw');
+        await runTool('sh', ['-c', `${decompress.join(' ')} "$1" > "$2"`, 'sh', compressed, restored]);
+        expect((await readFile(restored)).equals(sampleContent())).toBe(true);
+      }
+      expect(digests[0]).toBe(digests[1]);
+    },
+  );
+
+  it('leaves a file alone for none', async () => {
+    const file = path.join(await makeTempDir(), 'image.raw');
+    await writeFile(file, 'x');
+    expect(await compressFile((tool, args, options) => runTool(tool, args, options), file, 'none')).toBe(
+      file,
+    );
+  });
+});
