@@ -4,6 +4,7 @@ export { Construct } from 'constructs';
 export * from './artifacts.ts';
 export * from './assembly.ts';
 export * from './canonical-json.ts';
+export * from './cloud-upload.ts';
 export * from './errors.ts';
 export * from './graph.ts';
 export * from './pipeline.ts';
