@@ -55,9 +55,11 @@ for (const stream of streams) {
   for (const arch of arches) {
     const archScope = new Construct(streamScope, arch);
     const compose = new RpmOstreeCompose(archScope, 'Compose', { treefile: manifest.treefileFor(arch) });
-    const disk = new DiskImage(archScope, 'Disk', { commit: compose.commit, arch });
+    // The tiny OS fits in a 1 GiB disk; Fedora CoreOS's images are 10 GiB (image-base.yaml).
+    const sizeGiB = local ? 1 : 10;
+    const disk = new DiskImage(archScope, 'Disk', { commit: compose.commit, arch, sizeGiB });
     const disk4k = platforms.includes('metal4k')
-      ? new DiskImage(archScope, 'Disk4k', { commit: compose.commit, arch, sectorSize: 4096 })
+      ? new DiskImage(archScope, 'Disk4k', { commit: compose.commit, arch, sizeGiB, sectorSize: 4096 })
       : undefined;
     for (const platform of platforms) {
       const image = new PlatformImage(archScope, platform, {

@@ -142,6 +142,21 @@ export function mergeConfigs(...configs: readonly IgnitionConfig[]): IgnitionCon
   };
 }
 
+/**
+ * Merges a config given as plain JSON (a test's own config.ign) into `base` the way Ignition's
+ * config merging treats lists of files and units: objects merged member by member, lists
+ * concatenated, the second value winning for scalars.
+ */
+export function mergeIgnitionJson(base: unknown, extra: unknown): unknown {
+  if (Array.isArray(base) && Array.isArray(extra)) return [...base, ...extra];
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isObject(base) || !isObject(extra)) return extra === undefined ? base : extra;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) merged[key] = mergeIgnitionJson(base[key], value);
+  return merged;
+}
+
 /** Where `ignition-validate` is, if installed. */
 function findValidator(): string | undefined {
   for (const directory of (process.env.PATH ?? '').split(':')) {

@@ -32,4 +32,5 @@ fi
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
 fi
+node scripts/link-bins.js
 echo "setup: done"

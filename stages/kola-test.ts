@@ -15,10 +15,10 @@ import {
   IGNITION_SPEC_VERSION,
   type IgnitionConfig,
   inlineFile,
-  mergeConfigs,
+  mergeIgnitionJson,
   writeIgnitionConfig,
 } from '../lib/ignition.ts';
-import { type ConsoleReport, consoleTail, parseConsole } from '../lib/kola/console.ts';
+import { type ConsoleReport, cleanConsole, consoleTail, parseConsole } from '../lib/kola/console.ts';
 import { judge, readDenylist } from '../lib/kola/denylist.ts';
 import { admits, discoverExternalTests } from '../lib/kola/external-tests.ts';
 import { type TestReport, type TestResult, toJunitXml } from '../lib/kola/report.ts';
@@ -162,6 +162,8 @@ interface PlannedTest {
   readonly exclusive: boolean;
   /** The denylist turns its failure into a warning. */
   readonly warnOnly: boolean;
+  /** The test's own Ignition config, merged into its VM's (such a test gets a VM of its own). */
+  readonly ignitionConfig?: Record<string, unknown>;
 }
 
 /** One test's result within a VM. */
@@ -196,18 +198,23 @@ echo "basic: file, user and read-only /usr as expected"
 /** Console lines that mean a boot will never finish: the VM is stopped at once. */
 const FATAL_CONSOLE = /Kernel panic - not syncing|FCOS-CDK: initramfs failed/;
 
-/** The Ignition config of a VM: basic's file and user, and each test's executable. */
-function vmIgnitionConfig(tests: readonly PlannedTest[]): IgnitionConfig {
-  const files = [inlineFile(BASIC_FILE.path, BASIC_FILE.contents, BASIC_FILE.mode)];
+/** The Ignition config of a VM: basic's file and user, each test's executable, the attempt number. */
+function vmIgnitionConfig(tests: readonly PlannedTest[], attempt: number): unknown {
+  const files = [
+    inlineFile(BASIC_FILE.path, BASIC_FILE.contents, BASIC_FILE.mode),
+    // Tests can tell a rerun from the first run (kola reruns failed tests once).
+    inlineFile('/etc/fcos-cdk/attempt', `${attempt}\n`),
+  ];
   for (const test of tests) {
     files.push(inlineFile(`/etc/fcos-cdk/tests/${test.name}/test`, test.script, 0o755));
     files.push(inlineFile(`/etc/fcos-cdk/tests/${test.name}/timeout`, `${test.timeoutSeconds}\n`));
   }
-  return mergeConfigs({
+  const base: IgnitionConfig = {
     ignition: { version: IGNITION_SPEC_VERSION },
     passwd: { users: [{ name: 'core', uid: 1000, gecos: 'CoreOS Admin' }] },
     storage: { files },
-  });
+  };
+  return tests.reduce<unknown>((config, test) => mergeIgnitionJson(config, test.ignitionConfig), base);
 }
 
 /** Host-side checks of `basic` on a console: deployment, platform, Ignition, user, no failure pattern. */
@@ -280,8 +287,9 @@ async function planTests(
         script: await readFile(path.join(test.directory, test.executable)),
         timeoutSeconds: Math.round((test.metadata.timeoutMin ?? 2) * 60),
         minMemoryMiB: test.metadata.minMemory ?? 0,
-        exclusive: test.metadata.exclusive ?? false,
+        exclusive: (test.metadata.exclusive ?? false) || test.ignitionConfig !== undefined,
         warnOnly: false,
+        ...(test.ignitionConfig ? { ignitionConfig: test.ignitionConfig } : {}),
         tags: test.metadata.tags ?? [],
         ...(test.metadata.architectures ? { arches: test.metadata.architectures } : {}),
         ...(test.metadata.platforms ? { platforms: test.metadata.platforms } : {}),
@@ -331,22 +339,28 @@ async function runVm(
   tests: readonly PlannedTest[],
   label: string,
   reportDir: string,
+  attempt: number,
 ): Promise<{ results: VmTestResult[]; console: string; consoleFile: string; seconds: number }> {
   const { props } = context;
   const config = path.join(context.workDir, `${label}.ign`);
-  await writeIgnitionConfig(vmIgnitionConfig(tests), config, {
+  await writeIgnitionConfig(vmIgnitionConfig(tests, attempt), config, {
     signal: context.signal,
     constructPath: context.nodePath,
   });
   const consoleFile = path.join(reportDir, 'consoles', `${label}.log`);
   await mkdir(path.dirname(consoleFile), { recursive: true });
   const stop = new AbortController();
+  const bootDeadline = Date.now() + props.bootTimeoutSeconds * 1000;
+  // Stops the VM as soon as the console shows it will never finish, or it has not booted in time.
   const watchdog = setInterval(() => {
     readFile(consoleFile, 'utf8')
+      .catch(() => '')
       .then((text) => {
-        if (FATAL_CONSOLE.test(text)) stop.abort(new Error('fatal console output'));
-      })
-      .catch(() => {});
+        if (FATAL_CONSOLE.test(text)) stop.abort(new Error('the boot failed'));
+        else if (!/^FCOS-CDK: booted /m.test(text) && Date.now() > bootDeadline) {
+          stop.abort(new Error(`the OS did not boot in ${props.bootTimeoutSeconds} s`));
+        }
+      });
   }, 1000);
   const timeoutSeconds =
     props.bootTimeoutSeconds + tests.reduce((total, test) => total + test.timeoutSeconds, 0);
@@ -376,7 +390,7 @@ async function runVm(
   const ended = boot.timedOut
     ? `the VM was killed after ${timeoutSeconds} s`
     : stop.signal.aborted
-      ? 'the boot failed'
+      ? `${(stop.signal.reason as Error).message}, the VM was stopped`
       : 'the VM stopped';
   const results = tests.map((test): VmTestResult => {
     const guest = report.tests.find((result) => result.name === test.name);
@@ -441,13 +455,13 @@ registerRunner<KolaRunnerProps>({
     const results = new Map<string, TestResult>(skipped.map((result) => [result.name, result]));
     const vms = groupIntoVms(planned);
     const runs = await inBatches(
-      vms.map((tests, index) => () => runVm(context, image, tests, `vm${index + 1}`, reportDir)),
+      vms.map((tests, index) => () => runVm(context, image, tests, `vm${index + 1}`, reportDir, 1)),
       props.parallelism,
     );
     const failed: PlannedTest[] = [];
     runs.forEach((run, index) => {
       const relative = path.relative(reportDir, run.consoleFile);
-      consoles.set(relative, run.console);
+      consoles.set(relative, cleanConsole(run.console));
       for (const result of run.results) {
         const test = vms[index]!.find((candidate) => candidate.name === result.name)!;
         if (!result.passed && !test.warnOnly) failed.push(test);
@@ -464,13 +478,13 @@ registerRunner<KolaRunnerProps>({
       context.log(`rerunning ${failed.map((test) => test.name).join(', ')}`);
       const reruns = await inBatches(
         groupIntoVms(failed).map(
-          (tests, index) => () => runVm(context, image, tests, `rerun${index + 1}`, reportDir),
+          (tests, index) => () => runVm(context, image, tests, `rerun${index + 1}`, reportDir, 2),
         ),
         props.parallelism,
       );
       for (const run of reruns) {
         const relative = path.relative(reportDir, run.consoleFile);
-        consoles.set(relative, run.console);
+        consoles.set(relative, cleanConsole(run.console));
         for (const result of run.results) {
           if (!result.passed) continue;
           results.set(result.name, {

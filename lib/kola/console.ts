@@ -92,13 +92,17 @@ export function parseConsole(text: string): ConsoleReport {
 /** Terminal escape sequences (colours, cursor moves) that firmware and kernels print. */
 const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, 'g');
 
-/** The last `count` lines of a console log, control characters removed. */
-export function consoleTail(text: string, count = 20): string {
+/** A console log as text: escape sequences and other control characters removed, blank lines dropped. */
+export function cleanConsole(text: string): string {
   return text
     .replace(ANSI_ESCAPE, '')
     .replace(/[^\t\n -~]/g, '')
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .slice(-count)
     .join('\n');
+}
+
+/** The last `count` lines of a console log, cleaned. */
+export function consoleTail(text: string, count = 20): string {
+  return cleanConsole(text).split('\n').slice(-count).join('\n');
 }

@@ -1,6 +1,7 @@
 /**
  * External tests, kola style: `tests/kola/<name>/` holding one executable (the test, run inside
- * the booted OS) and a `kola.json` with kola's keys — `architectures`, `platforms`, `tags`,
+ * the booted OS), optionally a `config.ign` merged into its VM's Ignition config, and a `kola.json`
+ * with kola's keys — `architectures`, `platforms`, `tags`,
  * `timeoutMin`, `minMemory`, `exclusive` (others kola knows are accepted and ignored).
  */
 import { existsSync } from 'node:fs';
@@ -38,6 +39,8 @@ export interface ExternalTest {
   readonly executable: string;
   /** Parsed kola.json. */
   readonly metadata: z.output<typeof kolaJsonSchema>;
+  /** The test's own Ignition config (`config.ign` beside it), merged into its VM's. */
+  readonly ignitionConfig?: Record<string, unknown>;
 }
 
 /** A test directory that cannot be used (no kola.json, invalid kola.json, no executable). */
@@ -86,6 +89,20 @@ async function readExternalTest(directory: string): Promise<ExternalTest> {
       },
     );
   }
+  let ignitionConfig: Record<string, unknown> | undefined;
+  const configFile = path.join(directory, 'config.ign');
+  if (existsSync(configFile)) {
+    try {
+      ignitionConfig = JSON.parse(await readFile(configFile, 'utf8'));
+    } catch (error) {
+      throw new ExternalTestError(
+        `test directory '${shown}': config.ign is not JSON: ${(error as Error).message}`,
+        {
+          field: 'testsDir',
+        },
+      );
+    }
+  }
   const executables: string[] = [];
   for (const name of (await readdir(directory)).sort()) {
     const file = await stat(path.join(directory, name));
@@ -97,7 +114,13 @@ async function readExternalTest(directory: string): Promise<ExternalTest> {
       { field: 'testsDir' },
     );
   }
-  return { name: `ext.${shown}`, directory, executable: executables[0]!, metadata: parsed.data };
+  return {
+    name: `ext.${shown}`,
+    directory,
+    executable: executables[0]!,
+    metadata: parsed.data,
+    ...(ignitionConfig ? { ignitionConfig } : {}),
+  };
 }
 
 /** Whether a kola list (`x86_64 aarch64`, `!s390x`) admits `value`; absent admits everything. */
