@@ -1,8 +1,17 @@
-/** `npm run bench`: every benchmark, one after another, printing numbers. */
+/**
+ * `npm run bench`: the benchmarks that run in minutes, one after another, printing numbers.
+ * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
+ */
+import { main as compose } from './compose.ts';
+import { main as disk } from './disk.ts';
 import { main as hash } from './hash.ts';
+import { main as local } from './local.ts';
 import { main as run } from './run.ts';
 import { main as synth } from './synth.ts';
 
 await synth();
 await run();
 await hash([]);
+await compose();
+await disk();
+await local();

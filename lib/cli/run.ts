@@ -170,8 +170,46 @@ function summarize(result: RunResult, outdir: string, dryRun: boolean): string {
     if (outcome.status === 'failed')
       lines.push(`  failed: ${outcome.message ?? node}   (log: ${shown}/logs/${node}.log)`);
   }
+  const deliverables = deliverablePaths(result, shown);
+  for (const line of deliverables.slice(0, MAX_LISTED_DELIVERABLES)) lines.push(`  ${line}`);
+  if (deliverables.length > MAX_LISTED_DELIVERABLES) {
+    lines.push(`  ... and ${deliverables.length - MAX_LISTED_DELIVERABLES} more in ${shown}/outputs.json`);
+  }
   lines.push(
     `  outputs: ${shown}/outputs.json, ${shown}/artifacts/; logs: ${shown}/logs/; events: ${shown}/events.jsonl`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** Deliverables listed in the summary before it points to outputs.json. */
+const MAX_LISTED_DELIVERABLES = 20;
+
+/** What a person came for, by artifact type: where the summary says they are. */
+const DELIVERABLE_TYPES: Readonly<Record<string, string>> = {
+  'platform-image': 'image',
+  'test-report': 'tests',
+  'cloud-image': 'cloud',
+};
+
+/** `image: fcos.out/artifacts/.../x.qcow2` lines for the run's images, reports and cloud images. */
+function deliverablePaths(result: RunResult, shown: string): string[] {
+  const lines: string[] = [];
+  for (const [node, outcome] of [...result.outcomes].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, output] of Object.entries(outcome.outputs ?? {})) {
+      const label = DELIVERABLE_TYPES[output.type];
+      if (!label) continue;
+      const where = path.posix.join(
+        shown,
+        'artifacts',
+        node,
+        output.storage === 'tree' ? name : (output.fileName ?? name),
+      );
+      const detail =
+        output.type === 'test-report'
+          ? ` (${output.metadata.passed ?? 0} passed, ${output.metadata.skipped ?? 0} skipped, ${output.metadata.flaky ?? 0} flaky)`
+          : '';
+      lines.push(`${label}: ${where}${detail}`);
+    }
+  }
+  return lines;
 }
