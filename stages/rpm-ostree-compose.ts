@@ -32,6 +32,7 @@ import { Step, type StepKind } from '../lib/step.ts';
 import { installPackages, type Repository, repoFile } from '../lib/tools/dnf.ts';
 import { installedVersions } from '../lib/tools/dpkg.ts';
 import { commitTree, ensureArchiveRepository } from '../lib/tools/ostree.ts';
+import { type RemoteRepositoryUrls, repositoryFingerprint } from '../lib/tools/repomd.ts';
 import { installedPackages } from '../lib/tools/rpm.ts';
 import { buildInitramfs, TINY_DRACUT_PATH } from '../lib/tools/tiny-dracut.ts';
 import type { ToolExec } from '../lib/tools/tool-exec.ts';
@@ -449,7 +450,10 @@ async function composeWithRpmOstree(
   };
 }
 
-/** Cheap facts that decide a compose besides its inputs: the driver and the versions of the tools. */
+/**
+ * Cheap facts that decide a compose besides its inputs: the driver, the versions of the tools, and
+ * each remote repository's repomd.xml checksum (local repositories are inputs, with digests).
+ */
 async function composeFingerprint(context: FingerprintContext<ComposeRunnerProps>): Promise<JsonValue> {
   const driver = resolveDriver(context.props.driver);
   const exec: ToolExec = (file, args, options) => runTool(file, args, { ...options, signal: context.signal });
@@ -460,7 +464,18 @@ async function composeFingerprint(context: FingerprintContext<ComposeRunnerProps
       ).stdout
         .trim()
         .split('\n');
-  return { driver, tools };
+  const remote = (context.inputs.treefile?.metadata.remoteRepos ?? []) as unknown as RemoteRepositoryUrls[];
+  const repositories: Record<string, string> = {};
+  for (const repository of remote) {
+    try {
+      repositories[repository.name] = await repositoryFingerprint(repository, context.signal);
+    } catch (error) {
+      if (error instanceof FcosError)
+        throw new ComposeError(error.message, { constructPath: context.nodePath, field: 'repos' });
+      throw error;
+    }
+  }
+  return { driver, tools, repositories };
 }
 
 registerRunner<ComposeRunnerProps>({

@@ -354,6 +354,7 @@ describe('treefile flattening', () => {
       ref: 'fedora/x86_64/coreos/next',
       releasever: 41,
       automaticVersionPrefix: '41.<date:%Y%m%d>.dev',
+      remoteRepos: [],
     });
   });
 

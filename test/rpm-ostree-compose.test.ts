@@ -2,7 +2,7 @@
  * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
  * run: reproducible commits, the ostree layout, versions, package list, and bad inputs.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalStringify } from '../lib/canonical-json.ts';
@@ -223,4 +223,89 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     expect(expandVersionPrefix('41.<date:%Y%m%d>', 1_700_000_000)).toBe('41.20231114');
     expect(expandVersionPrefix('<date:%Y>-x', 0)).toBe('1970-x');
   });
+});
+
+describe('RpmOstreeCompose with a remote repository (served over HTTP on loopback)', () => {
+  /** Serves `directory` read-only over HTTP on 127.0.0.1; resolves to its base URL and a closer. */
+  async function serveDirectory(directory: string): Promise<{ url: string; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http');
+    const { readFile: read } = await import('node:fs/promises');
+    const server = createServer((request, response) => {
+      const file = path.join(directory, decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname));
+      read(file).then(
+        (body) => response.end(body),
+        () => {
+          response.statusCode = 404;
+          response.end();
+        },
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as { port: number };
+    return {
+      url: `http://127.0.0.1:${address.port}/`,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  /** The runner's context for a treefile naming only the remote repository `fedora` at `baseurl`. */
+  async function remoteContext(baseurl: string, ostreeRepo: string): Promise<RunnerContext> {
+    const input = path.join(await makeTempDir(), 'treefile');
+    await mkdir(input);
+    await writeFile(
+      path.join(input, 'treefile.json'),
+      canonicalStringify({ ...TREEFILE, repos: ['fedora'] }, 2),
+    );
+    const remote = { name: 'fedora', local: false, baseurl: [baseurl] };
+    await writeFile(path.join(input, 'repos.json'), canonicalStringify([remote], 2));
+    const log: string[] = [];
+    return {
+      nodePath: 'Compose',
+      props: { treefile: { $input: 'treefile' }, localRepos: [], driver: 'dnf', timestamp: 1_700_000_000 },
+      inputs: {
+        treefile: {
+          type: 'treefile',
+          digest: 'f'.repeat(64),
+          storage: 'tree',
+          path: input,
+          metadata: {
+            arch: 'x86_64',
+            remoteRepos: [{ name: 'fedora', baseurl: [baseurl], metalink: null, mirrorlist: null }],
+          },
+        },
+      },
+      declaredOutputs: {},
+      projectDir: REPO_ROOT,
+      signal: new AbortController().signal,
+      workDir: await makeTempDir(),
+      ostreeRepo,
+      log: (line) => log.push(line),
+      exec: (file, args, options) => runTool(file, args, { ...options, log: (line) => log.push(line) }),
+    };
+  }
+
+  it('installs from the remote repository, fingerprints its repomd.xml, and names it when unreachable', async () => {
+    await import('../stages/rpm-ostree-compose.ts');
+    const runner = findRunner('RpmOstreeCompose')!;
+    const served = path.join(await makeTempDir(), 'repo');
+    await cp(inject('tinyRepo'), served, { recursive: true });
+    const server = await serveDirectory(served);
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    try {
+      const context = await remoteContext(server.url, repo);
+      const before = (await runner.fingerprint!(context)) as { repositories: Record<string, string> };
+      expect(before.repositories.fedora).toMatch(/^sha256:[0-9a-f]{64}$/);
+      const outputs = await runner.run(context);
+      expect(outputs.commit).toMatchObject({ storage: 'ostree-commit' });
+      await appendFile(path.join(served, 'repodata/repomd.xml'), '<!-- republished -->\n');
+      const after = (await runner.fingerprint!(context)) as { repositories: Record<string, string> };
+      expect(after.repositories.fedora).not.toBe(before.repositories.fedora);
+    } finally {
+      await server.close();
+    }
+    const unreachable = await remoteContext(server.url, repo);
+    await expect(runner.fingerprint!(unreachable)).rejects.toThrow(
+      /repository 'fedora' is unreachable \(http:\/\/127\.0\.0\.1:\d+\/repodata\/repomd\.xml: ECONNREFUSED\): check the network and its \.repo file/,
+    );
+  }, 120_000);
 });

@@ -31,7 +31,13 @@ import {
 } from './flatten.ts';
 import { type Lockfile, readLockfiles } from './lockfile.ts';
 import type { TreefileObject } from './merge.ts';
-import { type LocalRepoInput, type RepoSet, readRepoSections, resolveRepos } from './repos.ts';
+import {
+  type LocalRepoInput,
+  type RemoteRepoDefinition,
+  type RepoSet,
+  readRepoSections,
+  resolveRepos,
+} from './repos.ts';
 
 /** File names inside a compose input directory. */
 export const COMPOSE_INPUT_FILES = {
@@ -195,7 +201,11 @@ export async function writeComposeInput(input: ComposeInput, directory: string):
   }
 }
 
-/** The output metadata of a compose input: arch, ref, releasever, automaticVersionPrefix (null when unset). */
+/**
+ * The output metadata of a compose input: arch, ref, releasever, automaticVersionPrefix (null when
+ * unset), and the remote repositories' URLs, which the compose's fingerprint reads to fetch their
+ * repomd.xml checksums before deciding whether to run.
+ */
 export function composeInputMetadata(input: ComposeInput): ArtifactMetadata {
   // A string or number of the treefile, else null.
   const pick = (key: string): JsonValue => {
@@ -207,5 +217,13 @@ export function composeInputMetadata(input: ComposeInput): ArtifactMetadata {
     ref: pick('ref'),
     releasever: pick('releasever'),
     automaticVersionPrefix: pick('automatic-version-prefix'),
+    remoteRepos: input.repos.definitions
+      .filter((definition): definition is RemoteRepoDefinition => !definition.local)
+      .map((definition) => ({
+        name: definition.name,
+        baseurl: [...definition.baseurl],
+        metalink: definition.metalink ?? null,
+        mirrorlist: definition.mirrorlist ?? null,
+      })),
   };
 }
