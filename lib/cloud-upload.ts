@@ -13,6 +13,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
+import { z } from 'zod';
 import type { Arch } from './artifacts.ts';
 import { FcosError } from './errors.ts';
 import type { ArtifactMetadata, RunnerOutput } from './runner.ts';
@@ -269,4 +270,26 @@ export function describeCloudError(error: unknown): string {
   const codeText = typeof code === 'string' || typeof code === 'number' ? ` ${code}` : '';
   const firstLine = error.message.split('\n')[0] ?? '';
   return redactSecrets(`${error.name}${codeText}: ${firstLine}`.slice(0, 500));
+}
+
+/**
+ * The upload options every cloud has, as a zod shape to spread into its schema: the prefix of the
+ * names of what it creates, how often it polls a long operation, and how long it waits at most.
+ */
+export function commonUploadOptionsShape(defaults: { pollIntervalSeconds: number; maxPrefixLength: number }) {
+  return {
+    namePrefix: z
+      .string()
+      .regex(
+        new RegExp(`^[a-z][a-z0-9-]{0,${defaults.maxPrefixLength}}$`),
+        'a name prefix is lowercase letters, digits and dashes',
+      )
+      .default('fedora-coreos'),
+    pollIntervalSeconds: z.number().positive().max(600).default(defaults.pollIntervalSeconds),
+    waitTimeoutMinutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .default(120),
+  };
 }

@@ -95,19 +95,6 @@ export function withPredecessors(graph: Graph, roots: Iterable<string>): Set<str
   return selected;
 }
 
-/** `roots` and everything that transitively needs them. */
-export function withSuccessors(graph: Graph, roots: Iterable<string>): Set<string> {
-  const selected = new Set<string>();
-  const pending = [...roots];
-  while (pending.length > 0) {
-    const node = pending.pop()!;
-    if (selected.has(node)) continue;
-    selected.add(node);
-    pending.push(...(graph.successors.get(node) ?? []));
-  }
-  return selected;
-}
-
 /**
  * For each node, the weight of the heaviest path from it to a sink, itself included. The
  * scheduler starts the node with the largest value first, so the critical path starts early.

@@ -279,22 +279,35 @@ function resolveDriver(driver: ComposeRunnerProps['driver']): 'rpm-ostree' | 'dn
   return onPath('rpm-ostree') ? 'rpm-ostree' : 'dnf';
 }
 
+/** What every driver reads from the Manifest's output tree and the local repository inputs. */
+async function readComposeInputs(context: RunnerContext<ComposeRunnerProps>) {
+  const input = context.inputs.treefile!;
+  const treefile = await readTreefileJson(
+    input.path,
+    'treefile.json',
+    flattenedTreefileSchema,
+    context.nodePath,
+  );
+  if (!treefile) {
+    throw new ComposeError('the treefile input has no treefile.json', {
+      constructPath: context.nodePath,
+      field: 'treefile',
+    });
+  }
+  const definitions =
+    (await readTreefileJson(input.path, 'repos.json', z.array(repositorySchema), context.nodePath)) ?? [];
+  const lockfile = await readTreefileJson(input.path, 'lockfile.json', lockfileSchema, context.nodePath);
+  const names = [...new Set([...treefile.repos, ...treefile['lockfile-repos']])];
+  const repositories = resolveRepositories(names, definitions, context.inputs, context.nodePath);
+  return { input, treefile, lockfile, repositories };
+}
+
 /** The compose with dnf --installroot and ostree commit: portable, and what runs on this kind of host. */
 async function composeWithDnf(
   context: RunnerContext<ComposeRunnerProps>,
 ): Promise<Readonly<Record<string, RunnerOutput>>> {
-  const { exec, nodePath, workDir, props } = context;
-  const input = context.inputs.treefile!;
-  const treefile = (await readTreefileJson(input.path, 'treefile.json', flattenedTreefileSchema, nodePath))!;
-  const definitions =
-    (await readTreefileJson(input.path, 'repos.json', z.array(repositorySchema), nodePath)) ?? [];
-  const lockfile = await readTreefileJson(input.path, 'lockfile.json', lockfileSchema, nodePath);
-  const repositories = resolveRepositories(
-    [...new Set([...treefile.repos, ...treefile['lockfile-repos']])],
-    definitions,
-    context.inputs,
-    nodePath,
-  );
+  const { exec, workDir, props } = context;
+  const { input, treefile, lockfile, repositories } = await readComposeInputs(context);
   const root = path.join(workDir, 'rootfs');
   await installPackages(exec, {
     installRoot: root,
@@ -392,17 +405,8 @@ async function composeWithDnf(
 async function composeWithRpmOstree(
   context: RunnerContext<ComposeRunnerProps>,
 ): Promise<Readonly<Record<string, RunnerOutput>>> {
-  const { exec, nodePath, workDir, props } = context;
-  const input = context.inputs.treefile!;
-  const treefile = (await readTreefileJson(input.path, 'treefile.json', flattenedTreefileSchema, nodePath))!;
-  const definitions =
-    (await readTreefileJson(input.path, 'repos.json', z.array(repositorySchema), nodePath)) ?? [];
-  const repositories = resolveRepositories(
-    [...new Set([...treefile.repos, ...treefile['lockfile-repos']])],
-    definitions,
-    context.inputs,
-    nodePath,
-  );
+  const { exec, workDir, props } = context;
+  const { input, treefile, repositories } = await readComposeInputs(context);
   // rpm-ostree reads .repo files and the treefile's relative paths (postprocess-script,
   // check-passwd ...) next to it: a writable copy of the Manifest's tree plus a .repo file.
   const composeDir = path.join(workDir, 'compose');

@@ -19,6 +19,7 @@ import {
   type CloudUploadContext,
   CloudUploadError,
   type CloudUploader,
+  commonUploadOptionsShape,
   describeCloudError,
   imageObjectName,
   pollUntil,
@@ -116,16 +117,7 @@ const awsUploadOptionsSchema = z
     tags: z.record(z.string(), z.string()).default({}),
     endpoint: z.url().optional(),
     s3Endpoint: z.url().optional(),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,60}$/, 'a name prefix is lowercase letters, digits and dashes')
-      .default('fedora-coreos'),
-    pollIntervalSeconds: z.number().positive().max(600).default(15),
-    waitTimeoutMinutes: z
-      .number()
-      .positive()
-      .max(24 * 60)
-      .default(120),
+    ...commonUploadOptionsShape({ pollIntervalSeconds: 15, maxPrefixLength: 60 }),
   })
   .strict();
 

@@ -19,6 +19,7 @@ import {
   CloudUploadError,
   type CloudUploader,
   CloudWaitTimeoutError,
+  commonUploadOptionsShape,
   describeCloudError,
   imageObjectName,
   uncompressedImage,
@@ -107,16 +108,7 @@ const azureUploadOptionsSchema = z
     storageResourceGroup: z.string().min(1).optional(),
     blobEndpoint: z.url().optional(),
     managementEndpoint: z.url().optional(),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,60}$/, 'a name prefix is lowercase letters, digits and dashes')
-      .default('fedora-coreos'),
-    pollIntervalSeconds: z.number().positive().max(600).default(5),
-    waitTimeoutMinutes: z
-      .number()
-      .positive()
-      .max(24 * 60)
-      .default(120),
+    ...commonUploadOptionsShape({ pollIntervalSeconds: 5, maxPrefixLength: 60 }),
   })
   .strict();
 

@@ -20,6 +20,7 @@ import {
   type CloudUploadContext,
   CloudUploadError,
   type CloudUploader,
+  commonUploadOptionsShape,
   describeCloudError,
   imageObjectName,
   pollUntil,
@@ -87,16 +88,7 @@ const gceUploadOptionsSchema = z
     public: z.boolean().default(false),
     endpoint: z.url().optional(),
     keepObject: z.boolean().default(false),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,40}$/, 'a name prefix is lowercase letters, digits and dashes')
-      .default('fedora-coreos'),
-    pollIntervalSeconds: z.number().positive().max(600).default(5),
-    waitTimeoutMinutes: z
-      .number()
-      .positive()
-      .max(24 * 60)
-      .default(120),
+    ...commonUploadOptionsShape({ pollIntervalSeconds: 5, maxPrefixLength: 40 }),
   })
   .strict();
 
