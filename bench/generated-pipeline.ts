@@ -1,6 +1,6 @@
 /**
  * A large generated pipeline for benchmarks: 10 streams × 4 arches × 12 platform variants, each
- * with a plain and a release image, uploads to two regions (clouds) and kola tests.
+ * with a plain and a release image, uploads to three regions (clouds) and kola tests.
  */
 import { Construct } from 'constructs';
 import { ARCHES, type Arch, type Pipeline } from '../lib/index.ts';
@@ -20,20 +20,26 @@ import { findPlatform, PLATFORM_NAMES } from '../targets/index.ts';
 export const GENERATED_STREAMS = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'];
 const VARIANTS_PER_ARCH = 12;
 
-/** Upload options for a cloud platform in one of two regions (placeholders: nothing runs). */
-function uploadOptionsFor(platform: string, mirror: boolean): UploadProps['options'] {
-  if (platform === 'aws') return { region: mirror ? 'eu-west-1' : 'us-east-1', bucket: 'bench-bucket' };
+/** Regions every cloud image is uploaded to (placeholders: nothing runs). */
+const REGIONS = [
+  { aws: 'us-east-1', azure: 'eastus', gcp: 'bench-project' },
+  { aws: 'eu-west-1', azure: 'westeurope', gcp: 'bench-project-eu' },
+  { aws: 'ap-south-1', azure: 'southeastasia', gcp: 'bench-project-asia' },
+] as const;
+
+/** Upload options for a cloud platform in one of {@link REGIONS}. */
+function uploadOptionsFor(platform: string, region: (typeof REGIONS)[number]): UploadProps['options'] {
+  if (platform === 'aws') return { region: region.aws, bucket: 'bench-bucket' };
   if (platform === 'azure') {
-    const location = mirror ? 'westeurope' : 'eastus';
     return {
       subscriptionId: 's',
       resourceGroup: 'rg',
-      location,
+      location: region.azure,
       storageAccount: 'benchimages',
       container: 'images',
     };
   }
-  return { project: mirror ? 'bench-project-eu' : 'bench-project', bucket: 'bench-bucket' };
+  return { project: region.gcp, bucket: 'bench-bucket' };
 }
 
 /** The 12 (platform, sector size) variants built for `arch`: its platforms in turn, 4k where allowed. */
@@ -77,13 +83,12 @@ export function buildGeneratedPipeline(pipeline: Pipeline): Pipeline {
           compression: target.compressions.includes('xz') ? 'xz' : target.defaultCompression,
         });
         if (target.uploadOptions) {
-          for (const mirror of [false, true]) {
-            const uploadId = `${id}-upload${mirror ? '-mirror' : ''}`;
-            new Upload(scope, uploadId, {
+          REGIONS.forEach((region, index) => {
+            new Upload(scope, `${id}-upload-${index}`, {
               image: release.image,
-              options: uploadOptionsFor(platform, mirror),
+              options: uploadOptionsFor(platform, region),
             });
-          }
+          });
         }
         const bootable = (BOOTABLE_PLATFORMS as readonly string[]).includes(platform);
         const tags = [`platform-${platform}`];

@@ -27,6 +27,8 @@ export async function main(): Promise<void> {
   synthesizeInProcess(); // warm-up: module loading and JIT are not what the target measures
   const inProcess = Array.from({ length: 7 }, () => synthesizeInProcess());
   const nodes = inProcess[0]!.nodes;
+  if (nodes < 2000)
+    throw new Error(`the generated pipeline has ${nodes} nodes; the benchmark is defined for at least 2,000`);
   const out = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-'));
   const wholeProcess: number[] = [];
   try {
