@@ -70,6 +70,22 @@ export interface CloudUploader<Options = Record<string, unknown>> {
   upload(context: CloudUploadContext<Options>): Promise<CloudImage>;
 }
 
+/**
+ * A cloud's uploader as the platform registry holds it: its options were validated by the cloud's
+ * own schema when the Upload was constructed, so the typed functions receive them as parsed.
+ */
+export function defineUploader<Options>(
+  cloud: CloudName,
+  lookup: (context: CloudLookupContext<Options>) => Promise<CloudLookup>,
+  upload: (context: CloudUploadContext<Options>) => Promise<CloudImage>,
+): CloudUploader {
+  return {
+    cloud,
+    lookup: (context) => lookup(context as CloudLookupContext<Options>),
+    upload: (context) => upload(context as CloudUploadContext<Options>),
+  };
+}
+
 /** Base of every cloud upload failure: says which cloud and which call. */
 export class CloudUploadError extends FcosError {
   /** The cloud. */

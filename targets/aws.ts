@@ -18,8 +18,8 @@ import {
   CloudTaskFailedError,
   type CloudUploadContext,
   CloudUploadError,
-  type CloudUploader,
   commonUploadOptionsShape,
+  defineUploader,
   describeCloudError,
   imageObjectName,
   pollUntil,
@@ -135,11 +135,7 @@ export const aws: PlatformTarget = {
   defaultCompression: 'none',
   convert: toStreamOptimizedVmdk,
   uploadOptions: awsUploadOptionsSchema,
-  uploader: {
-    cloud: 'aws',
-    lookup: (context) => lookupAws(context as CloudLookupContext<AwsOptions>),
-    upload: (context) => uploadAws(context as CloudUploadContext<AwsOptions>),
-  } satisfies CloudUploader,
+  uploader: defineUploader<AwsOptions>('aws', lookupAws, uploadAws),
 };
 
 // ---------------------------------------------------------------------------------------------

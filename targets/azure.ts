@@ -17,9 +17,9 @@ import {
   CloudTaskFailedError,
   type CloudUploadContext,
   CloudUploadError,
-  type CloudUploader,
   CloudWaitTimeoutError,
   commonUploadOptionsShape,
+  defineUploader,
   describeCloudError,
   imageObjectName,
   uncompressedImage,
@@ -126,11 +126,7 @@ export const azure: PlatformTarget = {
   defaultCompression: 'none',
   convert: toFixedVhd,
   uploadOptions: azureUploadOptionsSchema,
-  uploader: {
-    cloud: 'azure',
-    lookup: (context) => lookupAzure(context as CloudLookupContext<AzureOptions>),
-    upload: (context) => uploadAzure(context as CloudUploadContext<AzureOptions>),
-  } satisfies CloudUploader,
+  uploader: defineUploader<AzureOptions>('azure', lookupAzure, uploadAzure),
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import {
   CloudTaskFailedError,
   type CloudUploadContext,
   CloudUploadError,
-  type CloudUploader,
   commonUploadOptionsShape,
+  defineUploader,
   describeCloudError,
   imageObjectName,
   pollUntil,
@@ -107,11 +107,7 @@ export const gce: PlatformTarget = {
   ignitionPlatformId: 'gcp',
   convert: toGceTarball,
   uploadOptions: gceUploadOptionsSchema,
-  uploader: {
-    cloud: 'gce',
-    lookup: (context) => lookupGce(context as CloudLookupContext<GceOptions>),
-    upload: (context) => uploadGce(context as CloudUploadContext<GceOptions>),
-  } satisfies CloudUploader,
+  uploader: defineUploader<GceOptions>('gce', lookupGce, uploadGce),
 };
 
 // ---------------------------------------------------------------------------------------------

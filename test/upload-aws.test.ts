@@ -15,6 +15,7 @@ import { RecordingProxy } from './doubles/http-double.ts';
 import { makeTempDir, nodesWith, readEvents } from './helpers/temp-project.ts';
 import {
   baseEnvironment,
+  cloudImageOf,
   filesContaining,
   runChild,
   startRun,
@@ -101,12 +102,6 @@ async function credentialsEnvironment(): Promise<Record<string, string>> {
     AWS_SECRET_ACCESS_KEY: CANARY_SECRET,
     AWS_SESSION_TOKEN: CANARY_SESSION_TOKEN,
   };
-}
-
-/** The Upload's cloud image metadata in outputs.json. */
-async function cloudImageOf(directory: string): Promise<Record<string, unknown>> {
-  const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
-  return outputs.Upload.cloudImage.metadata;
 }
 
 describe('Upload to AWS', () => {

@@ -15,6 +15,7 @@ import { makeTestCertificate } from './doubles/http-double.ts';
 import { makeTempDir, nodesWith, REPO_ROOT, readEvents } from './helpers/temp-project.ts';
 import {
   baseEnvironment,
+  cloudImageOf,
   filesContaining,
   runChild,
   startRun,
@@ -128,12 +129,6 @@ async function credentialsEnvironment(): Promise<Record<string, string>> {
     IDENTITY_HEADER: CANARY_IDENTITY_HEADER,
     AZURE_STORAGE_KEY: ACCOUNT_KEY,
   };
-}
-
-/** The Upload's cloud image metadata in outputs.json. */
-async function cloudImageOf(directory: string): Promise<Record<string, unknown>> {
-  const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
-  return outputs.Upload.cloudImage.metadata;
 }
 
 /** The blob client of a blob URL in azurite. */

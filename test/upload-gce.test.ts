@@ -12,6 +12,7 @@ import { GcpTestDouble } from './doubles/gcp-test-double.ts';
 import { makeTempDir, nodesWith, readEvents } from './helpers/temp-project.ts';
 import {
   baseEnvironment,
+  cloudImageOf,
   filesContaining,
   runChild,
   startRun,
@@ -64,12 +65,6 @@ async function credentialsEnvironment(): Promise<Record<string, string>> {
     METADATA_SERVER_DETECTION: 'ping-only',
     GCE_METADATA_HOST: endpoint.replace('http://', ''),
   };
-}
-
-/** The Upload's cloud image metadata in outputs.json. */
-async function cloudImageOf(directory: string): Promise<Record<string, unknown>> {
-  const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
-  return outputs.Upload.cloudImage.metadata;
 }
 
 describe('Upload to GCE', () => {

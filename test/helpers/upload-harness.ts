@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
@@ -153,4 +153,10 @@ export function withoutWarnings(stderr: string): string {
     /\(node:\d+\) Warning:[\s\S]*?\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/g,
     '',
   );
+}
+
+/** The Upload's cloud image metadata in outputs.json. */
+export async function cloudImageOf(directory: string): Promise<Record<string, unknown>> {
+  const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+  return outputs.Upload.cloudImage.metadata;
 }
