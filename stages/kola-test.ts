@@ -447,6 +447,13 @@ registerRunner<KolaRunnerProps>({
 
   async run(context) {
     const { props } = context;
+    const arch = String(context.inputs.image!.metadata.arch ?? 'x86_64');
+    if (arch !== 'x86_64') {
+      throw new KolaTestFailedError(
+        `the QEMU harness boots x86_64 guests (qemu-system-x86_64); a ${arch} image needs its own emulator and firmware, not supported yet`,
+        { constructPath: context.nodePath, field: 'image' },
+      );
+    }
     const { planned, skipped } = await planTests(context);
     const image = await bootableImage(context);
     const reportDir = path.join(context.workDir, 'report');

@@ -93,7 +93,7 @@ describe('the default pipeline', () => {
     expect(count('DiskImage')).toBe(12);
     expect(count('PlatformImage')).toBe(36);
     expect(count('Upload')).toBe(18);
-    expect(count('KolaTest')).toBe(6);
+    expect(count('KolaTest')).toBe(3);
     expect(count('LocalPackageRepo')).toBe(0);
     const gce = assembly.nodes['next/aarch64/Upload-gce']!;
     expect(gce.props.options).toMatchObject({
