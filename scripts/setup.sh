@@ -12,6 +12,7 @@ HOST_PACKAGES=(
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
   linux-image-amd64 ignition passwd login
   xz-utils zstd gzip tar
+  procps time
 )
 
 missing=()
