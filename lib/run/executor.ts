@@ -14,7 +14,13 @@ import { acquireLock } from '../cache/lock.ts';
 import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
 import { FcosError } from '../errors.ts';
 import { abortReason, runTool } from '../exec.ts';
-import { type Graph, graphOfAssembly, longestPathToSink, withPredecessors } from '../graph.ts';
+import {
+  type Graph,
+  graphOfAssembly,
+  longestPathToSink,
+  topologicalOrder,
+  withPredecessors,
+} from '../graph.ts';
 import { findRunner, type NodeRunner, type ResolvedArtifact, type RunnerContext } from '../runner.ts';
 import type { ResourceClass } from '../step.ts';
 import { actionKey, explainDifference, type KeyMaterial } from './action-key.ts';
@@ -649,9 +655,7 @@ class Run {
   private criticalPath(): { nodes: string[]; ms: number } {
     const best = new Map<string, { ms: number; previous?: string }>();
     let end: string | undefined;
-    for (const node of this.graph.nodes
-      .filter((candidate) => this.selected.has(candidate))
-      .sort(byTopology(this.graph))) {
+    for (const node of topologicalOrder(this.graph).filter((candidate) => this.selected.has(candidate))) {
       let from: { ms: number; previous?: string } = { ms: 0 };
       let previous: string | undefined;
       for (const before of this.graph.predecessors.get(node) ?? []) {
@@ -707,19 +711,6 @@ class Run {
 
 /** The declared outputs as runners see them. */
 type RunnerContextOutputs = RunnerContext['declaredOutputs'];
-
-/** Orders nodes so that each comes after its predecessors. */
-function byTopology(graph: Graph): (a: string, b: string) => number {
-  const depth = new Map<string, number>();
-  const depthOf = (node: string): number => {
-    const known = depth.get(node);
-    if (known !== undefined) return known;
-    const value = 1 + Math.max(0, ...(graph.predecessors.get(node) ?? []).map(depthOf));
-    depth.set(node, value);
-    return value;
-  };
-  return (a, b) => depthOf(a) - depthOf(b) || a.localeCompare(b);
-}
 
 /** Rejects as soon as `signal` aborts, even if the runner ignores it. */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
