@@ -1,15 +1,12 @@
-/**
- * KolaTest: boots a platform image under QEMU with Ignition configs and runs kola-style tests
- * (built-in `basic` and external tests from tests/kola/), producing JSON and JUnit reports.
- */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../lib/artifacts.ts';
+import { sha256Bytes } from '../lib/cache/hash.ts';
 import { canonicalStringify } from '../lib/canonical-json.ts';
+import { directoryListing } from '../lib/directory-listing.ts';
 import { FcosError } from '../lib/errors.ts';
 import {
   IGNITION_SPEC_VERSION,
@@ -426,21 +423,12 @@ registerRunner<KolaRunnerProps>({
     const testsDir = path.resolve(projectDir, props.testsDir);
     const files: Record<string, string> = {};
     if (existsSync(testsDir)) {
-      for (const name of (await readdir(testsDir, { recursive: true })).sort()) {
-        const file = path.join(testsDir, name);
-        if ((await stat(file)).isFile())
-          files[`tests/${name}`] = createHash('sha256')
-            .update(await readFile(file))
-            .digest('hex');
-      }
+      for (const [name, entry] of Object.entries(await directoryListing(testsDir)))
+        files[`tests/${name}`] = entry;
     }
     if (props.denylist) {
       const denylist = path.resolve(projectDir, props.denylist);
-      files.denylist = existsSync(denylist)
-        ? createHash('sha256')
-            .update(await readFile(denylist))
-            .digest('hex')
-        : 'missing';
+      files.denylist = existsSync(denylist) ? sha256Bytes(await readFile(denylist)) : 'missing';
     }
     return { files };
   },

@@ -1,17 +1,10 @@
-/**
- * LocalPackageRepo: RPMs built with rpmbuild from spec files kept in the project, then indexed by
- * createrepo_c. It is how the local profile gets a tiny OS without reaching Fedora's mirrors.
- * The runner (at the bottom) builds reproducibly: the same specs and host files give the same RPM
- * and repodata bytes; the specs package files of the build host (kernel, busybox, Ignition,
- * shadow-utils), so their versions are part of the fingerprint.
- */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Arch, type Artifact, archSchema } from '../lib/artifacts.ts';
+import { directoryListing } from '../lib/directory-listing.ts';
 import { FcosError } from '../lib/errors.ts';
 import { runTool } from '../lib/exec.ts';
 import { type NodeRunner, registerRunner } from '../lib/runner.ts';
@@ -190,24 +183,6 @@ export function hostDefines(inputs: HostInputs): Record<string, string> {
   };
 }
 
-/** sha256 of every file under `directory` (a symlink: of its target), by path relative to it, sorted. */
-async function hashDirectory(directory: string): Promise<Record<string, string>> {
-  const names = (await readdir(directory, { recursive: true })).sort();
-  const digests: Record<string, string> = {};
-  for (const name of names) {
-    const file = path.join(directory, name);
-    const entry = await lstat(file);
-    if (entry.isSymbolicLink()) digests[name] = sha256(`symlink:${await readlink(file)}`);
-    else if (entry.isFile()) digests[name] = sha256(await readFile(file));
-  }
-  return digests;
-}
-
-/** Hex sha256 of `data`. */
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** The `*.spec` files of `specsDirectory` to build (all, or those named in `packages`), sorted. */
 async function selectSpecs(
   specsDirectory: string,
@@ -254,7 +229,7 @@ export const localPackageRepoRunner: NodeRunner<LocalPackageRepoConfig> = {
       runTool(file, args, { ...options, signal: context.signal });
     const inputs = await readHostInputs(exec, context.nodePath);
     return {
-      specs: await hashDirectory(path.resolve(context.projectDir, context.props.specs)),
+      specs: await directoryListing(path.resolve(context.projectDir, context.props.specs)),
       host: { kernel: inputs.kernel.version, kernelBuild: inputs.kernelBuild, ...inputs.debianVersions },
     };
   },
