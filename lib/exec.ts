@@ -3,6 +3,8 @@
  * the node's log, and cancellation that kills the tool's whole process group, so that Ctrl-C or a
  * timeout leaves no grandchild (qemu under a wrapper, dnf's scriptlets) running.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { FcosError } from './errors.ts';
 
 /** Options of one tool invocation. */
@@ -60,6 +62,15 @@ export class ToolError extends FcosError {
 
 /** The tool was stopped because the node was cancelled or timed out. */
 export class CancelledError extends FcosError {}
+
+/** Where `tool` is on PATH, or undefined when it is not installed. */
+export function findOnPath(tool: string): string | undefined {
+  for (const directory of (process.env.PATH ?? '').split(':')) {
+    const candidate = path.join(directory, tool);
+    if (directory && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
 
 /** Grace period between SIGTERM and SIGKILL of a cancelled process group. */
 const KILL_GRACE_MS = 2000;

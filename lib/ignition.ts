@@ -1,14 +1,7 @@
-/**
- * Ignition configs (spec 3.3.0, the newest that Debian's ignition-validate accepts and the
- * tiny OS's Ignition applies), built with types, serialized canonically, and checked with
- * `ignition-validate` when it is installed.
- */
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { canonicalStringify } from './canonical-json.ts';
 import { FcosError } from './errors.ts';
-import { lastLines, runTool } from './exec.ts';
+import { findOnPath, lastLines, runTool } from './exec.ts';
 
 /** The spec version written. */
 export const IGNITION_SPEC_VERSION = '3.3.0';
@@ -157,15 +150,6 @@ export function mergeIgnitionJson(base: unknown, extra: unknown): unknown {
   return merged;
 }
 
-/** Where `ignition-validate` is, if installed. */
-function findValidator(): string | undefined {
-  for (const directory of (process.env.PATH ?? '').split(':')) {
-    const candidate = path.join(directory, 'ignition-validate');
-    if (directory && existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 /**
  * Writes `config` (canonical JSON) to `file` and checks it with ignition-validate when it is
  * installed; an invalid config is an {@link InvalidIgnitionConfigError} with the validator's words.
@@ -176,7 +160,7 @@ export async function writeIgnitionConfig(
   options: { signal?: AbortSignal; constructPath?: string } = {},
 ): Promise<{ validated: boolean }> {
   await writeFile(file, `${canonicalStringify(config)}\n`);
-  const validator = findValidator();
+  const validator = findOnPath('ignition-validate');
   if (!validator) return { validated: false };
   const result = await runTool(validator, [file], {
     okExitCodes: [0, 1],

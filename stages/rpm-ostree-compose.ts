@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../lib/artifacts.ts';
 import { canonicalStringify, type JsonValue } from '../lib/canonical-json.ts';
 import { FcosError } from '../lib/errors.ts';
-import { runTool } from '../lib/exec.ts';
+import { findOnPath, runTool } from '../lib/exec.ts';
 import {
   applyLayers,
   convertToOstreeLayout,
@@ -266,17 +266,10 @@ async function assignVersion(
   return `${prefix}.${position}`;
 }
 
-/** Whether `tool` is on PATH. */
-function onPath(tool: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(':')
-    .some((directory) => directory && existsSync(path.join(directory, tool)));
-}
-
 /** The driver `auto` resolves to on this host. */
 function resolveDriver(driver: ComposeRunnerProps['driver']): 'rpm-ostree' | 'dnf' {
   if (driver !== 'auto') return driver;
-  return onPath('rpm-ostree') ? 'rpm-ostree' : 'dnf';
+  return findOnPath('rpm-ostree') ? 'rpm-ostree' : 'dnf';
 }
 
 /** What every driver reads from the Manifest's output tree and the local repository inputs. */
@@ -461,7 +454,7 @@ async function composeWithRpmOstree(
 async function composeFingerprint(context: FingerprintContext<ComposeRunnerProps>): Promise<JsonValue> {
   const driver = resolveDriver(context.props.driver);
   const exec: ToolExec = (file, args, options) => runTool(file, args, { ...options, signal: context.signal });
-  const tools = onPath('dpkg-query')
+  const tools = findOnPath('dpkg-query')
     ? Object.fromEntries(await installedVersions(exec, ['ostree', 'dnf', 'rpm', 'rpm-ostree']))
     : (
         await exec('rpm', ['-q', 'ostree', 'dnf', 'rpm', 'rpm-ostree'], { okExitCodes: [0, 1, 2, 3, 4] })
