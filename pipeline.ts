@@ -39,15 +39,19 @@ const platforms = pipeline.contextList<PlatformChoice>(
 );
 const uploads = pipeline.contextChoice('upload', ['true', 'false'], local ? 'false' : 'true') === 'true';
 
+/** The local profile's config checkout: the tiny OS, laid out like fedora-coreos-config. */
+const LOCAL_OS = 'local-os';
+
 // The local profile builds its packages once and shares them between streams.
 const localRepo = local
-  ? new LocalPackageRepo(pipeline, 'Packages', { specs: 'packages', name: 'local' })
+  ? new LocalPackageRepo(pipeline, 'Packages', { specs: `${LOCAL_OS}/packages`, name: 'local' })
   : undefined;
 
 for (const stream of streams) {
   const streamScope = new Construct(pipeline, stream);
+  const config = local ? LOCAL_OS : configFor(stream);
   const manifest = new Manifest(streamScope, 'Manifest', {
-    file: local ? 'manifests/local.yaml' : `${configFor(stream)}/manifest.yaml`,
+    file: `${config}/manifest.yaml`,
     localRepos: localRepo ? [localRepo.repo] : [],
     arches,
     variables: { stream },
@@ -72,7 +76,8 @@ for (const stream of streams) {
           image: image.image,
           stream,
           tests: ['basic', 'ext.*'],
-          denylist: 'kola-denylist.yaml',
+          testsDir: `${config}/tests/kola`,
+          denylist: `${config}/kola-denylist.yaml`,
         });
       }
       const options = uploads ? uploadOptions(platform, stream, arch) : undefined;

@@ -16,8 +16,8 @@ const PROGRAM = `
 import { Pipeline } from '${pathToFileURL(path.join(ROOT, 'lib/index.ts')).href}';
 import { LocalPackageRepo, Manifest, RpmOstreeCompose } from '${pathToFileURL(path.join(ROOT, 'stages/index.ts')).href}';
 const pipeline = new Pipeline({ name: 'compose-bench' });
-const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'packages' });
-const manifest = new Manifest(pipeline, 'Manifest', { file: 'manifests/local.yaml', localRepos: [repo.repo] });
+const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'local-os/packages' });
+const manifest = new Manifest(pipeline, 'Manifest', { file: 'local-os/manifest.yaml', localRepos: [repo.repo] });
 new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
 `;
 
@@ -33,8 +33,7 @@ async function synthAndRun(directory: string): Promise<number> {
 export async function main(): Promise<void> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-compose-'));
   try {
-    await cp(path.join(ROOT, 'packages'), path.join(directory, 'packages'), { recursive: true });
-    await cp(path.join(ROOT, 'manifests'), path.join(directory, 'manifests'), { recursive: true });
+    await cp(path.join(ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
     await writeFile(path.join(directory, 'app.ts'), PROGRAM);
     const cold = await synthAndRun(directory);
     const warm: number[] = [];

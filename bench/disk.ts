@@ -27,8 +27,8 @@ function program(): string {
 import { DiskImage, LocalPackageRepo, Manifest, PlatformImage, RpmOstreeCompose } from '${url('stages/index.ts')}';
 
 const pipeline = new Pipeline({ name: 'bench-disk' });
-const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: '${path.join(ROOT, 'packages')}', name: 'local' });
-const manifest = new Manifest(pipeline, 'Manifest', { file: '${path.join(ROOT, 'manifests/local.yaml')}', localRepos: [repo.repo] });
+const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: '${path.join(ROOT, 'local-os/packages')}', name: 'local' });
+const manifest = new Manifest(pipeline, 'Manifest', { file: '${path.join(ROOT, 'local-os/manifest.yaml')}', localRepos: [repo.repo] });
 const compose = new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
 const disk = new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
 const disk4k = new DiskImage(pipeline, 'Disk4k', { commit: compose.commit, sizeGiB: 1, sectorSize: 4096 });

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { JsonValue } from '../lib/canonical-json.ts';
-import { canonicalStringify } from '../lib/canonical-json.ts';
 import { registerRunner } from '../lib/runner.ts';
+import type { JsonValue } from '../lib/util/canonical-json.ts';
+import { canonicalStringify } from '../lib/util/canonical-json.ts';
 
 registerRunner({
   kind: 'BenchNoop',

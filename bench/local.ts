@@ -42,7 +42,7 @@ async function npxOverhead(): Promise<number> {
 export async function main(): Promise<void> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-local-'));
   try {
-    for (const entry of ['pipeline.ts', 'packages', 'manifests', 'tests', 'kola-denylist.yaml']) {
+    for (const entry of ['pipeline.ts', 'local-os']) {
       await cp(path.join(ROOT, entry), path.join(directory, entry), { recursive: true });
     }
     for (const entry of ['lib', 'stages', 'targets', 'node_modules', 'package.json', 'bin']) {

@@ -16,7 +16,7 @@ import { execa } from 'execa';
 import S3rver from 's3rver';
 import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
 import type { Arch } from '../lib/artifacts.ts';
-import type { CloudName } from '../lib/cloud-upload.ts';
+import type { CloudName } from '../lib/cloud/upload.ts';
 import { findPlatform } from '../targets/index.ts';
 import { ArmTestDouble } from '../test/doubles/arm-test-double.ts';
 import { Ec2TestDouble } from '../test/doubles/ec2-test-double.ts';

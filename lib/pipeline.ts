@@ -4,7 +4,7 @@
  */
 import { Construct, type IConstruct } from 'constructs';
 import { FcosError, MissingContextError } from './errors.ts';
-import { currentSession } from './session.ts';
+import { currentSession } from './synth/session.ts';
 
 /** Props of {@link Pipeline}. */
 export interface PipelineProps {

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Arch } from './artifacts.ts';
-import type { CloudUploader } from './cloud-upload.ts';
+import type { CloudUploader } from './cloud/upload.ts';
 import type { ToolExec } from './tools/tool-exec.ts';
 
 /** Compressions a platform image may be shipped with. */

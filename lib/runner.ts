@@ -4,8 +4,9 @@
  * of its kind, and hands it resolved inputs and an empty work directory. Runners know nothing of
  * scheduling or caching: they return output files, the executor hashes and stores them.
  */
-import type { JsonValue } from './canonical-json.ts';
+
 import type { ExecOptions, ExecResult } from './exec.ts';
+import type { JsonValue } from './util/canonical-json.ts';
 
 /** How an artifact is stored in the cache. */
 export type ArtifactStorage = 'file' | 'tree' | 'ostree-commit';

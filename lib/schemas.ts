@@ -2,7 +2,7 @@
  * Zod building blocks shared by stage and target schemas.
  */
 import { z } from 'zod';
-import { toProjectPath } from './session.ts';
+import { toProjectPath } from './synth/session.ts';
 
 /** A path to a file or directory of the project, recorded relative to the project directory. */
 export function projectPathSchema(): z.ZodType<string, string> {

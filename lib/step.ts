@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { Artifact, type ArtifactAttributeMap, type ArtifactType } from './artifacts.ts';
 import { DuplicateIdError, FcosError, ValidationError, type ValidationIssue } from './errors.ts';
-import { currentProjectDir } from './session.ts';
+import { currentProjectDir } from './synth/session.ts';
 
 /** Scheduling classes of the executor: each has its own capacity. */
 export const RESOURCE_CLASSES = ['cpu', 'io', 'net', 'vm'] as const;

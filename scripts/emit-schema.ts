@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assemblyJsonSchema } from '../lib/assembly.ts';
+import { assemblyJsonSchema } from '../lib/synth/assembly.ts';
 
 const target = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../schema/pipeline.schema.json');
 await writeFile(target, `${JSON.stringify(assemblyJsonSchema(), null, 2)}\n`);

@@ -1,8 +1,8 @@
 /** The built-in stages. */
-export * from './disk-image.ts';
-export * from './kola-test.ts';
-export * from './local-package-repo.ts';
-export * from './manifest.ts';
-export * from './platform-image.ts';
-export * from './rpm-ostree-compose.ts';
-export * from './upload.ts';
+export * from './disk-image/index.ts';
+export * from './kola-test/index.ts';
+export * from './local-package-repo/index.ts';
+export * from './manifest/index.ts';
+export * from './platform-image/index.ts';
+export * from './rpm-ostree-compose/index.ts';
+export * from './upload/index.ts';

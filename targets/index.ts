@@ -3,14 +3,14 @@
  * targets/ and a line here; nothing else changes.
  */
 import type { PlatformTarget } from '../lib/platform.ts';
-import { aws } from './aws.ts';
-import { azure } from './azure.ts';
-import { digitalocean } from './digitalocean.ts';
-import { gce } from './gce.ts';
-import { metal } from './metal.ts';
-import { openstack } from './openstack.ts';
-import { qemu } from './qemu.ts';
-import { vmware } from './vmware.ts';
+import { aws } from './aws/index.ts';
+import { azure } from './azure/index.ts';
+import { digitalocean } from './digitalocean/index.ts';
+import { gce } from './gce/index.ts';
+import { metal } from './metal/index.ts';
+import { openstack } from './openstack/index.ts';
+import { qemu } from './qemu/index.ts';
+import { vmware } from './vmware/index.ts';
 
 /** Every known platform, by name. */
 export const PLATFORMS: ReadonlyMap<string, PlatformTarget> = new Map(
@@ -25,6 +25,6 @@ export function findPlatform(name: string): PlatformTarget | undefined {
   return PLATFORMS.get(name);
 }
 
-export type { AwsUploadOptions } from './aws.ts';
-export type { AzureUploadOptions } from './azure.ts';
-export type { GceUploadOptions } from './gce.ts';
+export type { AwsUploadOptions } from './aws/index.ts';
+export type { AzureUploadOptions } from './azure/index.ts';
+export type { GceUploadOptions } from './gce/index.ts';

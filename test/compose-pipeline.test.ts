@@ -23,8 +23,8 @@ import { Pipeline } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).
 import { LocalPackageRepo, Manifest, RpmOstreeCompose } from '${pathToFileURL(path.join(REPO_ROOT, 'stages/index.ts')).href}';
 ${testKindsHeader()}
 const pipeline = new Pipeline({ name: 'compose' });
-const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'packages' });
-const manifest = new Manifest(pipeline, 'Manifest', { file: 'manifests/local.yaml', localRepos: [repo.repo], variables: { stream: 'testing' } });
+const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'local-os/packages' });
+const manifest = new Manifest(pipeline, 'Manifest', { file: 'local-os/manifest.yaml', localRepos: [repo.repo], variables: { stream: 'testing' } });
 new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
 new TestStep(pipeline, 'Unrelated', { content: 'u' });
 `;
@@ -34,8 +34,7 @@ describe('the compose through fcos-run', () => {
 
   beforeAll(async () => {
     directory = await makeTempDir();
-    await cp(path.join(REPO_ROOT, 'packages'), path.join(directory, 'packages'), { recursive: true });
-    await cp(path.join(REPO_ROOT, 'manifests'), path.join(directory, 'manifests'), { recursive: true });
+    await cp(path.join(REPO_ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
     await writeFile(path.join(directory, 'app.ts'), PROGRAM);
     expect((await synthIn(directory)).code).toBe(0);
     const first = await runIn(directory);
@@ -65,24 +64,22 @@ describe('the compose through fcos-run', () => {
   it('--update-lockfiles writes manifest-lock.x86_64.json next to the treefile, which the Manifest then reads', async () => {
     const run = await runIn(directory, '--update-lockfiles');
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(
-      /lockfile: .*manifests\/manifest-lock\.x86_64\.json \(\d+ packages, Compose\)/,
-    );
+    expect(run.stdout).toMatch(/lockfile: .*local-os\/manifest-lock\.x86_64\.json \(\d+ packages, Compose\)/);
     const lockfile = JSON.parse(
-      await readFile(path.join(directory, 'manifests/manifest-lock.x86_64.json'), 'utf8'),
+      await readFile(path.join(directory, 'local-os/manifest-lock.x86_64.json'), 'utf8'),
     );
     expect(lockfile.packages['tiny-release']).toEqual({ evra: '41-1.noarch' });
     expect(nodesWith(await readEvents(directory), 'start')).toEqual([]);
     const plan = await runIn(directory, '--dry-run');
     expect(plan.stdout).toMatch(
-      /\[would run\] Manifest: fingerprint 'files\.manifests\/manifest-lock\.x86_64\.json' added/,
+      /\[would run\] Manifest: fingerprint 'files\.local-os\/manifest-lock\.x86_64\.json' added/,
     );
     // Locked, the next test's new package version could not be installed: unlock again.
-    await rm(path.join(directory, 'manifests/manifest-lock.x86_64.json'));
+    await rm(path.join(directory, 'local-os/manifest-lock.x86_64.json'));
   }, 120_000);
 
   it('a new package version in the repository recomposes, and only its downstream', async () => {
-    const spec = path.join(directory, 'packages/tiny-release.spec');
+    const spec = path.join(directory, 'local-os/packages/tiny-release.spec');
     await writeFile(spec, (await readFile(spec, 'utf8')).replace(/^Release:\s+1$/m, 'Release:        2'));
     const plan = await runIn(directory, '--dry-run');
     expect(plan.stdout).toMatch(/\[would run\] Packages: fingerprint 'specs\.tiny-release\.spec' changed/);

@@ -2,7 +2,7 @@ import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { readAssembly } from '../lib/assembly.ts';
+import { readAssembly } from '../lib/synth/assembly.ts';
 import { makeTempDir, REPO_ROOT, runSynth } from './helpers/temp-project.ts';
 
 const BIN = path.join(REPO_ROOT, 'bin/fcos-synth.js');
@@ -25,10 +25,7 @@ async function synthDefault(...context: string[]) {
 async function copyProject(directory: string): Promise<void> {
   await mkdir(directory, { recursive: true });
   await cp(path.join(REPO_ROOT, 'pipeline.ts'), path.join(directory, 'pipeline.ts'));
-  await cp(path.join(REPO_ROOT, 'kola-denylist.yaml'), path.join(directory, 'kola-denylist.yaml'));
-  for (const folder of ['manifests', 'packages', 'tests']) {
-    await cp(path.join(REPO_ROOT, folder), path.join(directory, folder), { recursive: true });
-  }
+  await cp(path.join(REPO_ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
   for (const link of ['lib', 'stages', 'targets', 'node_modules', 'package.json']) {
     await symlink(path.join(REPO_ROOT, link), path.join(directory, link));
   }
@@ -58,9 +55,9 @@ describe('the default pipeline', () => {
     });
     expect(assembly.nodes['testing/x86_64/Kola']!.props).toMatchObject({
       tests: ['basic', 'ext.*'],
-      denylist: 'kola-denylist.yaml',
+      denylist: 'local-os/kola-denylist.yaml',
     });
-    expect(assembly.nodes['testing/Manifest']!.props.file).toBe('manifests/local.yaml');
+    expect(assembly.nodes['testing/Manifest']!.props.file).toBe('local-os/manifest.yaml');
     expect(assembly.nodes['testing/x86_64/Kola']!.inputs.image!.node).toBe('testing/x86_64/qemu');
   });
 

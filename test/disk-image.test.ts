@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { BOOT_FILESYSTEM_UUID, MIB, ROOT_FILESYSTEM_UUID } from '../lib/disk-layout.ts';
-import { bootDisk } from '../lib/qemu.ts';
+import { BOOT_FILESYSTEM_UUID, MIB, ROOT_FILESYSTEM_UUID } from '../lib/disk/disk-layout.ts';
 import { filesystemSpec, readExt4File } from '../lib/tools/debugfs.ts';
-import { treeFitProblem } from '../stages/disk-image.ts';
+import { bootDisk } from '../lib/vm/qemu.ts';
+import { treeFitProblem } from '../stages/disk-image/index.ts';
 import { type BuiltDisk, buildDisk, platformRaw, testExec, toolCommands } from './helpers/disk-images.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
@@ -41,7 +41,7 @@ describe('DiskImage (tiny OS, real tools)', () => {
   let disk4k: BuiltDisk;
 
   beforeAll(async () => {
-    await import('../stages/platform-image.ts');
+    await import('../stages/platform-image/index.ts');
     disk = await buildDisk();
     disk4k = await buildDisk({ sectorSize: 4096 });
   }, 180_000);

@@ -6,17 +6,22 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatBlsEntry, parseBlsEntry, platformKernelArguments, withKernelArguments } from '../lib/bls.ts';
-import { fedoraCoreOsLayout, MIB } from '../lib/disk-layout.ts';
-import { renderOvf } from '../lib/formats/ovf.ts';
-import { footerChecksum, normalizeVhdFooter } from '../lib/formats/vhd.ts';
-import { normalizeDescriptor } from '../lib/formats/vmdk.ts';
-import { crc32, encodeGpt, encodeGuid } from '../lib/gpt.ts';
-import { renderGrubConfig } from '../lib/grub-config.ts';
-import { platformSettings } from '../lib/platforms-table.ts';
-import { bootDisk } from '../lib/qemu.ts';
+import {
+  formatBlsEntry,
+  parseBlsEntry,
+  platformKernelArguments,
+  withKernelArguments,
+} from '../lib/disk/bls.ts';
+import { fedoraCoreOsLayout, MIB } from '../lib/disk/disk-layout.ts';
+import { renderOvf } from '../lib/disk/formats/ovf.ts';
+import { footerChecksum, normalizeVhdFooter } from '../lib/disk/formats/vhd.ts';
+import { normalizeDescriptor } from '../lib/disk/formats/vmdk.ts';
+import { crc32, encodeGpt, encodeGuid } from '../lib/disk/gpt.ts';
+import { renderGrubConfig } from '../lib/disk/grub-config.ts';
+import { platformSettings } from '../lib/disk/platform-boot.ts';
 import { quoteArgument } from '../lib/tools/debugfs.ts';
-import { imageFileName } from '../stages/platform-image.ts';
+import { bootDisk } from '../lib/vm/qemu.ts';
+import { imageFileName } from '../stages/platform-image/index.ts';
 import { findPlatform } from '../targets/index.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { parse } from 'yaml';
-import { canonicalStringify, type JsonValue } from '../lib/canonical-json.ts';
 import { runTool } from '../lib/exec.ts';
 import { findRunner, type RunnerContext } from '../lib/runner.ts';
-import { localPackageRepoRunner } from '../stages/local-package-repo.ts';
-import '../stages/rpm-ostree-compose.ts';
+import { canonicalStringify, type JsonValue } from '../lib/util/canonical-json.ts';
+import { localPackageRepoRunner } from '../stages/local-package-repo/index.ts';
+import '../stages/rpm-ostree-compose/index.ts';
 
 /** The shared commit of the tiny OS. */
 export interface TinyCommit {
@@ -41,7 +41,7 @@ declare module 'vitest' {
 
 /** The tiny OS's treefile: manifests/local.yaml with its variables substituted for x86_64. */
 async function localTreefile(): Promise<Record<string, unknown>> {
-  const manifest = parse(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8')) as Record<
+  const manifest = parse(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as Record<
     string,
     unknown
   >;
@@ -116,7 +116,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-fixtures-'));
   const outputs = await localPackageRepoRunner.run({
     nodePath: 'Packages',
-    props: { specs: 'packages', name: 'local', sourceDateEpoch: 1_700_000_000, arch: 'x86_64' },
+    props: { specs: 'local-os/packages', name: 'local', sourceDateEpoch: 1_700_000_000, arch: 'x86_64' },
     inputs: {},
     declaredOutputs: { repo: { type: 'rpm-repo', attributes: { name: 'local' } } },
     projectDir: REPO_ROOT,

@@ -8,9 +8,9 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { JsonValue } from '../lib/canonical-json.ts';
 import { runTool } from '../lib/exec.ts';
 import { findRunner, type RunnerContext } from '../lib/runner.ts';
+import type { JsonValue } from '../lib/util/canonical-json.ts';
 import { buildDisk, buildImage } from './helpers/disk-images.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
@@ -30,7 +30,7 @@ async function kola(
   props: Record<string, JsonValue>,
   projectDir: string,
 ) {
-  await import('../stages/kola-test.ts');
+  await import('../stages/kola-test/index.ts');
   const workDir = await makeTempDir('fcos-kola-');
   const log: string[] = [];
   const context: RunnerContext = {

@@ -18,11 +18,11 @@ import {
   findHostKernel,
   type LocalPackageRepoConfig,
   localPackageRepoRunner,
-} from '../stages/local-package-repo.ts';
+} from '../stages/local-package-repo/index.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
 const PROPS: LocalPackageRepoConfig = {
-  specs: 'packages',
+  specs: 'local-os/packages',
   name: 'local',
   sourceDateEpoch: 1_700_000_000,
   arch: 'x86_64',
@@ -92,7 +92,7 @@ beforeAll(async () => {
   ]);
   const scratch = await makeTempDir('fcos-tiny-root-');
   installRoot = path.join(scratch, 'root');
-  const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8')) as {
+  const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as {
     packages: string[];
     releasever: number;
   };
@@ -138,7 +138,7 @@ describe('LocalPackageRepo runner', () => {
       'tiny-kernel',
       'tiny-release',
     ]);
-    const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8')) as {
+    const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as {
       packages: string[];
     };
     expect([...treefile.packages].sort()).toEqual(names);
@@ -164,14 +164,14 @@ describe('LocalPackageRepo runner', () => {
 
   it('has a fingerprint that is stable and changes when a spec file changes', async () => {
     const project = await makeTempDir('fcos-specs-');
-    await cp(path.join(REPO_ROOT, 'packages'), path.join(project, 'packages'), { recursive: true });
+    await cp(path.join(REPO_ROOT, 'local-os/packages'), path.join(project, 'local-os/packages'), { recursive: true });
     const context = runnerContext(await makeTempDir(), project, log);
     const fingerprint = localPackageRepoRunner.fingerprint;
     if (!fingerprint) throw new Error('LocalPackageRepo has no fingerprint');
     const before = await fingerprint(context);
     expect(await fingerprint(context)).toEqual(before);
     expect(JSON.stringify(before)).toContain(kernelVersion);
-    const spec = path.join(project, 'packages/tiny-init.spec');
+    const spec = path.join(project, 'local-os/packages/tiny-init.spec');
     await writeFile(spec, `${await readFile(spec, 'utf8')}\n# changed\n`);
     expect(await fingerprint(context)).not.toEqual(before);
   });

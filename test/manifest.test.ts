@@ -22,7 +22,7 @@ import {
   TreefileVariableError,
 } from '../lib/treefile/errors.ts';
 import { readLockfile, readLockfiles, renderLockfile, writeLockfile } from '../lib/treefile/lockfile.ts';
-import { type ManifestNodeProps, manifestRunner } from '../stages/manifest.ts';
+import { type ManifestNodeProps, manifestRunner } from '../stages/manifest/index.ts';
 import {
   makeTempDir,
   nodesWith,
@@ -371,14 +371,14 @@ describe('treefile flattening', () => {
     const outputs = await runManifest(
       REPO_ROOT,
       {
-        file: 'manifests/local.yaml',
+        file: 'local-os/manifest.yaml',
         localRepos: [{ $input: 'localRepos.0' }],
         variables: { stream: 'testing' },
       },
       { 'localRepos.0': localRepoInput('local') },
     );
     const output = outputs.x86_64!;
-    const source = parseYaml(await readFile(path.join(REPO_ROOT, 'manifests/local.yaml'), 'utf8'));
+    const source = parseYaml(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8'));
     expect(output.treefile).toEqual({
       ...source,
       ref: 'fedora/x86_64/coreos/testing',

@@ -8,10 +8,10 @@ import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { sha256File } from '../lib/cache/hash.ts';
-import { MIB } from '../lib/disk-layout.ts';
-import { bootDisk } from '../lib/qemu.ts';
+import { MIB } from '../lib/disk/disk-layout.ts';
 import { filesystemSpec, readExt4File } from '../lib/tools/debugfs.ts';
 import { imageInfo, type QemuImageFormat, sameContent } from '../lib/tools/qemu-img.ts';
+import { bootDisk } from '../lib/vm/qemu.ts';
 import { PLATFORM_NAMES } from '../targets/index.ts';
 import {
   type BuiltDisk,

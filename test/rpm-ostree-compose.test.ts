@@ -5,10 +5,10 @@
 import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { canonicalStringify } from '../lib/canonical-json.ts';
 import { runTool } from '../lib/exec.ts';
 import { findRunner, type RunnerContext } from '../lib/runner.ts';
-import { expandVersionPrefix } from '../stages/rpm-ostree-compose.ts';
+import { canonicalStringify } from '../lib/util/canonical-json.ts';
+import { expandVersionPrefix } from '../stages/rpm-ostree-compose/index.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
 const TINY_PACKAGES = ['tiny-release', 'tiny-kernel', 'tiny-init', 'busybox', 'ignition', 'tiny-dracut'];
@@ -91,7 +91,7 @@ describe('RpmOstreeCompose (dnf driver)', () => {
   let first: { checksum: string; repo: string; version: string };
 
   beforeAll(async () => {
-    await import('../stages/rpm-ostree-compose.ts');
+    await import('../stages/rpm-ostree-compose/index.ts');
     const repo = path.join(await makeTempDir(), 'ostree/repo');
     const outputs = await compose(await treefileInput(TREEFILE), repo);
     const commit = outputs.commit!;
@@ -285,7 +285,7 @@ describe('RpmOstreeCompose with a remote repository (served over HTTP on loopbac
   }
 
   it('installs from the remote repository, fingerprints its repomd.xml, and names it when unreachable', async () => {
-    await import('../stages/rpm-ostree-compose.ts');
+    await import('../stages/rpm-ostree-compose/index.ts');
     const runner = findRunner('RpmOstreeCompose')!;
     const served = path.join(await makeTempDir(), 'repo');
     await cp(inject('tinyRepo'), served, { recursive: true });

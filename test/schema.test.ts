@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ASSEMBLY_SCHEMA_VERSION, assemblyJsonSchema, assemblySchema } from '../lib/assembly.ts';
+import { ASSEMBLY_SCHEMA_VERSION, assemblyJsonSchema, assemblySchema } from '../lib/synth/assembly.ts';
 import { REPO_ROOT } from './helpers/temp-project.ts';
 
 describe('the pipeline.json schema', () => {

@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readAssembly } from '../lib/assembly.ts';
-import { graphOfAssembly, topologicalOrder } from '../lib/graph.ts';
+import { readAssembly } from '../lib/synth/assembly.ts';
+import { graphOfAssembly, topologicalOrder } from '../lib/synth/graph.ts';
 import { synthIn, writeProgram } from './helpers/temp-project.ts';
 
 /** A small pipeline exercising every stage, as a program body. */
@@ -55,7 +55,7 @@ describe('synthesis of a small pipeline', () => {
     const disk = assembly.nodes['arm/Disk']!;
     expect(disk.kind).toBe('DiskImage');
     expect(disk.kindVersion).toBe(1);
-    expect(disk.module).toBe('fcos-cdk/stages/disk-image.ts');
+    expect(disk.module).toBe('fcos-cdk/stages/disk-image/index.ts');
     expect(disk.props).toEqual({
       arch: 'aarch64',
       commit: { $input: 'commit' },

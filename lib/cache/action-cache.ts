@@ -9,7 +9,7 @@ import { readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
+import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
 import { InvalidActionKeyError, InvalidActionRecordError } from './errors.ts';
 import { isErrno, readdirIfExists } from './fs-helpers.ts';
 import { DIGEST_PATTERN, sha256Bytes } from './hash.ts';

@@ -2,8 +2,8 @@
  * Explains a cache miss: the differences between the key material of a node's last run (from
  * the per-node index) and the key material of the run about to happen.
  */
-import type { JsonValue } from '../canonical-json.ts';
-import { canonicalStringify } from '../canonical-json.ts';
+import type { JsonValue } from '../util/canonical-json.ts';
+import { canonicalStringify } from '../util/canonical-json.ts';
 
 /** One difference between two key materials. */
 export interface KeyMaterialChange {

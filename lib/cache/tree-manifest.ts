@@ -5,7 +5,7 @@
  * itself, so that the manifest's digest identifies the whole tree.
  */
 import { z } from 'zod';
-import { canonicalStringify } from '../canonical-json.ts';
+import { canonicalStringify } from '../util/canonical-json.ts';
 import { DIGEST_PATTERN } from './hash.ts';
 
 /** Version of the manifest format. */

@@ -4,11 +4,11 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPipeline } from '../app.ts';
-import type { Assembly } from '../assembly.ts';
 import { FcosError } from '../errors.ts';
-import { graphOfAssembly } from '../graph.ts';
-import { renderAssembly, synthesize, writeOutputFiles } from '../synth.ts';
+import type { Assembly } from '../synth/assembly.ts';
+import { graphOfAssembly } from '../synth/graph.ts';
+import { loadPipeline } from '../synth/program-loader.ts';
+import { renderAssembly, synthesize, writeOutputFiles } from '../synth/synthesize.ts';
 import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
 
 const USAGE = `Usage: fcos-synth [options]

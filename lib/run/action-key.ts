@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { diffKeyMaterial } from '../cache/explain.ts';
-import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
+import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
 
 /** Everything an action key is computed from; kept in the cache to explain the next miss. */
 export interface KeyMaterial {

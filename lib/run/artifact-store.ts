@@ -9,9 +9,9 @@ import path from 'node:path';
 import { ActionCache, type ActionOutput, type ActionRecord } from '../cache/action-cache.ts';
 import { CasStore } from '../cache/cas-store.ts';
 import { isProcessAlive } from '../cache/process-liveness.ts';
-import type { JsonValue } from '../canonical-json.ts';
 import { FcosError } from '../errors.ts';
 import type { ArtifactMetadata, ArtifactStorage, ResolvedArtifact, RunnerOutput } from '../runner.ts';
+import type { JsonValue } from '../util/canonical-json.ts';
 
 /** An output as the executor knows it after storing or finding it in the cache. */
 export interface StoredOutput {

@@ -9,20 +9,20 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Assembly, type AssemblyNode, readAssembly } from '../assembly.ts';
 import { acquireLock } from '../cache/lock.ts';
-import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
 import { FcosError } from '../errors.ts';
 import { abortReason, runTool } from '../exec.ts';
+import { findRunner, type NodeRunner, type ResolvedArtifact, type RunnerContext } from '../runner.ts';
+import type { ResourceClass } from '../step.ts';
+import { type Assembly, type AssemblyNode, readAssembly } from '../synth/assembly.ts';
 import {
   type Graph,
   graphOfAssembly,
   longestPathToSink,
   topologicalOrder,
   withPredecessors,
-} from '../graph.ts';
-import { findRunner, type NodeRunner, type ResolvedArtifact, type RunnerContext } from '../runner.ts';
-import type { ResourceClass } from '../step.ts';
+} from '../synth/graph.ts';
+import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
 import { actionKey, explainDifference, type KeyMaterial } from './action-key.ts';
 import { ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
 import { EventLogFile, type RunEvent, type RunObserver, type RunStatus } from './events.ts';

@@ -5,9 +5,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Assembly } from '../assembly.ts';
 import { FcosError } from '../errors.ts';
-import { PACKAGE_ROOT } from '../paths.ts';
+import type { Assembly } from '../synth/assembly.ts';
+import { PACKAGE_ROOT } from '../util/package-root.ts';
 
 /** The file a module spec of pipeline.json names. */
 export function resolveModuleSpec(spec: string, projectDir: string): string {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Assembly } from '../assembly.ts';
+import type { Assembly } from '../synth/assembly.ts';
 import type { PackageIdentity } from '../tools/rpm.ts';
 import { writeLockfile } from '../treefile/lockfile.ts';
 import type { NodeOutcome } from './executor.ts';

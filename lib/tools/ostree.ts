@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { JsonValue } from '../canonical-json.ts';
+import type { JsonValue } from '../util/canonical-json.ts';
 import type { ToolExec } from './tool-exec.ts';
 
 /** Creates the archive-mode repository `repo` unless it exists (atomically: init elsewhere, rename). */

@@ -18,8 +18,8 @@ import { existsSync, statSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
-import { canonicalStringify, type JsonValue } from '../canonical-json.ts';
 import type { ArtifactMetadata } from '../runner.ts';
+import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
 import type { VariableValue } from './conditions.ts';
 import { displayPath, TreefilePathError } from './errors.ts';
 import {

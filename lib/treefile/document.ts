@@ -5,8 +5,8 @@
 
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { treefileSchema } from '../treefile.ts';
 import { TreefileSchemaError } from './errors.ts';
+import { treefileSchema } from './schema.ts';
 
 /** A validated treefile document, before its includes are resolved. */
 export type TreefileDocument = z.output<typeof treefileSchema>;

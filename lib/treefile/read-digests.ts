@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { sha256Bytes } from '../cache/hash.ts';
-import { canonicalStringify } from '../canonical-json.ts';
-import { directoryListing } from '../directory-listing.ts';
+import { canonicalStringify } from '../util/canonical-json.ts';
+import { directoryListing } from '../util/directory-listing.ts';
 import { displayPath } from './errors.ts';
 import type { ReadRecorder } from './flatten.ts';
 

@@ -7,13 +7,13 @@ import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { sha256File } from '../../lib/cache/hash.ts';
-import type { JsonValue } from '../../lib/canonical-json.ts';
 import { runTool } from '../../lib/exec.ts';
 import type { Compression } from '../../lib/platform.ts';
 import { findRunner, type ResolvedArtifact, type RunnerContext } from '../../lib/runner.ts';
 import type { ToolExec } from '../../lib/tools/tool-exec.ts';
-import { type DiskImageMetadata, diskMetadataSchema } from '../../stages/disk-image.ts';
-import { applyPlatform } from '../../stages/platform-image.ts';
+import type { JsonValue } from '../../lib/util/canonical-json.ts';
+import { type DiskImageMetadata, diskMetadataSchema } from '../../stages/disk-image/index.ts';
+import { applyPlatform } from '../../stages/platform-image/index.ts';
 import { makeTempDir, REPO_ROOT } from './temp-project.ts';
 
 /** Props of a DiskImage as the runner gets them (after the schema's defaults). */
