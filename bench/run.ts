@@ -8,21 +8,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { type Assembly, canonicalStringify, Pipeline, synthesize } from '../lib/index.ts';
+import { Pipeline } from '../lib/index.ts';
 import { runPipeline } from '../lib/run/executor.ts';
+import { ASSEMBLY_SCHEMA_VERSION, type Assembly } from '../lib/synth/assembly.ts';
+import { synthesize } from '../lib/synth/synthesize.ts';
+import { canonicalStringify } from '../lib/util/canonical-json.ts';
 import { buildGeneratedPipeline } from './generated-pipeline.ts';
 import { median, printTable } from './report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUN_BIN = path.join(ROOT, 'bin/fcos-run.js');
-const BENCH_MODULE = 'fcos-cdk/bench/kinds.ts';
+const NOOP_RUNNER = 'fcos-cdk/bench/kinds/noop';
+const BIG_FILE_RUNNER = 'fcos-cdk/bench/kinds/big-file';
 
 /** Writes `assembly` as `<outdir>/pipeline.json`, every node turned into a BenchNoop. */
 async function writeNoopAssembly(assembly: Assembly, outdir: string): Promise<void> {
   const nodes = Object.fromEntries(
     Object.entries(assembly.nodes).map(([nodePath, node]) => [
       nodePath,
-      { ...node, kind: 'BenchNoop', kindVersion: 1, module: BENCH_MODULE },
+      { ...node, kind: 'BenchNoop', kindVersion: 1, runner: NOOP_RUNNER },
     ]),
   );
   await mkdir(outdir, { recursive: true });
@@ -52,7 +56,7 @@ function layeredAssembly(layers: number, width: number): Assembly {
       nodes[`l${layer}/n${column}`] = {
         kind: 'BenchNoop',
         kindVersion: 1,
-        module: BENCH_MODULE,
+        runner: NOOP_RUNNER,
         props: { layer, column },
         inputs,
         dependsOn: [],
@@ -62,7 +66,7 @@ function layeredAssembly(layers: number, width: number): Assembly {
     }
   }
   return {
-    schemaVersion: 1,
+    schemaVersion: ASSEMBLY_SCHEMA_VERSION,
     pipeline: { name: 'layered', context: {}, project: '.', app: 'none.ts' },
     nodes,
   };
@@ -128,13 +132,13 @@ async function peakMemory(directory: string): Promise<Array<[string, string]>> {
   await mkdir(outdir, { recursive: true });
   const sizeMiB = 4096;
   const assembly: Assembly = {
-    schemaVersion: 1,
+    schemaVersion: ASSEMBLY_SCHEMA_VERSION,
     pipeline: { name: 'big', context: {}, project: path.relative(outdir, ROOT), app: 'none.ts' },
     nodes: {
       Big: {
         kind: 'BenchBigFile',
         kindVersion: 1,
-        module: BENCH_MODULE,
+        runner: BIG_FILE_RUNNER,
         props: { sizeMiB },
         inputs: {},
         dependsOn: [],

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { Pipeline, synthesize } from '../lib/index.ts';
+import { Pipeline } from '../lib/index.ts';
+import { synthesize } from '../lib/synth/synthesize.ts';
 import { buildGeneratedPipeline } from './generated-pipeline.ts';
 import { median, printTable } from './report.ts';
 

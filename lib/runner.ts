@@ -1,11 +1,14 @@
 /**
- * The contract between the executor and the code that does a node's work. A stage module calls
- * {@link registerRunner} at load time; the executor imports each node's `module`, finds the runner
- * of its kind, and hands it resolved inputs and an empty work directory. Runners know nothing of
- * scheduling or caching: they return output files, the executor hashes and stores them.
+ * The run side of a node kind's contract. A kind's runner module has one default export,
+ * `defineRunner(kind, { fingerprint, run, ... })`; the executor imports it by the location the
+ * kind recorded at synthesis, hands it resolved inputs and an empty work directory, and stores
+ * what it returns. Runners know nothing of scheduling or caching. Their props type is derived
+ * from the kind's schema: every artifact becomes an {@link InputReference}.
  */
-
+import type { Artifact } from './artifacts.ts';
+import { FcosError } from './errors.ts';
 import type { ExecOptions, ExecResult } from './exec.ts';
+import type { Kind } from './kind.ts';
 import type { JsonValue } from './util/canonical-json.ts';
 
 /** How an artifact is stored in the cache. */
@@ -49,6 +52,8 @@ export interface FingerprintContext<Props = { readonly [key: string]: JsonValue 
   readonly projectDir: string;
   /** Cancelled on Ctrl-C. */
   readonly signal: AbortSignal;
+  /** Runs a tool (argument array, no shell), killing its process group on cancel. */
+  readonly exec: (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 }
 
 /** Everything a runner gets to do its work. */
@@ -64,18 +69,27 @@ export interface RunnerContext<Props = { readonly [key: string]: JsonValue }>
   readonly workDir: string;
   /** The cache's archive-mode ostree repository (commits are stored there). */
   readonly ostreeRepo: string;
-  /** Appends a line to the node's log. */
+  /** Appends a line to the node's log (tools run with `exec` log their output there too). */
   readonly log: (line: string) => void;
-  /** Runs a tool (argument array, no shell), logging its output and killing its process group on cancel. */
-  readonly exec: (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 }
 
-/** The code behind a node kind. */
-export interface NodeRunner<Props = { readonly [key: string]: JsonValue }> {
-  /** The kind it runs. */
-  readonly kind: string;
-  /** Must equal the kind version recorded by synthesis (a mismatch means stale code or assembly). */
-  readonly version: number;
+/** How an artifact prop is recorded in pipeline.json and seen by a runner: the input's field. */
+export interface InputReference {
+  /** The input's field (`image`, `localRepos.0`): the key of `context.inputs`. */
+  readonly $input: string;
+}
+
+/** Parsed props as a runner receives them: canonical JSON, every artifact an {@link InputReference}. */
+export type NodeProps<Parsed> = Parsed extends Artifact
+  ? InputReference
+  : Parsed extends readonly (infer Item)[]
+    ? readonly NodeProps<Item>[]
+    : Parsed extends object
+      ? { readonly [Key in keyof Parsed]: NodeProps<Parsed[Key]> }
+      : Parsed;
+
+/** What {@link defineRunner} takes besides the kind. */
+export interface RunnerDefinition<Props> {
   /**
    * Whether a failure may be retried with `--retries` (transient: network, VM boots).
    * @default false
@@ -86,28 +100,81 @@ export interface NodeRunner<Props = { readonly [key: string]: JsonValue }> {
    * @default 3600
    */
   readonly timeoutSeconds?: number;
-  /** Cheap facts outside props and inputs that decide the output (tool versions, repo metadata checksums). */
+  /**
+   * Cheap facts outside props and inputs that decide the output (tool versions, repo metadata
+   * checksums); part of the action key.
+   * @default none
+   */
   fingerprint?(context: FingerprintContext<Props>): Promise<JsonValue>;
   /** Does the work and returns the outputs by name (every declared output). */
   run(context: RunnerContext<Props>): Promise<Readonly<Record<string, RunnerOutput>>>;
+  /**
+   * `fcos-run --update-lockfiles`: after a successful run, writes what this node resolved back
+   * into the project (rpm-ostree lockfiles beside the treefile) and says what it wrote.
+   * @default none (the kind has nothing to write back)
+   */
+  updateLockfiles?(context: LockfileUpdateContext<Props>): Promise<readonly UpdatedLockfile[]>;
 }
 
-const REGISTRY_KEY = Symbol.for('fcos-cdk.runner-registry');
-type GlobalWithRegistry = typeof globalThis & { [REGISTRY_KEY]?: Map<string, NodeRunner<never>> };
-
-/** The process-wide registry (on globalThis, so duplicate module copies share it). */
-function registry(): Map<string, NodeRunner<never>> {
-  const scope = globalThis as GlobalWithRegistry;
-  scope[REGISTRY_KEY] ??= new Map();
-  return scope[REGISTRY_KEY];
+/** What a runner's `updateLockfiles` hook gets: the node as it was built in this run. */
+export interface LockfileUpdateContext<Props = { readonly [key: string]: JsonValue }> {
+  /** Construct path of the node. */
+  readonly nodePath: string;
+  /** Canonical props. */
+  readonly props: Props;
+  /** Inputs by field: digests and metadata. */
+  readonly inputs: Readonly<Record<string, Omit<ResolvedArtifact, 'path'>>>;
+  /** The node's outputs by name, each published under fcos.out/artifacts/ (`path`). */
+  readonly outputs: Readonly<Record<string, ResolvedArtifact>>;
+  /** The project directory. */
+  readonly projectDir: string;
 }
 
-/** Registers the runner of a kind; a module defining a kind calls this when it is loaded. */
-export function registerRunner<Props>(runner: NodeRunner<Props>): void {
-  registry().set(runner.kind, runner as unknown as NodeRunner<never>);
+/** A lockfile an `updateLockfiles` hook wrote. */
+export interface UpdatedLockfile {
+  /** The file written (absolute). */
+  readonly file: string;
+  /** How many packages it locks. */
+  readonly packages: number;
 }
 
-/** The runner registered for `kind`, if any. */
-export function findRunner(kind: string): NodeRunner | undefined {
-  return registry().get(kind) as NodeRunner | undefined;
+const RUNNER_MARK = Symbol.for('fcos-cdk.runner');
+
+/** The code behind a node kind, as a runner module exports it. */
+export interface Runner<Props = { readonly [key: string]: JsonValue }> extends RunnerDefinition<Props> {
+  /** The kind it runs. */
+  readonly kind: string;
+  /** The kind's version; must equal the one recorded by synthesis. */
+  readonly version: number;
+}
+
+/** The runner of `kind`: a runner module's `export default`. */
+export function defineRunner<Props, Parsed>(
+  kind: Kind<Props, Parsed>,
+  definition: RunnerDefinition<NodeProps<Parsed>>,
+): Runner<NodeProps<Parsed>> {
+  const runner = { ...definition, kind: kind.kind, version: kind.version };
+  Object.defineProperty(runner, RUNNER_MARK, { value: true });
+  return runner;
+}
+
+/** Whether `value` was made by {@link defineRunner} (works across duplicate copies of this module). */
+export function isRunner(value: unknown): value is Runner {
+  return typeof value === 'object' && value !== null && RUNNER_MARK in value;
+}
+
+/** The input a prop refers to; a typed error naming the node and field when it was not given. */
+export function requireInput<Input>(
+  context: { readonly nodePath: string; readonly inputs: Readonly<Record<string, Input>> },
+  reference: InputReference | string,
+): Input {
+  const field = typeof reference === 'string' ? reference : reference.$input;
+  const input = context.inputs[field];
+  if (input === undefined) {
+    throw new FcosError(`input '${field}' is missing: run fcos-synth again`, {
+      constructPath: context.nodePath,
+      field,
+    });
+  }
+  return input;
 }

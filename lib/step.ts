@@ -1,43 +1,14 @@
 /**
- * The base construct of a DAG node. A stage declares a {@link StepKind} (kind name, version, the
- * module that holds its runner, props schema, resources) and subclasses {@link Step}; props are
+ * The base construct of a DAG node. A stage declares a {@link Kind} with `defineKind` (kind name,
+ * version, props schema, resources, where its runner lives) and subclasses {@link Step}; props are
  * validated when the construct is created, so a mistake is reported at the line that made it.
  */
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { Artifact, type ArtifactAttributeMap, type ArtifactType } from './artifacts.ts';
 import { DuplicateIdError, FcosError, ValidationError, type ValidationIssue } from './errors.ts';
+import type { Kind, ResourceRequest } from './kind.ts';
 import { currentProjectDir } from './synth/session.ts';
-
-/** Scheduling classes of the executor: each has its own capacity. */
-export const RESOURCE_CLASSES = ['cpu', 'io', 'net', 'vm'] as const;
-/** One of {@link RESOURCE_CLASSES}. */
-export type ResourceClass = (typeof RESOURCE_CLASSES)[number];
-
-/** What a node needs from the machine while it runs. */
-export interface ResourceRequest {
-  /** Pool the node is scheduled in. */
-  readonly class: ResourceClass;
-  /**
-   * Memory the node holds while running, in MiB; counted against the `vm` budget.
-   * @default undefined (not counted)
-   */
-  readonly memoryMiB?: number;
-}
-
-/** Static description of a node kind, shared by its construct and its runner. */
-export interface StepKind<Props, Parsed> {
-  /** Kind name, recorded in pipeline.json and used to find the runner (`DiskImage`). */
-  readonly kind: string;
-  /** Bumped whenever the runner's output for the same inputs changes; part of the action key. */
-  readonly version: number;
-  /** `import.meta.url` of the module that defines the kind and registers its runner. */
-  readonly module: string;
-  /** Validates and defaults the props. */
-  readonly schema: z.ZodType<Parsed, Props>;
-  /** Resources a node of this kind needs, from its parsed props. */
-  readonly resources: (props: Parsed) => ResourceRequest;
-}
 
 /** A declared output: its type and what is known of it at synthesis time. */
 export interface DeclaredOutput {
@@ -60,8 +31,8 @@ export abstract class Step<Props = unknown, Parsed = Props> extends Construct {
   readonly kind: string;
   /** Kind version. */
   readonly kindVersion: number;
-  /** Module URL of the kind's definition (turned into a portable spec at synthesis). */
-  readonly kindModule: string;
+  /** Absolute path of the kind's runner module (recorded as a portable spec at synthesis, never loaded). */
+  readonly runnerFile: string;
   /** Props after validation and defaults. */
   readonly props: Parsed;
   /** Resources the node needs. */
@@ -74,12 +45,12 @@ export abstract class Step<Props = unknown, Parsed = Props> extends Construct {
   private readonly declaredOutputs = new Map<string, DeclaredOutput>();
   private readonly checks: Array<() => ValidationIssue[]> = [];
 
-  constructor(scope: Construct, id: string, definition: StepKind<Props, Parsed>, props: Props) {
+  constructor(scope: Construct, id: string, definition: Kind<Props, Parsed>, props: Props) {
     super(assertUniqueId(scope, id), id);
     Object.defineProperty(this, STEP_MARK, { value: true });
     this.kind = definition.kind;
     this.kindVersion = definition.version;
-    this.kindModule = definition.module;
+    this.runnerFile = definition.runnerFile;
     this.props = parseProps(definition.schema, props, this.node.path, definition.kind);
     this.resources = definition.resources(this.props);
   }

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BOOT_FILESYSTEM_UUID, MIB, ROOT_FILESYSTEM_UUID } from '../lib/disk/disk-layout.ts';
 import { filesystemSpec, readExt4File } from '../lib/tools/debugfs.ts';
 import { bootDisk } from '../lib/vm/qemu.ts';
-import { treeFitProblem } from '../stages/disk-image/index.ts';
+import { treeFitProblem } from '../stages/disk-image/runner.ts';
 import { type BuiltDisk, buildDisk, platformRaw, testExec, toolCommands } from './helpers/disk-images.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 

@@ -21,7 +21,7 @@ import { renderGrubConfig } from '../lib/disk/grub-config.ts';
 import { platformSettings } from '../lib/disk/platform-boot.ts';
 import { quoteArgument } from '../lib/tools/debugfs.ts';
 import { bootDisk } from '../lib/vm/qemu.ts';
-import { imageFileName } from '../stages/platform-image/index.ts';
+import { imageFileName } from '../stages/platform-image/runner.ts';
 import { findPlatform } from '../targets/index.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -254,14 +255,18 @@ new Kind(pipeline, 'Mine', { word: 'hello' });`,
       {
         'my-kind.ts': `
 import { z } from 'zod';
-import { Step, registerRunner } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { Step, defineKind } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+export const myKind = defineKind({ kind: 'MyKind', version: 3, schema: z.object({ word: z.string() }), runner: new URL('./my-runner.ts', import.meta.url) });
+export class Kind extends Step {
+  constructor(scope, id, props) { super(scope, id, myKind, props); this.out = this.addOutput('out', 'blob', {}); }
+}
+`,
+        'my-runner.ts': `
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-const definition = { kind: 'MyKind', version: 3, module: import.meta.url, schema: z.object({ word: z.string() }), resources: () => ({ class: 'cpu' }) };
-export class Kind extends Step {
-  constructor(scope, id, props) { super(scope, id, definition, props); this.out = this.addOutput('out', 'blob', {}); }
-}
-registerRunner({ kind: 'MyKind', version: 3, async run(context) {
+import { defineRunner } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { myKind } from './my-kind.ts';
+export default defineRunner(myKind, { async run(context) {
   const file = path.join(context.workDir, 'word.txt');
   await writeFile(file, context.props.word.toUpperCase());
   return { out: { storage: 'file', path: file } };
@@ -271,22 +276,25 @@ registerRunner({ kind: 'MyKind', version: 3, async run(context) {
     );
     expect((await synthIn(directory)).code).toBe(0);
     const assembly = JSON.parse(await readFile(path.join(directory, 'fcos.out/pipeline.json'), 'utf8'));
-    expect(assembly.nodes.Mine.module).toBe('./my-kind.ts');
+    expect(assembly.nodes.Mine.runner).toBe('./my-runner.ts');
     const run = await runIn(directory);
     expect(run.code).toBe(0);
     expect(await readFile(path.join(directory, 'fcos.out/artifacts/Mine/word.txt'), 'utf8')).toBe('HELLO');
   });
 
-  it('fails a node whose kind has no runner, naming the node and kind', async () => {
+  it('refuses, before running anything, a kind whose runner module exports no runner, naming the node and kind', async () => {
     const directory = await project(`
 const pipeline = new Pipeline({ name: 'norunner' });
 new OrphanStep(pipeline, 'Orphan');
+new TestStep(pipeline, 'Fine', { content: 'x' });
 `);
     const run = await runIn(directory);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(
-      /\[FAILED\] Orphan: Orphan: no runner is registered for kind OrphanStep \(module fcos-cdk\/test\/kinds\/test-step\.ts registered none\)/,
+    expect(run.stderr).toMatch(
+      /fcos-cdk\/test\/kinds\/not-a-runner does not export a runner: its default export must be defineRunner\(OrphanStepKind, \{ run \}\)/,
     );
+    expect(run.stderr).toMatch(/'Orphan'/);
+    expect(existsSync(path.join(directory, 'fcos.out/artifacts/Fine'))).toBe(false);
   });
 
   it('refuses a pipeline.json older than the program', async () => {

@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { parse } from 'yaml';
 import { runTool } from '../lib/exec.ts';
-import { findRunner, type RunnerContext } from '../lib/runner.ts';
+import type { RunnerContext } from '../lib/runner.ts';
 import { canonicalStringify, type JsonValue } from '../lib/util/canonical-json.ts';
-import { localPackageRepoRunner } from '../stages/local-package-repo/index.ts';
+import { RUNNERS } from './helpers/runners.ts';
 import '../stages/rpm-ostree-compose/index.ts';
 
 /** The shared commit of the tiny OS. */
@@ -97,7 +97,7 @@ async function composeTinyCommit(directory: string, repo: string): Promise<TinyC
     log: () => {},
     exec: (file, args, options) => runTool(file, args, options),
   };
-  const commit = (await findRunner('RpmOstreeCompose')!.run(context)).commit;
+  const commit = (await RUNNERS.RpmOstreeCompose.run(context)).commit;
   if (commit?.storage !== 'ostree-commit') throw new Error('the tiny OS commit was not composed');
   await rm(workDir, { recursive: true, force: true });
   return {
@@ -114,7 +114,7 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** Builds the shared fixtures and removes them after the run. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-fixtures-'));
-  const outputs = await localPackageRepoRunner.run({
+  const outputs = await RUNNERS.LocalPackageRepo.run({
     nodePath: 'Packages',
     props: { specs: 'local-os/packages', name: 'local', sourceDateEpoch: 1_700_000_000, arch: 'x86_64' },
     inputs: {},

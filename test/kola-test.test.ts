@@ -9,9 +9,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../lib/exec.ts';
-import { findRunner, type RunnerContext } from '../lib/runner.ts';
+import type { RunnerContext } from '../lib/runner.ts';
 import type { JsonValue } from '../lib/util/canonical-json.ts';
 import { buildDisk, buildImage } from './helpers/disk-images.ts';
+import { RUNNERS } from './helpers/runners.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
 /** Writes an external test directory with its script, kola.json and optional config.ign. */
@@ -30,7 +31,6 @@ async function kola(
   props: Record<string, JsonValue>,
   projectDir: string,
 ) {
-  await import('../stages/kola-test/index.ts');
   const workDir = await makeTempDir('fcos-kola-');
   const log: string[] = [];
   const context: RunnerContext = {
@@ -70,7 +70,7 @@ async function kola(
     log: (line) => log.push(line),
     exec: (file, args, options) => runTool(file, args, { ...options, log: (line) => log.push(line) }),
   };
-  const run = findRunner('KolaTest')!.run(context);
+  const run = RUNNERS.KolaTest.run(context);
   return { run, workDir, log };
 }
 

@@ -14,11 +14,8 @@ import { installPackages } from '../lib/tools/dnf.ts';
 import { listPackageFiles, readPackageIdentities } from '../lib/tools/rpm.ts';
 import { buildInitramfs } from '../lib/tools/tiny-dracut.ts';
 import type { ToolExec } from '../lib/tools/tool-exec.ts';
-import {
-  findHostKernel,
-  type LocalPackageRepoConfig,
-  localPackageRepoRunner,
-} from '../stages/local-package-repo/index.ts';
+import type { LocalPackageRepoConfig } from '../stages/local-package-repo/index.ts';
+import localPackageRepoRunner, { findHostKernel } from '../stages/local-package-repo/runner.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
 const PROPS: LocalPackageRepoConfig = {
@@ -164,7 +161,9 @@ describe('LocalPackageRepo runner', () => {
 
   it('has a fingerprint that is stable and changes when a spec file changes', async () => {
     const project = await makeTempDir('fcos-specs-');
-    await cp(path.join(REPO_ROOT, 'local-os/packages'), path.join(project, 'local-os/packages'), { recursive: true });
+    await cp(path.join(REPO_ROOT, 'local-os/packages'), path.join(project, 'local-os/packages'), {
+      recursive: true,
+    });
     const context = runnerContext(await makeTempDir(), project, log);
     const fingerprint = localPackageRepoRunner.fingerprint;
     if (!fingerprint) throw new Error('LocalPackageRepo has no fingerprint');

@@ -22,7 +22,7 @@ import {
   TreefileVariableError,
 } from '../lib/treefile/errors.ts';
 import { readLockfile, readLockfiles, renderLockfile, writeLockfile } from '../lib/treefile/lockfile.ts';
-import { type ManifestNodeProps, manifestRunner } from '../stages/manifest/index.ts';
+import manifestRunner, { type ManifestNodeProps } from '../stages/manifest/runner.ts';
 import {
   makeTempDir,
   nodesWith,
@@ -63,7 +63,13 @@ function localRepoInput(name: string): ResolvedArtifact {
 
 /** Props of a test node: `file: 'manifest.yaml'` and x86_64 unless given. */
 function nodeProps(props: Partial<ManifestNodeProps>): ManifestNodeProps {
-  return { arches: ['x86_64'], ...(props.treefile ? {} : { file: 'manifest.yaml' }), ...props };
+  return {
+    arches: ['x86_64'],
+    localRepos: [],
+    variables: {},
+    ...(props.treefile ? {} : { file: 'manifest.yaml' }),
+    ...props,
+  };
 }
 
 /** A RunnerContext for the Manifest runner, as the executor would build it. */

@@ -6,9 +6,10 @@ import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runTool } from '../lib/exec.ts';
-import { findRunner, type RunnerContext } from '../lib/runner.ts';
+import type { RunnerContext } from '../lib/runner.ts';
 import { canonicalStringify } from '../lib/util/canonical-json.ts';
-import { expandVersionPrefix } from '../stages/rpm-ostree-compose/index.ts';
+import { expandVersionPrefix } from '../stages/rpm-ostree-compose/runner.ts';
+import { RUNNERS } from './helpers/runners.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
 const TINY_PACKAGES = ['tiny-release', 'tiny-kernel', 'tiny-init', 'busybox', 'ignition', 'tiny-dracut'];
@@ -33,7 +34,7 @@ async function compose(
   digest = 'a'.repeat(64),
   driver: 'dnf' | 'auto' = 'dnf',
 ) {
-  const runner = findRunner('RpmOstreeCompose')!;
+  const runner = RUNNERS.RpmOstreeCompose;
   const workDir = await makeTempDir();
   const context: RunnerContext = {
     nodePath: 'testing/x86_64/Compose',
@@ -286,7 +287,7 @@ describe('RpmOstreeCompose with a remote repository (served over HTTP on loopbac
 
   it('installs from the remote repository, fingerprints its repomd.xml, and names it when unreachable', async () => {
     await import('../stages/rpm-ostree-compose/index.ts');
-    const runner = findRunner('RpmOstreeCompose')!;
+    const runner = RUNNERS.RpmOstreeCompose;
     const served = path.join(await makeTempDir(), 'repo');
     await cp(inject('tinyRepo'), served, { recursive: true });
     const server = await serveDirectory(served);

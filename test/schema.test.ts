@@ -16,7 +16,7 @@ describe('the pipeline.json schema', () => {
     const node = {
       kind: 'K',
       kindVersion: 1,
-      module: 'm',
+      runner: 'm',
       props: {},
       inputs: {},
       dependsOn: [],
@@ -24,7 +24,7 @@ describe('the pipeline.json schema', () => {
       outputs: {},
     };
     const base = {
-      schemaVersion: 1,
+      schemaVersion: ASSEMBLY_SCHEMA_VERSION,
       pipeline: { name: 'p', context: {}, project: '..', app: 'pipeline.ts' },
       nodes: { a: node },
     };

@@ -55,7 +55,7 @@ describe('synthesis of a small pipeline', () => {
     const disk = assembly.nodes['arm/Disk']!;
     expect(disk.kind).toBe('DiskImage');
     expect(disk.kindVersion).toBe(1);
-    expect(disk.module).toBe('fcos-cdk/stages/disk-image/index.ts');
+    expect(disk.runner).toBe('fcos-cdk/stages/disk-image/runner');
     expect(disk.props).toEqual({
       arch: 'aarch64',
       commit: { $input: 'commit' },

@@ -5,11 +5,11 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FcosError } from '../errors.ts';
+import type { ResourceClass } from '../kind.ts';
 import type { RunObserver } from '../run/events.ts';
 import { exitCodeOf, type RunResult, runPipeline } from '../run/executor.ts';
 import { formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
 import { updateLockfiles } from '../run/update-lockfiles.ts';
-import type { ResourceClass } from '../step.ts';
 import { readAssembly } from '../synth/assembly.ts';
 import { cacheDirectory, runCacheCommand } from './cache.ts';
 import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';

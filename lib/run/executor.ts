@@ -12,8 +12,8 @@ import path from 'node:path';
 import { acquireLock } from '../cache/lock.ts';
 import { FcosError } from '../errors.ts';
 import { abortReason, runTool } from '../exec.ts';
-import { findRunner, type NodeRunner, type ResolvedArtifact, type RunnerContext } from '../runner.ts';
-import type { ResourceClass } from '../step.ts';
+import type { ResourceClass } from '../kind.ts';
+import type { ResolvedArtifact, Runner, RunnerContext } from '../runner.ts';
 import { type Assembly, type AssemblyNode, readAssembly } from '../synth/assembly.ts';
 import {
   type Graph,
@@ -27,7 +27,7 @@ import { actionKey, explainDifference, type KeyMaterial } from './action-key.ts'
 import { ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
 import { EventLogFile, type RunEvent, type RunObserver, type RunStatus } from './events.ts';
 import { matchAny } from './glob.ts';
-import { loadRunnerModules } from './load-runners.ts';
+import { loadRunners } from './load-runners.ts';
 import { MemoryPool, type ResourcePool, SlotPool } from './resource-pool.ts';
 
 /** Options of {@link runPipeline}. */
@@ -139,11 +139,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const graph = graphOfAssembly(assembly);
   const selected = selectNodes(graph, options.only);
   const forced = new Set(options.force?.length ? matchOrThrow(selected, options.force, '--force') : []);
-  await loadRunnerModules(assembly, selected, projectDir);
+  const runners = await loadRunners(assembly, selected, projectDir);
   const store = new ArtifactStore(options.cacheDir);
   await store.init();
   await mkdir(outdir, { recursive: true });
-  const run = new Run(assembly, graph, selected, forced, store, projectDir, outdir, options);
+  const run = new Run(assembly, graph, selected, runners, forced, store, projectDir, outdir, options);
   return run.execute();
 }
 
@@ -200,7 +200,7 @@ interface PendingAction {
   /** The node in the assembly. */
   readonly node: AssemblyNode;
   /** Its kind's runner. */
-  readonly runner: NodeRunner;
+  readonly runner: Runner;
   /** The outputs feeding its inputs, by field. */
   readonly inputs: Record<string, StoredOutput>;
   /** Its action key. */
@@ -224,6 +224,7 @@ class Run {
     private readonly assembly: Assembly,
     private readonly graph: Graph,
     private readonly selected: ReadonlySet<string>,
+    private readonly runners: ReadonlyMap<string, Runner>,
     private readonly forced: ReadonlySet<string>,
     private readonly store: ArtifactStore,
     private readonly projectDir: string,
@@ -319,17 +320,7 @@ class Run {
     if (this.stopping) return this.skip(nodePath, node, this.stopReason());
     const inputs = this.inputsOf(node);
     if (!inputs) return this.plan(nodePath, node, undefined, ['an input will be rebuilt']);
-    const runner = findRunner(node.kind);
-    if (!runner) {
-      throw new NodeFailedError(
-        `${nodePath}: no runner is registered for kind ${node.kind} (module ${node.module} registered none)`,
-      );
-    }
-    if (runner.version !== node.kindVersion) {
-      throw new NodeFailedError(
-        `${nodePath}: pipeline.json has ${node.kind} v${node.kindVersion} but the runner is v${runner.version}: run fcos-synth again`,
-      );
-    }
+    const runner = this.runners.get(nodePath)!;
     const fingerprint = runner.fingerprint
       ? await runner.fingerprint({
           nodePath,
@@ -342,6 +333,8 @@ class Run {
           ),
           projectDir: this.projectDir,
           signal: this.abort.signal,
+          exec: (file, args, execOptions) =>
+            runTool(file, args, { ...execOptions, signal: this.abort.signal }),
         })
       : null;
     const material: KeyMaterial = {

@@ -1,40 +1,66 @@
 /**
- * Loading runners: every node records the module that defines its kind (`fcos-cdk/stages/...`
- * or a path relative to the project, for kinds a fork defines); importing it registers the runner.
+ * Loading runners: every node records its kind's runner module (`fcos-cdk/stages/...`, or a path
+ * relative to the project for a kind a fork defines); its default export is the runner. Modules
+ * are imported once each, only for the selected nodes, so a run never loads a kind it does not run.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FcosError } from '../errors.ts';
+import { isRunner, type Runner } from '../runner.ts';
 import type { Assembly } from '../synth/assembly.ts';
-import { PACKAGE_ROOT } from '../util/package-root.ts';
+import { packageModuleFile } from '../util/package-root.ts';
 
-/** The file a module spec of pipeline.json names. */
-export function resolveModuleSpec(spec: string, projectDir: string): string {
-  if (spec.startsWith('fcos-cdk/')) return path.join(PACKAGE_ROOT, spec.slice('fcos-cdk/'.length));
+/** The file a runner spec of pipeline.json names. */
+export function resolveRunnerSpec(spec: string, projectDir: string): string {
+  if (spec.startsWith('fcos-cdk/')) return packageModuleFile(spec);
   return path.resolve(projectDir, spec);
 }
 
-/** Imports the modules of the selected nodes' kinds (each once). */
-export async function loadRunnerModules(
+/** The runner of every selected node, by construct path; a typed error names the first node whose runner is unusable. */
+export async function loadRunners(
   assembly: Assembly,
   selected: Iterable<string>,
   projectDir: string,
-): Promise<void> {
-  const specs = new Set<string>();
-  for (const node of selected) specs.add(assembly.nodes[node]!.module);
-  for (const spec of [...specs].sort()) {
-    const file = resolveModuleSpec(spec, projectDir);
-    if (!existsSync(file)) {
-      const users = [...selected].filter((node) => assembly.nodes[node]!.module === spec);
-      throw new FcosError(
-        `module ${spec} (kind of ${users[0]}) does not exist at ${file}: run fcos-synth again`,
-        {
-          constructPath: users[0] ?? '',
-          field: 'module',
-        },
+): Promise<Map<string, Runner>> {
+  const bySpec = new Map<string, Promise<unknown>>();
+  const runners = new Map<string, Runner>();
+  for (const nodePath of [...selected].sort()) {
+    const node = assembly.nodes[nodePath]!;
+    const where = { constructPath: nodePath, field: 'runner' };
+    const file = resolveRunnerSpec(node.runner, projectDir);
+    if (!bySpec.has(node.runner)) {
+      if (!existsSync(file)) {
+        throw new FcosError(
+          `'${nodePath}': the runner of ${node.kind} (${node.runner}) does not exist at ${file}: run fcos-synth again`,
+          where,
+        );
+      }
+      bySpec.set(
+        node.runner,
+        import(pathToFileURL(file).href).then((module: { default?: unknown }) => module.default),
       );
     }
-    await import(pathToFileURL(file).href);
+    const runner = await bySpec.get(node.runner)!;
+    if (!isRunner(runner)) {
+      throw new FcosError(
+        `'${nodePath}': ${node.runner} does not export a runner: its default export must be defineRunner(${node.kind}Kind, { run })`,
+        where,
+      );
+    }
+    if (runner.kind !== node.kind) {
+      throw new FcosError(
+        `'${nodePath}': ${node.runner} runs kind ${runner.kind}, not ${node.kind}: run fcos-synth again`,
+        where,
+      );
+    }
+    if (runner.version !== node.kindVersion) {
+      throw new FcosError(
+        `'${nodePath}': pipeline.json has ${node.kind} v${node.kindVersion} but its runner is v${runner.version}: run fcos-synth again`,
+        where,
+      );
+    }
+    runners.set(nodePath, runner);
   }
+  return runners;
 }

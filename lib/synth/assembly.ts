@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { AssemblyError } from '../errors.ts';
 
 /** Version of the pipeline.json format; bumped on any incompatible change. */
-export const ASSEMBLY_SCHEMA_VERSION = 1;
+export const ASSEMBLY_SCHEMA_VERSION = 2;
 
 /** A JSON value (props are canonical JSON). */
 const jsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
@@ -54,9 +54,11 @@ export const assemblyNodeSchema = z
   .object({
     kind: z.string().describe('Node kind; selects the runner.'),
     kindVersion: z.number().int().nonnegative().describe('Kind version; part of the action key.'),
-    module: z
+    runner: z
       .string()
-      .describe("Where the kind's runner is defined: 'fcos-cdk/<path>' or a path relative to the project."),
+      .describe(
+        "The kind's runner module: 'fcos-cdk/<path without extension>' or a path relative to the project.",
+      ),
     props: z
       .record(z.string(), jsonValueSchema)
       .describe('Canonical props; artifact props are {"$input": name}.'),

@@ -5,14 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { IConstruct } from 'constructs';
 import { Artifact } from '../artifacts.ts';
 import { CycleError, ValidationError, type ValidationIssue } from '../errors.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { Step } from '../step.ts';
 import { canonicalize, canonicalStringify } from '../util/canonical-json.ts';
-import { PACKAGE_ROOT } from '../util/package-root.ts';
+import { packageModuleSpec } from '../util/package-root.ts';
 import {
   ASSEMBLY_SCHEMA_VERSION,
   type Assembly,
@@ -72,7 +71,7 @@ export function synthesize(pipeline: Pipeline, options: SynthesizeOptions = {}):
     nodes[step.node.path] = {
       kind: step.kind,
       kindVersion: step.kindVersion,
-      module: moduleSpec(step.kindModule, projectDir),
+      runner: runnerSpec(step.runnerFile, projectDir),
       props: props as Record<string, never>,
       inputs,
       dependsOn: explicitDependencies(step),
@@ -138,13 +137,9 @@ function stepsWithin(construct: IConstruct): Step[] {
   return construct.node.findAll().filter((child): child is Step => Step.isStep(child));
 }
 
-/** Portable name of the module that defines a kind: `fcos-cdk/...` or relative to the project. */
-function moduleSpec(moduleUrl: string, projectDir: string): string {
-  const file = moduleUrl.startsWith('file:') ? fileURLToPath(moduleUrl) : moduleUrl;
-  const inPackage = path.relative(PACKAGE_ROOT, file);
-  if (!inPackage.startsWith('..') && !path.isAbsolute(inPackage))
-    return `fcos-cdk/${inPackage.split(path.sep).join('/')}`;
-  return `./${toProjectPath(file, projectDir)}`;
+/** Portable name of a kind's runner module: `fcos-cdk/...` or a path relative to the project. */
+function runnerSpec(file: string, projectDir: string): string {
+  return packageModuleSpec(file) ?? `./${toProjectPath(file, projectDir)}`;
 }
 
 /** Issues in construct-path order, so error output is as deterministic as the assembly. */

@@ -1,6 +1,48 @@
-/** Where fcos-cdk itself is installed. */
+/**
+ * Where fcos-cdk itself is installed, and how a runner module inside it is named portably: the
+ * same pipeline.json must work whether fcos-cdk runs from its TypeScript sources (a checkout, the
+ * test suite) or from its compiled `dist/` (an installed package).
+ */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Root of the fcos-cdk package (the directory holding package.json). */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The directory holding fcos-cdk's package.json (the first one above this module). */
+export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+/** Whether this copy of fcos-cdk runs compiled (`dist/**.js`) rather than from its sources. */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** Walks up from `directory` to the first directory with a package.json. */
+function findPackageRoot(directory: string): string {
+  for (let current = directory; ; current = path.dirname(current)) {
+    if (existsSync(path.join(current, 'package.json'))) return current;
+    if (path.dirname(current) === current) return directory;
+  }
+}
+
+/**
+ * The portable name of `file` if it is part of fcos-cdk (`fcos-cdk/stages/manifest/runner`: no
+ * `dist/`, no extension), else undefined.
+ */
+export function packageModuleSpec(file: string): string | undefined {
+  const relative = path.relative(PACKAGE_ROOT, file);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  const source = relative
+    .split(path.sep)
+    .join('/')
+    .replace(/^dist\//, '')
+    .replace(/\.(ts|js)$/, '');
+  return `fcos-cdk/${source}`;
+}
+
+/**
+ * The file of a {@link packageModuleSpec} in this copy: compiled JavaScript when this copy runs
+ * compiled and has it, else the TypeScript source (a checkout's own test and benchmark kinds are
+ * never compiled; they are loaded through tsx).
+ */
+export function packageModuleFile(spec: string): string {
+  const source = spec.slice('fcos-cdk/'.length);
+  const compiled = path.join(PACKAGE_ROOT, 'dist', `${source}.js`);
+  return COMPILED && existsSync(compiled) ? compiled : path.join(PACKAGE_ROOT, `${source}.ts`);
+}

@@ -1,20 +1,15 @@
+/**
+ * LocalPackageRepo: RPMs built from a directory of spec files, as a repository a treefile names in
+ * `repos` (the local profile's tiny OS). Built by runner.ts.
+ */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Arch, type Artifact, archSchema } from '../../lib/artifacts.ts';
-import { FcosError } from '../../lib/errors.ts';
-import { runTool } from '../../lib/exec.ts';
-import { type NodeRunner, registerRunner } from '../../lib/runner.ts';
+import { defineKind } from '../../lib/kind.ts';
 import { projectPathSchema, simpleNameSchema } from '../../lib/schemas.ts';
-import { Step, type StepKind } from '../../lib/step.ts';
-import { createRepository } from '../../lib/tools/createrepo.ts';
-import { installedVersions, upstreamVersion } from '../../lib/tools/dpkg.ts';
-import { formatNevra, readPackageIdentities } from '../../lib/tools/rpm.ts';
-import { buildBinaryRpms } from '../../lib/tools/rpmbuild.ts';
-import type { ToolExec } from '../../lib/tools/tool-exec.ts';
-import { directoryListing } from '../../lib/util/directory-listing.ts';
+import { Step } from '../../lib/step.ts';
 
 /** Props of {@link LocalPackageRepo}. */
 export interface LocalPackageRepoProps {
@@ -59,13 +54,13 @@ const schema = z
 export type LocalPackageRepoConfig = z.output<typeof schema>;
 
 /** The LocalPackageRepo kind. */
-export const localPackageRepoKind: StepKind<LocalPackageRepoProps, LocalPackageRepoConfig> = {
+export const localPackageRepoKind = defineKind({
   kind: 'LocalPackageRepo',
   version: 1,
-  module: import.meta.url,
   schema,
   resources: () => ({ class: 'cpu' }),
-};
+  runner: new URL('./runner.ts', import.meta.url),
+});
 
 /** RPMs built from the project's spec files, as a repository. */
 export class LocalPackageRepo extends Step<LocalPackageRepoProps, LocalPackageRepoConfig> {
@@ -83,190 +78,3 @@ export class LocalPackageRepo extends Step<LocalPackageRepoProps, LocalPackageRe
     });
   }
 }
-
-/** Where the specs take the build host's files from (`%{host_root}`). */
-const HOST_ROOT = '/';
-
-/** Debian packages whose files or behaviour decide the bytes of the RPMs, by role. */
-const HOST_PACKAGES = {
-  busybox: 'busybox-static',
-  ignition: 'ignition',
-  /** useradd, groupadd ... and /etc/default/useradd (shadow-utils.spec). */
-  shadow: 'passwd',
-  /** /etc/login.defs (shadow-utils.spec). */
-  login: 'login',
-  rpm: 'rpm',
-  createrepo: 'createrepo-c',
-} as const;
-
-/** A file or Debian package of the build host that the specs take is not installed. */
-export class MissingHostInputError extends FcosError {}
-
-/** The props ask for something this host cannot build (a package without a spec, another arch). */
-export class LocalPackageRepoError extends FcosError {}
-
-/** The host kernel the tiny-kernel package is made from. */
-export interface HostKernel {
-  /** Its version: the directory name under /usr/lib/modules (`6.1.0-56-amd64`). */
-  readonly version: string;
-  /** Path of its vmlinuz. */
-  readonly vmlinuz: string;
-}
-
-/** The build host's inputs of the specs: what the RPMs are made from, besides the specs. */
-export interface HostInputs {
-  /** The kernel packaged as tiny-kernel. */
-  readonly kernel: HostKernel;
-  /** Debian version of the kernel's package, or size and mtime of its vmlinuz if no package has it. */
-  readonly kernelBuild: string;
-  /** Installed Debian version of each of {@link HOST_PACKAGES}, by role. */
-  readonly debianVersions: Readonly<Record<keyof typeof HOST_PACKAGES, string>>;
-}
-
-/** The newest kernel of the host with modules.dep and a vmlinuz (/boot/vmlinuz-KVER or beside its modules). */
-export async function findHostKernel(hostRoot = HOST_ROOT): Promise<HostKernel> {
-  const modulesRoot = path.join(hostRoot, 'usr/lib/modules');
-  const versions = existsSync(modulesRoot) ? await readdir(modulesRoot) : [];
-  const kernels: HostKernel[] = [];
-  for (const version of versions) {
-    if (!existsSync(path.join(modulesRoot, version, 'modules.dep'))) continue;
-    const vmlinuz = [
-      path.join(hostRoot, 'boot', `vmlinuz-${version}`),
-      path.join(modulesRoot, version, 'vmlinuz'),
-    ].find((candidate) => existsSync(candidate));
-    if (vmlinuz) kernels.push({ version, vmlinuz });
-  }
-  kernels.sort((left, right) => left.version.localeCompare(right.version, 'en', { numeric: true }));
-  const newest = kernels.at(-1);
-  if (!newest) {
-    throw new MissingHostInputError(
-      `no kernel with modules.dep and a vmlinuz under ${modulesRoot}: install linux-image-amd64 (scripts/setup.sh)`,
-    );
-  }
-  return newest;
-}
-
-/** Reads the build host's inputs of the specs. */
-export async function readHostInputs(exec: ToolExec, constructPath: string): Promise<HostInputs> {
-  const kernel = await findHostKernel();
-  const kernelPackage = `linux-image-${kernel.version}`;
-  const versions = await installedVersions(exec, [...Object.values(HOST_PACKAGES), kernelPackage]);
-  const missing = Object.values(HOST_PACKAGES).filter((name) => !versions.has(name));
-  if (missing.length > 0) {
-    throw new MissingHostInputError(
-      `the local tiny OS is built from host packages that are not installed: ${missing.join(', ')} (run scripts/setup.sh)`,
-      { constructPath },
-    );
-  }
-  const vmlinuzStat = await stat(kernel.vmlinuz);
-  const debianVersions = Object.fromEntries(
-    Object.entries(HOST_PACKAGES).map(([role, name]) => [role, versions.get(name) ?? '']),
-  ) as Record<keyof typeof HOST_PACKAGES, string>;
-  return {
-    kernel,
-    kernelBuild: versions.get(kernelPackage) ?? `${vmlinuzStat.size}:${Math.trunc(vmlinuzStat.mtimeMs)}`,
-    debianVersions,
-  };
-}
-
-/**
- * `--define`s every spec gets: host_root, kernel_version, busybox_version, ignition_version and
- * shadow_utils_version.
- */
-export function hostDefines(inputs: HostInputs): Record<string, string> {
-  return {
-    host_root: HOST_ROOT,
-    kernel_version: inputs.kernel.version,
-    busybox_version: upstreamVersion(inputs.debianVersions.busybox),
-    ignition_version: upstreamVersion(inputs.debianVersions.ignition),
-    shadow_utils_version: upstreamVersion(inputs.debianVersions.shadow),
-  };
-}
-
-/** The `*.spec` files of `specsDirectory` to build (all, or those named in `packages`), sorted. */
-async function selectSpecs(
-  specsDirectory: string,
-  packages: readonly string[] | undefined,
-  constructPath: string,
-): Promise<string[]> {
-  const available = (await readdir(specsDirectory))
-    .filter((name) => name.endsWith('.spec'))
-    .map((name) => name.slice(0, -'.spec'.length))
-    .sort();
-  const wanted = packages ? [...packages].sort() : available;
-  const missing = wanted.filter((name) => !available.includes(name));
-  if (missing.length > 0 || wanted.length === 0) {
-    throw new LocalPackageRepoError(
-      missing.length > 0
-        ? `no spec file for ${missing.map((name) => `'${name}'`).join(', ')} in ${specsDirectory}`
-        : `no *.spec file in ${specsDirectory}`,
-      { constructPath, field: missing.length > 0 ? 'packages' : 'specs' },
-    );
-  }
-  return wanted.map((name) => path.join(specsDirectory, `${name}.spec`));
-}
-
-/** The host's architecture as RPM names it, or undefined for one Fedora CoreOS is not built for. */
-function hostArch(): Arch | undefined {
-  const names: Partial<Record<string, Arch>> = {
-    x64: 'x86_64',
-    arm64: 'aarch64',
-    ppc64: 'ppc64le',
-    s390x: 's390x',
-  };
-  return names[process.arch];
-}
-
-/** Builds every spec with rpmbuild (reproducibly) and indexes the RPMs with createrepo_c. */
-export const localPackageRepoRunner: NodeRunner<LocalPackageRepoConfig> = {
-  kind: localPackageRepoKind.kind,
-  version: localPackageRepoKind.version,
-  timeoutSeconds: 900,
-
-  /** Hashes the specs and their sources, and records the versions of the host files they package. */
-  async fingerprint(context) {
-    const exec: ToolExec = (file, args, options) =>
-      runTool(file, args, { ...options, signal: context.signal });
-    const inputs = await readHostInputs(exec, context.nodePath);
-    return {
-      specs: await directoryListing(path.resolve(context.projectDir, context.props.specs)),
-      host: { kernel: inputs.kernel.version, kernelBuild: inputs.kernelBuild, ...inputs.debianVersions },
-    };
-  },
-
-  /** rpmbuild of each spec into repo/Packages, then createrepo_c over repo/. */
-  async run(context) {
-    const { props } = context;
-    const arch = hostArch();
-    if (props.arch !== arch) {
-      throw new LocalPackageRepoError(
-        `the local tiny OS is made of this host's files, which are ${arch ?? process.arch}: cannot build it for ${props.arch}`,
-        { constructPath: context.nodePath, field: 'arch' },
-      );
-    }
-    const specsDirectory = path.resolve(context.projectDir, props.specs);
-    const specs = await selectSpecs(specsDirectory, props.packages, context.nodePath);
-    const defines = hostDefines(await readHostInputs(context.exec, context.nodePath));
-    const repoDirectory = path.join(context.workDir, 'repo');
-    const rpmFiles: string[] = [];
-    for (const specFile of specs) {
-      const sources = path.join(specsDirectory, path.basename(specFile, '.spec'));
-      const written = await buildBinaryRpms(context.exec, {
-        specFile,
-        sourceDir: existsSync(sources) ? sources : specsDirectory,
-        topDir: path.join(context.workDir, 'rpmbuild'),
-        rpmDir: path.join(repoDirectory, 'Packages'),
-        sourceDateEpoch: props.sourceDateEpoch,
-        targetArch: props.arch,
-        defines,
-      });
-      rpmFiles.push(...written);
-    }
-    await createRepository(context.exec, { directory: repoDirectory, revision: props.sourceDateEpoch });
-    const packages = (await readPackageIdentities(context.exec, rpmFiles)).map(formatNevra).sort();
-    context.log(`repository '${props.name}': ${packages.join(' ')}`);
-    return { repo: { storage: 'tree', path: repoDirectory, metadata: { name: props.name, packages } } };
-  },
-};
-
-registerRunner(localPackageRepoRunner);

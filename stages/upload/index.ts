@@ -1,24 +1,13 @@
 /**
  * Upload: a platform image published to its cloud (AWS, Azure, GCE) through the cloud's SDK; the
- * options schema and the uploader come from the platform's module in targets/. The runner (at the
- * bottom) is idempotent: its fingerprint is a lookup of the image in the cloud by content digest,
- * so an image that exists is reused, and one deleted in the cloud is uploaded again.
+ * options schema comes from the platform's folder in targets/, the uploader is loaded only by the
+ * runner (runner.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
-import { type Arch, type Artifact, artifactSchema } from '../../lib/artifacts.ts';
-import {
-  CloudUploadError,
-  type CloudUploader,
-  cloudImageOutput,
-  describeCloudError,
-  withTimeout,
-} from '../../lib/cloud/upload.ts';
-import { FcosError } from '../../lib/errors.ts';
-import { type FingerprintContext, type NodeRunner, registerRunner } from '../../lib/runner.ts';
-import { Step, type StepKind } from '../../lib/step.ts';
-import type { JsonValue } from '../../lib/util/canonical-json.ts';
+import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
+import { defineKind } from '../../lib/kind.ts';
+import { Step } from '../../lib/step.ts';
 import type { AwsUploadOptions, AzureUploadOptions, GceUploadOptions } from '../../targets/index.ts';
 import { findPlatform, PLATFORMS } from '../../targets/index.ts';
 
@@ -80,13 +69,13 @@ const schema = z
 export type UploadConfig = z.output<typeof schema>;
 
 /** The Upload kind. */
-export const uploadKind: StepKind<UploadProps, UploadConfig> = {
+export const uploadKind = defineKind({
   kind: 'Upload',
   version: 1,
-  module: import.meta.url,
   schema: schema as unknown as z.ZodType<UploadConfig, UploadProps>,
   resources: () => ({ class: 'net' }),
-};
+  runner: new URL('./runner.ts', import.meta.url),
+});
 
 /** A platform image registered in its cloud. */
 export class Upload extends Step<UploadProps, UploadConfig> {
@@ -99,95 +88,3 @@ export class Upload extends Step<UploadProps, UploadConfig> {
     this.cloudImage = this.addOutput('cloudImage', 'cloud-image', { arch, platform });
   }
 }
-
-/** Props of an Upload node as its runner sees them (canonical JSON from pipeline.json). */
-interface UploadNodeProps {
-  readonly [key: string]: JsonValue;
-  readonly platform: string;
-  readonly arch: Arch;
-  readonly options: { readonly [key: string]: JsonValue };
-}
-
-/** Time limit of the fingerprint's lookup: it runs for every Upload node on every run. */
-const LOOKUP_TIMEOUT_MS = 60_000;
-
-/** The platform's uploader and its parsed options, for a node's props. */
-function uploaderFor(nodePath: string, props: UploadNodeProps) {
-  const target = findPlatform(props.platform);
-  if (!target?.uploader || !target.uploadOptions) {
-    throw new FcosError(`platform ${props.platform} has no uploader; run fcos-synth again`, {
-      constructPath: nodePath,
-      field: 'image',
-    });
-  }
-  const options = target.uploadOptions.parse(props.options);
-  return { uploader: target.uploader as CloudUploader, options };
-}
-
-/**
- * The fingerprint: what the cloud holds for the image's digest. A complete image gives a stable
- * fingerprint (its ids), so the node is served from the cache while the image exists. Anything else
- * (nothing, a half-finished upload, a lookup that could not run) gives a fresh one, so that the node
- * runs: it uploads, resumes, or fails with the cloud's message. It never carries a secret: only
- * ids, states and the name of an error.
- */
-async function fingerprintUpload(context: FingerprintContext<UploadNodeProps>): Promise<JsonValue> {
-  const image = context.inputs.image;
-  if (!image) return null;
-  const { uploader, options } = uploaderFor(context.nodePath, context.props);
-  try {
-    const found = await uploader.lookup({
-      nodePath: context.nodePath,
-      options,
-      digest: image.digest,
-      arch: context.props.arch,
-      signal: withTimeout(context.signal, LOOKUP_TIMEOUT_MS),
-    });
-    if (found.state === 'complete') return { cloud: uploader.cloud, lookup: 'found', image: found.image };
-    return {
-      cloud: uploader.cloud,
-      lookup: found.state,
-      ...(found.state === 'partial' ? { found: found.found } : {}),
-      nonce: randomUUID(),
-    };
-  } catch (error) {
-    context.signal.throwIfAborted();
-    const reason = error instanceof CloudUploadError ? `${error.name} in ${error.call}` : 'lookup failed';
-    return { cloud: uploader.cloud, lookup: 'unavailable', reason, nonce: randomUUID() };
-  }
-}
-
-/** The Upload runner: dispatches to the uploader of the image's platform. */
-export const uploadRunner: NodeRunner<UploadNodeProps> = {
-  kind: 'Upload',
-  version: 1,
-  retryable: true,
-  timeoutSeconds: 6 * 3600,
-  fingerprint: fingerprintUpload,
-  async run(context) {
-    const image = context.inputs.image;
-    if (!image)
-      throw new FcosError(`input 'image' is missing`, { constructPath: context.nodePath, field: 'image' });
-    const { uploader, options } = uploaderFor(context.nodePath, context.props);
-    const log = context.log;
-    log(`uploading the image (sha256 ${image.digest}) to ${uploader.cloud}`);
-    try {
-      const cloudImage = await uploader.upload({
-        nodePath: context.nodePath,
-        options,
-        digest: image.digest,
-        arch: context.props.arch,
-        signal: context.signal,
-        imagePath: image.path,
-        workDir: context.workDir,
-        log,
-      });
-      return { cloudImage: await cloudImageOutput(context.workDir, cloudImage) };
-    } catch (error) {
-      if (context.signal.aborted || error instanceof FcosError) throw error;
-      throw new CloudUploadError(uploader.cloud, 'upload', describeCloudError(error), context.nodePath);
-    }
-  },
-};
-
-registerRunner(uploadRunner);

@@ -9,11 +9,12 @@ import { inject } from 'vitest';
 import { sha256File } from '../../lib/cache/hash.ts';
 import { runTool } from '../../lib/exec.ts';
 import type { Compression } from '../../lib/platform.ts';
-import { findRunner, type ResolvedArtifact, type RunnerContext } from '../../lib/runner.ts';
+import type { ResolvedArtifact, RunnerContext } from '../../lib/runner.ts';
 import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
-import { type DiskImageMetadata, diskMetadataSchema } from '../../stages/disk-image/index.ts';
-import { applyPlatform } from '../../stages/platform-image/index.ts';
+import { type DiskImageMetadata, diskMetadataSchema } from '../../stages/disk-image/runner.ts';
+import { applyPlatform } from '../../stages/platform-image/runner.ts';
+import { RUNNERS } from './runners.ts';
 import { makeTempDir, REPO_ROOT } from './temp-project.ts';
 
 /** Props of a DiskImage as the runner gets them (after the schema's defaults). */
@@ -58,7 +59,7 @@ export interface BuiltDisk extends BuiltFile {
 
 /** Runs `kind`'s runner with `props` and `inputs` in a new work directory. */
 async function runNode(
-  kind: string,
+  kind: 'DiskImage' | 'PlatformImage',
   nodePath: string,
   props: Record<string, JsonValue>,
   inputs: Record<string, ResolvedArtifact>,
@@ -77,7 +78,7 @@ async function runNode(
     log: (line) => log.push(line),
     exec: (file, args, options) => runTool(file, args, { ...options, log: (line) => log.push(line) }),
   };
-  return findRunner(kind)!.run(context);
+  return RUNNERS[kind].run(context);
 }
 
 /** Builds a disk of the tiny OS commit with `props` over {@link DEFAULT_DISK_PROPS}. */

@@ -2,13 +2,11 @@
  * Test-only node kind: a platform image taken from a file the test made (a fake vmdk, VHD or
  * tarball), so that Upload can be run through the real executor without building a disk.
  */
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Arch, type Artifact, archSchema } from '../../lib/artifacts.ts';
-import { registerRunner } from '../../lib/runner.ts';
-import { Step, type StepKind } from '../../lib/step.ts';
+import { defineKind } from '../../lib/kind.ts';
+import { Step } from '../../lib/step.ts';
 
 /** Props of {@link TestPlatformImage}. */
 export interface TestPlatformImageProps {
@@ -27,18 +25,17 @@ const schema = z
   .object({ file: z.string().min(1), platform: z.string().min(1), arch: archSchema.default('x86_64') })
   .strict();
 
-type TestPlatformImageConfig = z.output<typeof schema>;
-
-const testPlatformImageKind: StepKind<TestPlatformImageProps, TestPlatformImageConfig> = {
+/** The TestPlatformImage kind. */
+export const testPlatformImageKind = defineKind({
   kind: 'TestPlatformImage',
   version: 1,
-  module: import.meta.url,
   schema,
   resources: () => ({ class: 'io' }),
-};
+  runner: new URL('./test-platform-image-runner.ts', import.meta.url),
+});
 
 /** A platform image copied from a file. */
-export class TestPlatformImage extends Step<TestPlatformImageProps, TestPlatformImageConfig> {
+export class TestPlatformImage extends Step<TestPlatformImageProps, z.output<typeof schema>> {
   /** The image. */
   readonly image: Artifact<'platform-image'>;
 
@@ -51,13 +48,3 @@ export class TestPlatformImage extends Step<TestPlatformImageProps, TestPlatform
     });
   }
 }
-
-registerRunner<TestPlatformImageConfig>({
-  kind: 'TestPlatformImage',
-  version: 1,
-  async run(context) {
-    const target = path.join(context.workDir, path.basename(context.props.file));
-    await copyFile(context.props.file, target);
-    return { image: { storage: 'file', path: target, metadata: { platform: context.props.platform } } };
-  },
-});

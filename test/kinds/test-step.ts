@@ -1,16 +1,14 @@
 /**
- * Test-only node kinds that run real child processes, for executor tests: `TestStep` writes a file
- * from its content and inputs, after sleeping; it can fail its first attempts, fail always, or
- * leave a grandchild process behind (to check that cancellation kills whole process groups).
+ * Test-only node kinds defined the way a fork defines one (a construct here, its runner in
+ * test-step-runner.ts), for executor tests: `TestStep` writes a file from its content and inputs
+ * in a real child process, after sleeping; it can fail its first attempts, fail always, or leave a
+ * grandchild process behind (to check that cancellation kills whole process groups).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
-import { registerRunner } from '../../lib/runner.ts';
-import { Step, type StepKind } from '../../lib/step.ts';
+import { defineKind } from '../../lib/kind.ts';
+import { Step } from '../../lib/step.ts';
 
 /** Props of {@link TestStep}. */
 export interface TestStepProps {
@@ -72,18 +70,20 @@ const schema = z
   })
   .strict();
 
-type TestStepConfig = z.output<typeof schema>;
+/** Parsed props of {@link TestStep}. */
+export type TestStepConfig = z.output<typeof schema>;
 
-const testStepKind: StepKind<TestStepProps, TestStepConfig> = {
+/** The TestStep kind. */
+export const testStepKind = defineKind({
   kind: 'TestStep',
   version: 1,
-  module: import.meta.url,
   schema,
   resources: (props) =>
     props.resourceClass === 'vm'
       ? { class: 'vm', memoryMiB: props.memoryMiB }
       : { class: props.resourceClass },
-};
+  runner: new URL('./test-step-runner.ts', import.meta.url),
+});
 
 /** A node whose work is a real child process writing a file. */
 export class TestStep extends Step<TestStepProps, TestStepConfig> {
@@ -96,54 +96,14 @@ export class TestStep extends Step<TestStepProps, TestStepConfig> {
   }
 }
 
-/** The child process: sleep, maybe spawn a grandchild, then write the output or fail. */
-const CHILD_SCRIPT = fileURLToPath(new URL('./test-step-child.cjs', import.meta.url));
-
-registerRunner<TestStepConfig>({
-  kind: 'TestStep',
-  version: 1,
-  retryable: true,
-  async run(context) {
-    const props = context.props;
-    let fail = props.fail;
-    if (props.failAttempts > 0 && props.stateDir) {
-      await mkdir(props.stateDir, { recursive: true });
-      const counter = path.join(props.stateDir, `${context.nodePath.replace(/\//g, '_')}.attempts`);
-      const attempts = Number(await readFile(counter, 'utf8').catch(() => '0')) + 1;
-      await writeFile(counter, String(attempts));
-      if (attempts <= props.failAttempts) fail = true;
-    }
-    const pidFile = props.stateDir
-      ? path.join(props.stateDir, `${context.nodePath.replace(/\//g, '_')}.pids`)
-      : '';
-    if (props.spawnGrandchild && props.stateDir) await mkdir(props.stateDir, { recursive: true });
-    const out = path.join(context.workDir, 'output.txt');
-    const inputFiles = Object.keys(context.inputs)
-      .sort()
-      .map((field) => context.inputs[field]!.path);
-    await context.exec(process.execPath, [
-      CHILD_SCRIPT,
-      out,
-      props.content,
-      String(props.sleepMs),
-      fail ? '1' : '0',
-      props.spawnGrandchild ? '1' : '0',
-      pidFile,
-      ...inputFiles,
-    ]);
-    return { output: { storage: 'file', path: out, metadata: { length: (await readFile(out)).length } } };
-  },
-});
-
-const orphanKind: StepKind<Record<string, never>, Record<string, never>> = {
+const orphanKind = defineKind<Record<string, never>, Record<string, never>>({
   kind: 'OrphanStep',
   version: 1,
-  module: import.meta.url,
   schema: z.object({}).strict(),
-  resources: () => ({ class: 'cpu' }),
-};
+  runner: new URL('./not-a-runner.ts', import.meta.url),
+});
 
-/** A kind whose module registers no runner, for the executor's "no runner" error. */
+/** A kind whose runner module exports no runner, for the executor's error about it. */
 export class OrphanStep extends Step<Record<string, never>, Record<string, never>> {
   constructor(scope: Construct, id: string) {
     super(scope, id, orphanKind, {});
