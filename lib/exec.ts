@@ -34,6 +34,12 @@ export interface ExecOptions {
    * @default false
    */
   readonly quietStdout?: boolean;
+  /**
+   * Write the tool's standard output to this file (created or truncated) instead of capturing it:
+   * for binary output of any size (`xz -dc`), without a shell redirection. `stdout` is then empty.
+   * @default undefined (captured)
+   */
+  readonly stdoutFile?: string;
 }
 
 /** What a finished tool invocation gave. */
@@ -91,6 +97,8 @@ export async function runTool(
     cwd: options.cwd,
     env: { LC_ALL: 'C.UTF-8', ...options.env },
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    // execa opens the file itself and hands its descriptor to the child: no shell, no buffering.
+    ...(options.stdoutFile === undefined ? {} : { stdout: { file: options.stdoutFile } }),
     detached: true,
     reject: false,
     stripFinalNewline: false,
@@ -118,14 +126,14 @@ export async function runTool(
       throw new CancelledError(`${command} was stopped: ${abortReason(options.signal)}`);
     const exitCode = result.exitCode;
     if (exitCode === undefined || !(options.okExitCodes ?? [0]).includes(exitCode)) {
-      const tail = lastLines(String(result.stderr || result.stdout), 15);
+      const tail = lastLines(String(result.stderr || (result.stdout ?? '')), 15);
       const reason =
         exitCode === undefined
           ? `was killed by ${result.signal ?? 'a signal'}`
           : `exited with code ${exitCode}`;
       throw new ToolError(command, exitCode, tail, reason);
     }
-    return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+    return { exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr) };
   } finally {
     options.signal?.removeEventListener('abort', killGroup);
     // A tool may leave background children in its group; they must not outlive it.

@@ -3,9 +3,12 @@
  * output is the same for any number of threads from 2 up when the block size is fixed, but its
  * single-threaded output differs, so xz always runs at least 2 threads with `--block-size`; zstd's
  * output is the same for any `-T` (its frames carry no name or time); gzip drops the input's name
- * and time with `-n`. Each replaces FILE by FILE.<ext>.
+ * and time with `-n`. Each replaces FILE by FILE.<ext>. {@link uncompressed} is the project's one
+ * way back: it reads the compression from the file's magic bytes and runs the tool's `-dc`.
  */
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import type { Compression } from '../platform.ts';
 import type { ToolExec } from './tool-exec.ts';
 
@@ -38,4 +41,45 @@ export async function compressFile(exec: ToolExec, file: string, compression: Co
       break;
   }
   return `${file}.${COMPRESSION_EXTENSIONS[compression]}`;
+}
+
+/** The compression of `file`, from its magic bytes (`none` for anything else). */
+export async function detectCompression(file: string): Promise<Compression> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(6);
+    await handle.read(head, 0, 6, 0);
+    if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+    if (head.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+    if (head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+    return 'none';
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Decompressing command of each compression: `<tool> <args> -- FILE` writes the content to stdout. */
+const DECOMPRESS_COMMANDS: Readonly<Record<Exclude<Compression, 'none'>, readonly [string, ...string[]]>> = {
+  gzip: ['gzip', '-dc'],
+  xz: ['xz', '-dc'],
+  zstd: ['zstd', '-qdc'],
+};
+
+/**
+ * `file` as its uncompressed content: `file` itself when it is not compressed (by its magic bytes),
+ * else `<directory>/<name>`, written by xz, gzip or zstd run through `exec` with standard output to
+ * that file (streamed: memory stays flat whatever the size; a read-only input is fine).
+ */
+export async function uncompressed(
+  exec: ToolExec,
+  file: string,
+  directory: string,
+  name: string,
+): Promise<string> {
+  const compression = await detectCompression(file);
+  if (compression === 'none') return file;
+  const target = path.join(directory, name);
+  const [tool, ...args] = DECOMPRESS_COMMANDS[compression];
+  await exec(tool, [...args, '--', file], { stdoutFile: target, quietStdout: true });
+  return target;
 }
