@@ -76,13 +76,6 @@ export class Artifact<T extends ArtifactType = ArtifactType> {
   }
 }
 
-/** An ostree commit reference. */
-export type OstreeCommit = Artifact<'ostree-commit'>;
-/** A raw disk image reference. */
-export type DiskImageArtifact = Artifact<'disk-image'>;
-/** A platform image reference. */
-export type PlatformImageArtifact = Artifact<'platform-image'>;
-
 /** Zod schema accepting only an artifact of type `type`; the message says what was given instead. */
 export function artifactSchema<T extends ArtifactType>(type: T): z.ZodType<Artifact<T>, Artifact<T>> {
   return z.custom<Artifact<T>>((value) => Artifact.isArtifact(value) && value.type === type, {

@@ -58,8 +58,6 @@ export const treeManifestSchema = z
 
 /** One entry of a tree manifest. */
 export type TreeEntry = z.output<typeof treeEntrySchema>;
-/** A regular-file entry. */
-export type TreeFileEntry = z.output<typeof treeFileEntrySchema>;
 /** A parsed tree manifest. */
 export type TreeManifest = z.output<typeof treeManifestSchema>;
 

@@ -100,10 +100,3 @@ export function toGVariantText(value: JsonValue): string {
   if (entries.length === 0) return '@a{sv} {}';
   return `{${entries.map(([key, item]) => `'${key}': <${toGVariantText(item)}>`).join(', ')}}`;
 }
-
-/** The checksum `ref` points to in `repo`, or undefined. */
-export async function resolveRef(exec: ToolExec, repo: string, ref: string): Promise<string | undefined> {
-  const result = await exec('ostree', [`--repo=${repo}`, 'rev-parse', ref], { okExitCodes: [0, 1] });
-  const checksum = result.stdout.trim();
-  return result.exitCode === 0 && /^[0-9a-f]{64}$/.test(checksum) ? checksum : undefined;
-}

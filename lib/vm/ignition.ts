@@ -1,3 +1,7 @@
+/**
+ * Typed Ignition configs (spec 3.3.0) for the VMs the test harness boots: files, users, units,
+ * inline data URLs, merging a test's own config.ign, and validation with ignition-validate.
+ */
 import { writeFile } from 'node:fs/promises';
 import { FcosError } from '../errors.ts';
 import { findOnPath, lastLines, runTool } from '../exec.ts';
@@ -92,6 +96,7 @@ export interface IgnitionConfig {
 }
 
 /** An Ignition config failed validation; the message is the validator's. */
+/** A config that ignition-validate refuses; the message carries the validator's words. */
 export class InvalidIgnitionConfigError extends FcosError {}
 
 /** A `data:` URL of `contents` (base64, so any bytes survive). */
@@ -102,37 +107,6 @@ export function dataUrl(contents: string | Buffer): string {
 /** A file entry with `contents` inlined as a data URL. */
 export function inlineFile(filePath: string, contents: string | Buffer, mode = 0o644): IgnitionFile {
   return { path: filePath, mode, overwrite: true, contents: { source: dataUrl(contents) } };
-}
-
-/** An empty config of the current spec. */
-export function emptyConfig(): IgnitionConfig {
-  return { ignition: { version: IGNITION_SPEC_VERSION } };
-}
-
-/** Merges configs: lists concatenate, in order. */
-export function mergeConfigs(...configs: readonly IgnitionConfig[]): IgnitionConfig {
-  const users = configs.flatMap((config) => config.passwd?.users ?? []);
-  const groups = configs.flatMap((config) => config.passwd?.groups ?? []);
-  const files = configs.flatMap((config) => config.storage?.files ?? []);
-  const directories = configs.flatMap((config) => config.storage?.directories ?? []);
-  const links = configs.flatMap((config) => config.storage?.links ?? []);
-  const units = configs.flatMap((config) => config.systemd?.units ?? []);
-  return {
-    ignition: { version: IGNITION_SPEC_VERSION },
-    ...(users.length || groups.length
-      ? { passwd: { ...(users.length ? { users } : {}), ...(groups.length ? { groups } : {}) } }
-      : {}),
-    ...(files.length || directories.length || links.length
-      ? {
-          storage: {
-            ...(files.length ? { files } : {}),
-            ...(directories.length ? { directories } : {}),
-            ...(links.length ? { links } : {}),
-          },
-        }
-      : {}),
-    ...(units.length ? { systemd: { units } } : {}),
-  };
 }
 
 /**
