@@ -1,3 +1,4 @@
+/** The committed JSON Schema of pipeline.json matches the zod schema it is emitted from. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+/** Every mistake a pipeline program can make gets one clear message naming the construct path and field, and fcos.out is left untouched. */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';

@@ -1,3 +1,4 @@
+/** Synthesis: the construct tree recorded as a deterministic pipeline.json, with inputs, dependencies and runners. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+/** Artifact types make a mismatched edge a tsc error. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

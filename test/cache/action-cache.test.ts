@@ -1,3 +1,4 @@
+/** The action cache: records keyed by action key, validated on read, with the per-node index that explains misses. */
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+/** The content-addressed blob store: atomic puts, read-only blobs, trees, links out, and corruption handling. */
 import { randomBytes } from 'node:crypto';
 import {
   access,

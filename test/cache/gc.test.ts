@@ -1,3 +1,4 @@
+/** Cache maintenance: least-recently-used garbage collection, grace periods and verification. */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+/** sha256 of files and bytes, compared with sha256sum. */
 import { randomBytes } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';

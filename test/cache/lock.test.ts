@@ -1,3 +1,4 @@
+/** Cross-process locks: exclusion between real processes, stale locks of dead owners, cancellation. */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
