@@ -5,15 +5,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
 import type { JsonValue } from '../util/canonical-json.ts';
+import { PACKAGE_ROOT } from '../util/package-root.ts';
 
-/** The table's file. */
-export const PLATFORMS_TABLE_PATH = fileURLToPath(new URL('../../targets/platforms.yaml', import.meta.url));
+/** The table's file: in the package's root, so compiled code in dist/ finds it too. */
+export const PLATFORMS_TABLE_PATH = path.join(PACKAGE_ROOT, 'targets/platforms.yaml');
 
 /** What the table says about one arch and platform. */
 export interface PlatformSettings {

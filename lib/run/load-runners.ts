@@ -10,6 +10,7 @@ import { FcosError } from '../errors.ts';
 import { isRunner, type Runner } from '../runner.ts';
 import type { Assembly } from '../synth/assembly.ts';
 import { packageModuleFile } from '../util/package-root.ts';
+import { prepareImportOf } from '../util/typescript-loader.ts';
 
 /** The file a runner spec of pipeline.json names. */
 export function resolveRunnerSpec(spec: string, projectDir: string): string {
@@ -38,7 +39,9 @@ export async function loadRunners(
       }
       bySpec.set(
         node.runner,
-        import(pathToFileURL(file).href).then((module: { default?: unknown }) => module.default),
+        prepareImportOf(file)
+          .then(() => import(pathToFileURL(file).href))
+          .then((module: { default?: unknown }) => module.default),
       );
     }
     const runner = await bySpec.get(node.runner)!;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError, DuplicateIdError, FcosError } from '../errors.ts';
 import { Pipeline } from '../pipeline.ts';
+import { prepareImportOf } from '../util/typescript-loader.ts';
 import { closeSession, openSession } from './session.ts';
 
 /** Options of {@link loadPipeline}. */
@@ -32,6 +33,7 @@ export async function loadPipeline(options: LoadPipelineOptions): Promise<Pipeli
       },
     );
   }
+  await prepareImportOf(appFile);
   const session = openSession({ context: { ...(options.context ?? {}) }, projectDir: path.dirname(appFile) });
   try {
     try {

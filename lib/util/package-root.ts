@@ -10,8 +10,11 @@ import { fileURLToPath } from 'node:url';
 /** The directory holding fcos-cdk's package.json (the first one above this module). */
 export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 
-/** Whether this copy of fcos-cdk runs compiled (`dist/**.js`) rather than from its sources. */
-const COMPILED = import.meta.url.endsWith('.js');
+/**
+ * Whether this copy of fcos-cdk runs compiled (`dist/**.js`) rather than from its sources; from
+ * sources, whatever loads them (vitest, tsx) also loads any other TypeScript.
+ */
+export const RUNS_COMPILED = import.meta.url.endsWith('.js');
 
 /** Walks up from `directory` to the first directory with a package.json. */
 function findPackageRoot(directory: string): string {
@@ -44,5 +47,5 @@ export function packageModuleSpec(file: string): string | undefined {
 export function packageModuleFile(spec: string): string {
   const source = spec.slice('fcos-cdk/'.length);
   const compiled = path.join(PACKAGE_ROOT, 'dist', `${source}.js`);
-  return COMPILED && existsSync(compiled) ? compiled : path.join(PACKAGE_ROOT, `${source}.ts`);
+  return RUNS_COMPILED && existsSync(compiled) ? compiled : path.join(PACKAGE_ROOT, `${source}.ts`);
 }
