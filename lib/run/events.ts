@@ -101,3 +101,8 @@ export class EventLogFile implements RunObserver {
     this.descriptor = undefined;
   }
 }
+
+/** The current time as events carry it (ISO 8601). */
+export function eventTime(): string {
+  return new Date().toISOString();
+}

@@ -114,6 +114,48 @@ export function longestPathToSink(
   return result;
 }
 
+/** The heaviest chain of dependent nodes, and its total weight. */
+export interface WeightedChain {
+  /** The chain's nodes, each needing the one before it. */
+  readonly nodes: readonly string[];
+  /** The sum of their weights. */
+  readonly weight: number;
+}
+
+/**
+ * The chain of dependent nodes with the largest total `weight` among `within` (predecessors
+ * outside it are ignored). Nodes that weigh nothing are left out of the returned chain: for a
+ * run's critical path they are the cached ones, which took no time.
+ */
+export function heaviestChain(
+  graph: Graph,
+  weight: (node: string) => number,
+  within: ReadonlySet<string> = new Set(graph.nodes),
+): WeightedChain {
+  const best = new Map<string, { weight: number; previous?: string }>();
+  let end: string | undefined;
+  for (const node of topologicalOrder(graph)) {
+    if (!within.has(node)) continue;
+    let from: { weight: number; previous?: string } = { weight: 0 };
+    let previous: string | undefined;
+    for (const before of graph.predecessors.get(node) ?? []) {
+      const candidate = best.get(before);
+      if (candidate && candidate.weight > from.weight) {
+        from = candidate;
+        previous = before;
+      }
+    }
+    const entry = { weight: from.weight + weight(node), ...(previous ? { previous } : {}) };
+    best.set(node, entry);
+    if (!end || entry.weight > best.get(end)!.weight) end = node;
+  }
+  const nodes: string[] = [];
+  for (let cursor = end; cursor; cursor = best.get(cursor)?.previous) {
+    if (weight(cursor) > 0) nodes.unshift(cursor);
+  }
+  return { nodes, weight: end ? best.get(end)!.weight : 0 };
+}
+
 /** Turns a construct path into an identifier Mermaid and dot accept. */
 function graphId(index: number): string {
   return `n${index}`;

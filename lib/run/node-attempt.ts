@@ -1,0 +1,214 @@
+/**
+ * Building one node: each attempt gets a fresh work directory under the cache, its inputs
+ * resolved (trees materialized), the runner raced against the run's cancel signal and the
+ * attempt's timeout, then the outputs stored in the cache, the action record written and the
+ * outputs published. A failure of a retryable kind is retried up to `--retries` times.
+ */
+import { setMaxListeners } from 'node:events';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ActionOutput } from '../cache/action-cache.ts';
+import { abortReason, runTool } from '../exec.ts';
+import type { ResolvedArtifact, Runner, RunnerContext } from '../runner.ts';
+import type { AssemblyNode } from '../synth/assembly.ts';
+import type { JsonValue } from '../util/canonical-json.ts';
+import type { KeyMaterial } from './action-key.ts';
+import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
+import { eventTime } from './events.ts';
+import { closeLog, openLog } from './node-log.ts';
+import type { OutDirectory } from './out-directory.ts';
+import { describeError, type NodeOutcome, type RunState } from './run-state.ts';
+
+/** Time limit of one attempt when neither the run nor the runner sets one. */
+const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+/** A node about to be built: everything decided before its runner is called. */
+export interface PendingAction {
+  /** Construct path. */
+  readonly nodePath: string;
+  /** The node in the assembly. */
+  readonly node: AssemblyNode;
+  /** Its kind's runner. */
+  readonly runner: Runner;
+  /** The outputs feeding its inputs, by field. */
+  readonly inputs: Readonly<Record<string, StoredOutput>>;
+  /** Its action key. */
+  readonly key: string;
+  /** What the key was computed from. */
+  readonly material: KeyMaterial;
+}
+
+/** The run-wide settings of building nodes. */
+export interface BuildSettings {
+  /** The project directory runners see. */
+  readonly projectDir: string;
+  /** Extra attempts for retryable kinds. */
+  readonly retries: number;
+  /** Time limit of one attempt of any node, overriding the runner's. */
+  readonly timeoutSeconds: number | undefined;
+}
+
+/** Builds nodes for one run. */
+export class NodeBuilder {
+  constructor(
+    private readonly store: ArtifactStore,
+    private readonly out: OutDirectory,
+    private readonly state: RunState,
+    private readonly settings: BuildSettings,
+  ) {}
+
+  /** Runs the node's runner, with retries and a timeout per attempt; its outcome (never rejects on a runner failure). */
+  async build(action: PendingAction): Promise<NodeOutcome> {
+    const { nodePath, node, runner, key } = action;
+    const attempts = 1 + (runner.retryable ? Math.max(this.settings.retries, 0) : 0);
+    const timeoutMs =
+      (this.settings.timeoutSeconds ?? runner.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    let totalMs = 0;
+    for (let attempt = 1; ; attempt++) {
+      const startedAt = new Date();
+      this.state.emit({
+        event: 'start',
+        time: startedAt.toISOString(),
+        node: nodePath,
+        kind: node.kind,
+        key,
+        attempt,
+      });
+      const log = await openLog(this.out.logPath(nodePath), attempt > 1);
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = AbortSignal.any([this.state.signal, timeout]);
+      setMaxListeners(0, signal);
+      const workDir = await this.store.makeWorkDir(nodePath);
+      try {
+        const stored = await this.attempt(action, workDir, signal, (line) => log.write(`${line}\n`));
+        const finishedAt = new Date();
+        const durationMs = finishedAt.getTime() - startedAt.getTime();
+        totalMs += durationMs;
+        await closeLog(log);
+        await this.record(action, stored, startedAt, finishedAt);
+        const outputs = Object.fromEntries(
+          Object.entries(stored).map(([name, output]) => [name, storedOutputOf(output)]),
+        );
+        await this.out.publishOutputs(nodePath, outputs);
+        this.state.emit({
+          event: 'finish',
+          time: finishedAt.toISOString(),
+          node: nodePath,
+          kind: node.kind,
+          key,
+          startedAt: startedAt.toISOString(),
+          durationMs,
+          attempt,
+        });
+        return { status: 'built', key, durationMs: totalMs, outputs };
+      } catch (error) {
+        const durationMs = Date.now() - startedAt.getTime();
+        totalMs += durationMs;
+        const interrupted = this.state.signal.aborted;
+        const timedOut = !interrupted && timeout.aborted;
+        const message = interrupted
+          ? `interrupted (${abortReason(this.state.signal)})`
+          : timedOut
+            ? `timed out after ${timeoutMs / 1000} s`
+            : describeError(error);
+        log.write(`FAILED: ${message}\n`);
+        await closeLog(log);
+        const willRetry = !interrupted && attempt < attempts;
+        this.state.emit({
+          event: 'fail',
+          time: eventTime(),
+          node: nodePath,
+          kind: node.kind,
+          key,
+          durationMs,
+          attempt,
+          willRetry,
+          error: message,
+        });
+        if (willRetry) continue;
+        if (interrupted) return { status: 'skipped', key, durationMs: totalMs, message };
+        this.state.nodeFailed(nodePath);
+        return { status: 'failed', key, durationMs: totalMs, message: `${nodePath}: ${message}` };
+      } finally {
+        await rm(workDir, { recursive: true, force: true }).catch(() => {});
+      }
+    }
+  }
+
+  /** One attempt: inputs resolved into `workDir`, the runner called, its outputs stored in the cache. */
+  private async attempt(
+    action: PendingAction,
+    workDir: string,
+    signal: AbortSignal,
+    log: (line: string) => void,
+  ): Promise<Record<string, ActionOutput>> {
+    const { nodePath, node, runner, inputs } = action;
+    const resolved: Record<string, ResolvedArtifact> = {};
+    for (const [field, output] of Object.entries(inputs)) {
+      resolved[field] = await this.store.resolveInput(output, field, path.join(workDir, 'inputs'));
+    }
+    const outputDir = path.join(workDir, 'work');
+    await mkdir(outputDir);
+    const returned = await raceAbort(
+      runner.run({
+        nodePath,
+        props: node.props as never,
+        inputs: resolved,
+        declaredOutputs: node.outputs as RunnerContext['declaredOutputs'],
+        projectDir: this.settings.projectDir,
+        workDir: outputDir,
+        ostreeRepo: this.store.ostreeRepo,
+        signal,
+        log,
+        exec: (file, args, execOptions) => runTool(file, args, { ...execOptions, signal, log }),
+      }),
+      signal,
+    );
+    // The timeout bounds the runner, not the storing of what it returned: only the run cancels that.
+    return this.store.storeOutputs(nodePath, node.outputs, returned, this.state.signal);
+  }
+
+  /** Writes the action record of a finished attempt (with its log as a blob) and the node's last key. */
+  private async record(
+    action: PendingAction,
+    outputs: Record<string, ActionOutput>,
+    startedAt: Date,
+    finishedAt: Date,
+  ): Promise<void> {
+    const { nodePath, node, key, material } = action;
+    const logBlob = await this.store.blobs.putFile(this.out.logPath(nodePath));
+    const keyMaterial = material as unknown as Record<string, JsonValue>;
+    await this.store.actions.put({
+      schemaVersion: 1,
+      key,
+      node: nodePath,
+      kind: node.kind,
+      outputs,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      logDigest: logBlob.digest,
+      keyMaterial,
+    });
+    await this.store.actions.setLastForNode(nodePath, key, keyMaterial);
+  }
+}
+
+/** Rejects as soon as `signal` aborts, even if the runner ignores it. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * Publishing a run to its output directory (fcos.out): each node's outputs linked under
+ * `artifacts/<node>/`, its log under `logs/<node>.log`, and `outputs.json` describing every
+ * output of the run. Everything here is a view of the cache: hardlinks and a JSON index.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { canonicalStringify } from '../util/canonical-json.ts';
+import type { ArtifactStore, StoredOutput } from './artifact-store.ts';
+import type { NodeOutcome } from './run-state.ts';
+
+/** The output directory of a run, backed by the cache it links from. */
+export class OutDirectory {
+  constructor(
+    /** Absolute path of the directory (the one holding pipeline.json). */
+    readonly root: string,
+    private readonly store: ArtifactStore,
+  ) {}
+
+  /** Where a node's outputs are published. */
+  artifactsDirectory(nodePath: string): string {
+    return path.join(this.root, 'artifacts', ...nodePath.split('/'));
+  }
+
+  /** The log file of a node. */
+  logPath(nodePath: string): string {
+    return path.join(this.root, 'logs', `${nodePath}.log`);
+  }
+
+  /**
+   * Where output `name` of a node is once published: its file or tree under `artifacts/`, or
+   * the cache's ostree repository for a commit (commits are not copied out).
+   */
+  publishedPath(nodePath: string, name: string, output: StoredOutput): string {
+    if (output.storage === 'ostree-commit') return this.store.ostreeRepo;
+    const fileName = output.storage === 'tree' ? name : (output.fileName ?? name);
+    return path.join(this.artifactsDirectory(nodePath), fileName);
+  }
+
+  /** Links a node's outputs under `artifacts/<node>/`. */
+  async publishOutputs(nodePath: string, outputs: Readonly<Record<string, StoredOutput>>): Promise<void> {
+    const directory = this.artifactsDirectory(nodePath);
+    for (const [name, output] of Object.entries(outputs))
+      await this.store.publishOutput(output, directory, name);
+  }
+
+  /** Puts back the log a cached node had when it was built (best effort: a log is not an output). */
+  async restoreLog(nodePath: string, logDigest: string): Promise<void> {
+    await this.store.linkBlob(logDigest, this.logPath(nodePath)).catch(() => {});
+  }
+
+  /** Writes `outputs.json`: node → output → type, storage, digest, size, path, metadata. */
+  async writeOutputsJson(outcomes: ReadonlyMap<string, NodeOutcome>): Promise<void> {
+    const result: Record<string, Record<string, unknown>> = {};
+    for (const [nodePath, outcome] of [...outcomes.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      if (!outcome.outputs) continue;
+      result[nodePath] = Object.fromEntries(
+        Object.entries(outcome.outputs).map(([name, output]) => [
+          name,
+          {
+            type: output.type,
+            storage: output.storage,
+            digest: output.digest,
+            size: output.size,
+            path: path.relative(this.root, this.publishedPath(nodePath, name, output)),
+            metadata: output.metadata,
+          },
+        ]),
+      );
+    }
+    const file = path.join(this.root, 'outputs.json');
+    // Written aside and renamed: a reader never sees half a file.
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${canonicalStringify(result, 2)}\n`);
+    await rename(temporary, file);
+  }
+}
