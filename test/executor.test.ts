@@ -255,7 +255,7 @@ new Kind(pipeline, 'Mine', { word: 'hello' });`,
       {
         'my-kind.ts': `
 import { z } from 'zod';
-import { Step, defineKind } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { Step, defineKind } from 'fcos-cdk';
 export const myKind = defineKind({ kind: 'MyKind', version: 3, schema: z.object({ word: z.string() }), runner: new URL('./my-runner.ts', import.meta.url) });
 export class Kind extends Step {
   constructor(scope, id, props) { super(scope, id, myKind, props); this.out = this.addOutput('out', 'blob', {}); }
@@ -264,7 +264,7 @@ export class Kind extends Step {
         'my-runner.ts': `
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { defineRunner } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
+import { defineRunner } from 'fcos-cdk';
 import { myKind } from './my-kind.ts';
 export default defineRunner(myKind, { async run(context) {
   const file = path.join(context.workDir, 'word.txt');
@@ -280,6 +280,93 @@ export default defineRunner(myKind, { async run(context) {
     const run = await runIn(directory);
     expect(run.code).toBe(0);
     expect(await readFile(path.join(directory, 'fcos.out/artifacts/Mine/word.txt'), 'utf8')).toBe('HELLO');
+  });
+
+  it('--update-lockfiles calls the hook of every built or cached node whose runner has one, with its props, inputs and published outputs', async () => {
+    const library = pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href;
+    const directory = await writeProgram(
+      `${testKindsHeader()}import { Locker } from './locker.ts';
+const pipeline = new Pipeline({ name: 'locking' });
+const source = new TestStep(pipeline, 'Source', { content: 'abc' });
+new Locker(pipeline, 'One', { name: 'one', source: source.output });`,
+      {
+        'locker.ts': `
+import { z } from 'zod';
+import { Step, artifactSchema, defineKind } from '${library}';
+export const lockerKind = defineKind({ kind: 'Locker', version: 1, schema: z.object({ name: z.string(), source: artifactSchema('blob') }), runner: new URL('./locker-runner.ts', import.meta.url) });
+export class Locker extends Step {
+  constructor(scope, id, props) { super(scope, id, lockerKind, props); this.out = this.addOutput('out', 'blob', {}); }
+}
+`,
+        'locker-runner.ts': `
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defineRunner, requireInput } from '${library}';
+import { lockerKind } from './locker.ts';
+export default defineRunner(lockerKind, {
+  async run(context) {
+    const file = path.join(context.workDir, 'resolved.txt');
+    await writeFile(file, (await readFile(requireInput(context, context.props.source).path, 'utf8')).toUpperCase());
+    return { out: { storage: 'file', path: file, metadata: { count: 2 } } };
+  },
+  async updateLockfiles(context) {
+    const file = path.join(context.projectDir, 'locks', context.props.name + '.lock');
+    await mkdir(path.dirname(file), { recursive: true });
+    const out = context.outputs.out;
+    const input = requireInput(context, context.props.source);
+    await writeFile(file, JSON.stringify({ input: input.digest, path: out.path, resolved: await readFile(out.path, 'utf8') }));
+    return [{ file, packages: out.metadata.count }];
+  },
+});
+`,
+      },
+    );
+    expect((await synthIn(directory)).stderr).toBe('');
+    const lockfile = path.join(directory, 'locks/one.lock');
+    const lockfileLines = (stdout: string) => stdout.split('\n').filter((line) => line.includes('lockfile:'));
+
+    const plain = await runIn(directory);
+    expect(plain.code).toBe(0);
+    expect(lockfileLines(plain.stdout)).toEqual([]);
+    expect(existsSync(lockfile)).toBe(false);
+
+    const built = await runIn(directory, '--update-lockfiles');
+    expect(built.code).toBe(0);
+    expect(lockfileLines(built.stdout)).toHaveLength(1);
+    expect(built.stdout).toMatch(/^ {2}lockfile: \S*locks\/one\.lock \(2 packages, One\)$/m);
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    expect(JSON.parse(await readFile(lockfile, 'utf8'))).toEqual({
+      input: outputs.Source.output.digest,
+      path: path.join(directory, 'fcos.out/artifacts/One/resolved.txt'),
+      resolved: 'ABC',
+    });
+
+    const { rm } = await import('node:fs/promises');
+    await rm(lockfile);
+    const dryRun = await runIn(directory, '--update-lockfiles', '--dry-run');
+    expect(dryRun.code).toBe(0);
+    expect(lockfileLines(dryRun.stdout)).toEqual([]);
+    expect(existsSync(lockfile)).toBe(false);
+
+    const cached = await runIn(directory, '--update-lockfiles');
+    expect(cached.stdout).toContain('0 built, 2 cached');
+    expect(cached.stdout).toMatch(/lockfile: \S*locks\/one\.lock \(2 packages, One\)/);
+    expect(existsSync(lockfile)).toBe(true);
+  });
+
+  it('-j 0 and --timeout 0 are usage errors (exit 2) and nothing runs', async () => {
+    const directory = await project(diamond('a', 0));
+    for (const [option, value, name] of [
+      ['-j', '0', '--jobs'],
+      ['--jobs', '0', '--jobs'],
+      ['--timeout', '0', '--timeout'],
+    ] as const) {
+      const run = await runIn(directory, option, value);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`fcos-run: ${name} takes a whole number of at least 1, not '0'`);
+    }
+    expect(existsSync(path.join(directory, 'fcos.out/events.jsonl'))).toBe(false);
+    expect((await runIn(directory, '--retries', '0', '-j', '1', '--timeout', '60')).code).toBe(0);
   });
 
   it('refuses, before running anything, a kind whose runner module exports no runner, naming the node and kind', async () => {

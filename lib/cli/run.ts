@@ -4,13 +4,12 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FcosError } from '../errors.ts';
 import type { ResourceClass } from '../kind.ts';
 import type { RunObserver } from '../run/events.ts';
 import { exitCodeOf, type RunResult, runPipeline } from '../run/executor.ts';
+import { updateLockfiles } from '../run/lockfile-hooks.ts';
+import { UnmatchedPatternError } from '../run/node-selection.ts';
 import { formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
-import { updateLockfiles } from '../run/update-lockfiles.ts';
-import { readAssembly } from '../synth/assembly.ts';
 import { cacheDirectory, runCacheCommand } from './cache.ts';
 import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
 
@@ -28,13 +27,14 @@ Options:
   --dry-run             print the plan: per node cached or not, and why not
   --keep-going          after a failure, run everything that does not depend on it
   --retries N           extra attempts for nodes whose kind allows retries (default 0)
-  --timeout SECONDS     time limit of one attempt of any node (default: per kind)
-  -j, --jobs N          nodes running at once, whatever their class
+  --timeout SECONDS     time limit of one attempt of any node, at least 1 (default: per kind)
+  -j, --jobs N          nodes running at once, whatever their class (at least 1)
   --cpu N, --io N, --net N
                         slots of each resource class (default: cores, cores, 4)
   --vm-memory MIB       memory budget of VM nodes (default: available memory - 2 GiB)
-  --update-lockfiles    after a successful run, write each compose's packages as
-                        manifest-lock.<arch>.json next to its treefile
+  --update-lockfiles    after a successful run, let every node whose kind keeps lockfiles
+                        write them into the project (a compose: manifest-lock.<arch>.json
+                        next to its treefile)
   --plain               one line per event even on a terminal
   -q, --quiet           only failures and the summary
   --debug               print stack traces
@@ -43,12 +43,19 @@ Options:
 Exit codes: 0 ok, 1 a node failed, 2 usage, 130 interrupted.
 `;
 
-/** Parses a positive integer option. */
-function positiveInteger(value: string | undefined, option: string): number | undefined {
+/** Parses a whole-number option (0 allowed). */
+function wholeNumber(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0)
     throw new UsageError(`${option} takes a whole number, not '${value}'`);
+  return parsed;
+}
+
+/** Parses an option that must be a whole number of at least 1 (0 would mean no job, no time). */
+function positiveInteger(value: string | undefined, option: string): number | undefined {
+  const parsed = wholeNumber(value, option);
+  if (parsed === 0) throw new UsageError(`${option} takes a whole number of at least 1, not '${value}'`);
   return parsed;
 }
 
@@ -98,7 +105,7 @@ export async function main(
       ['net', 'net'],
       ['vm', 'vm-memory'],
     ] as const) {
-      const value = positiveInteger(values[option], `--${option}`);
+      const value = wholeNumber(values[option], `--${option}`);
       if (value !== undefined) capacities[resourceClass] = Math.max(value, 1);
     }
     const jobs = positiveInteger(values.jobs, '--jobs');
@@ -113,25 +120,24 @@ export async function main(
       },
     };
     const outdir = path.resolve(values.out ?? 'fcos.out');
+    const cacheDir = cacheDirectory(values.cache);
     const result = await runPipeline({
       outdir,
-      cacheDir: cacheDirectory(values.cache),
+      cacheDir,
       ...(values.only ? { only: values.only } : {}),
       ...(values.force ? { force: values.force } : {}),
       dryRun: values['dry-run'] ?? false,
       keepGoing: values['keep-going'] ?? false,
-      retries: positiveInteger(values.retries, '--retries') ?? 0,
-      ...(timeout !== undefined ? { timeoutSeconds: Math.max(timeout, 1) } : {}),
-      ...(jobs !== undefined ? { jobs: Math.max(jobs, 1) } : {}),
+      retries: wholeNumber(values.retries, '--retries') ?? 0,
+      ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
+      ...(jobs !== undefined ? { jobs } : {}),
       capacities,
       ...(signal ? { signal } : {}),
       observers: [values.quiet ? quietReporter : reporter],
     });
     io.stdout(summarize(result, outdir, values['dry-run'] ?? false));
     if (values['update-lockfiles'] && result.status === 'ok' && !values['dry-run']) {
-      const assembly = await readAssembly(path.join(outdir, 'pipeline.json'));
-      const projectDir = path.resolve(outdir, assembly.pipeline.project);
-      for (const lockfile of await updateLockfiles(assembly, result.outcomes, outdir, projectDir)) {
+      for (const lockfile of await updateLockfiles(result, { outdir, cacheDir })) {
         io.stdout(
           `  lockfile: ${path.relative(process.cwd(), lockfile.file)} (${lockfile.packages} packages, ${lockfile.node})\n`,
         );
@@ -146,7 +152,7 @@ export async function main(
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`fcos-run: error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
-    return error instanceof FcosError && /matches no node/.test(message) ? 2 : 1;
+    return error instanceof UnmatchedPatternError ? 2 : 1;
   }
 }
 
