@@ -90,19 +90,26 @@ describe('KolaTest', () => {
     image = { path: qcow2.path, digest: qcow2.digest };
     project = await makeTempDir('fcos-kola-project-');
     const tests = path.join(project, 'tests/kola');
-    await externalTest(tests, 'hello', 'test -L /ostree && echo "hello from the guest"', { tags: ['smoke'] });
-    await externalTest(tests, 'broken', 'echo "about to fail"\necho boom\nexit 3', { timeoutMin: 1 });
+    // exclusive: false shares basic's VM (kola's default for an external test is a VM of its own).
+    await externalTest(tests, 'hello', 'test -L /ostree && echo "hello from the guest"', {
+      tags: ['smoke'],
+      exclusive: false,
+    });
+    await externalTest(tests, 'broken', 'echo "about to fail"\necho boom\nexit 3', {
+      timeoutMin: 1,
+      exclusive: false,
+    });
     await externalTest(
       tests,
       'flaky',
       'test "$(cat /etc/fcos-cdk/attempt)" = 2 || { echo "first attempt"; exit 1; }',
-      {},
+      { exclusive: false },
     );
     await externalTest(tests, 'denied', 'exit 1', {});
     await externalTest(tests, 'arm-only', 'exit 1', { architectures: 'aarch64' });
     await writeFile(
       path.join(project, 'denylist.yaml'),
-      '- pattern: ext.denied\n  tracker: https://example.invalid/issue/7\n',
+      '- pattern: ext.config.denied\n  tracker: https://example.invalid/issue/7\n',
     );
   }, 180_000);
 
@@ -117,11 +124,11 @@ describe('KolaTest', () => {
       (error: Error) => error,
     );
     expect(failure?.message).toMatch(
-      /^1 test failed: ext\.broken; ext\.broken: exit 3: boom\n--- last console lines of ext\.broken ---\n/,
+      /^1 test failed: ext\.config\.broken; ext\.config\.broken: exit 3: boom\n--- last console lines of ext\.config\.broken ---\n/,
     );
-    expect(failure?.message).toContain('FCOS-CDK: test ext.broken fail exit 3: boom');
+    expect(failure?.message).toContain('FCOS-CDK: test ext.config.broken fail exit 3: boom');
     expect(failure).toMatchObject({ constructPath: 'testing/x86_64/Kola', field: 'tests' });
-    expect(log.join('\n')).toContain('rerunning ext.broken, ext.flaky');
+    expect(log.join('\n')).toContain('rerunning ext.config.broken, ext.config.flaky');
 
     const report = JSON.parse(await readFile(path.join(workDir, 'report/report.json'), 'utf8'));
     const results = Object.fromEntries(
@@ -129,13 +136,13 @@ describe('KolaTest', () => {
     );
     expect(results).toEqual({
       basic: 'pass',
-      'ext.arm-only': 'skip',
-      'ext.broken': 'fail',
-      'ext.denied': 'skip',
-      'ext.flaky': 'flaky',
-      'ext.hello': 'pass',
+      'ext.config.arm-only': 'skip',
+      'ext.config.broken': 'fail',
+      'ext.config.denied': 'skip',
+      'ext.config.flaky': 'flaky',
+      'ext.config.hello': 'pass',
     });
-    const denied = report.tests.find((test: { name: string }) => test.name === 'ext.denied');
+    const denied = report.tests.find((test: { name: string }) => test.name === 'ext.config.denied');
     expect(denied.reason).toBe('denylisted (https://example.invalid/issue/7)');
 
     const console = await readFile(path.join(workDir, 'report/consoles/vm1.log'), 'utf8');
@@ -151,13 +158,13 @@ describe('KolaTest', () => {
       /<testsuite name="testing\/x86_64\/Kola \(qemu, x86_64\)" tests="6" failures="1" skipped="2"/,
     );
     expect(junit).toMatch(
-      /<testcase classname="kola\.qemu" name="ext\.broken" time="[\d.]+">\n\s+<failure message="exit 3: boom"\/>/,
+      /<testcase classname="kola\.qemu" name="ext\.config\.broken" time="[\d.]+">\n\s+<failure message="exit 3: boom"\/>/,
     );
     expect(junit).toMatch(
-      /<testcase classname="kola\.qemu" name="ext\.denied" time="0\.000">\n\s+<skipped message="denylisted/,
+      /<testcase classname="kola\.qemu" name="ext\.config\.denied" time="0\.000">\n\s+<skipped message="denylisted/,
     );
     expect(junit).toMatch(
-      /<testcase classname="kola\.qemu" name="ext\.flaky"[^>]*>\n\s+<system-err>flaky: failed, then passed on rerun/,
+      /<testcase classname="kola\.qemu" name="ext\.config\.flaky"[^>]*>\n\s+<system-err>flaky: failed, then passed on rerun/,
     );
     expect(junit.match(/<testcase /g)).toHaveLength(6);
     expect(junit.match(/<\/testcase>/g)).toHaveLength(6);
@@ -199,7 +206,7 @@ describe('KolaTest', () => {
     await expect(readFile(path.join(workDir, 'report/consoles/vm1.log'))).rejects.toThrow(/ENOENT/);
   });
 
-  it('names a test directory without a valid kola.json', async () => {
+  it('names a test directory whose script is not executable when nothing matches', async () => {
     const badProject = await makeTempDir('fcos-kola-nojson-');
     await mkdir(path.join(badProject, 'tests/kola/orphan'), { recursive: true });
     await writeFile(path.join(badProject, 'tests/kola/orphan/test.sh'), '#!/bin/sh\n');

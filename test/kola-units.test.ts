@@ -1,9 +1,13 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consoleTail, parseConsole } from '../lib/kola/console.ts';
 import { judge, readDenylist } from '../lib/kola/denylist.ts';
-import { admits, discoverExternalTests } from '../lib/kola/external-tests.ts';
+import { admits, discoverExternalTests, scanExternalTests } from '../lib/kola/external-tests.ts';
+import { readDataFiles } from '../lib/kola/test-data.ts';
+import { groupIntoVms } from '../stages/kola-test/reruns.ts';
+import { planTests } from '../stages/kola-test/test-plan.ts';
+import { vmIgnitionConfig } from '../stages/kola-test/vm-config.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
 describe('kola denylist', () => {
@@ -55,7 +59,7 @@ describe('kola denylist', () => {
 });
 
 describe('external tests', () => {
-  it('finds tests/kola/<name>/ with one executable and kola.json, and names a bad directory', async () => {
+  it('finds tests/kola/<name>/ with its executables and kola.json, and names a bad directory', async () => {
     const directory = await makeTempDir();
     const addTest = async (name: string, kolaJson: string | undefined, executables: string[]) => {
       await mkdir(path.join(directory, name));
@@ -73,12 +77,19 @@ describe('external tests', () => {
     const tests = await discoverExternalTests(directory);
     expect(tests).toHaveLength(1);
     expect(tests[0]).toMatchObject({
-      name: 'ext.hello',
+      name: 'ext.config.hello',
       executable: 'test.sh',
       metadata: { architectures: ['x86_64', 'aarch64'], tags: ['smoke'], timeoutMin: 2 },
     });
+    expect(tests[0]!.warnings).toEqual([
+      'kola.json key additionalDisks (["1G"]) is not supported by the QEMU harness and was ignored: extra disks are not attached',
+    ]);
+    // kola needs no kola.json; an executable not called test.sh gives its name to the test.
     await addTest('nojson', undefined, ['test']);
-    await expect(discoverExternalTests(directory)).rejects.toThrow("test directory 'nojson'");
+    expect((await discoverExternalTests(directory)).map((test) => test.name)).toEqual([
+      'ext.config.hello',
+      'ext.config.nojson.test',
+    ]);
     await writeFile(path.join(directory, 'nojson', 'kola.json'), '{"timeoutMin": "soon"}');
     await expect(discoverExternalTests(directory)).rejects.toThrow(
       /test directory 'nojson': kola.json timeoutMin: Invalid input/,
@@ -87,11 +98,19 @@ describe('external tests', () => {
     await expect(discoverExternalTests(directory)).rejects.toThrow(
       /test directory 'nojson': kola.json is not JSON/,
     );
-    await writeFile(path.join(directory, 'nojson', 'kola.json'), '{}');
-    await addTest('two', '{}', ['a', 'b']);
+    await writeFile(path.join(directory, 'nojson', 'kola.json'), '{"colour": "blue"}');
     await expect(discoverExternalTests(directory)).rejects.toThrow(
-      "test directory 'two' must hold exactly one executable, found a, b",
+      /test directory 'nojson': kola.json Unrecognized key: "colour"/,
     );
+    await writeFile(path.join(directory, 'nojson', 'kola.json'), '{}');
+    // Several executables in one directory: one test each, named after it.
+    await addTest('two', '{}', ['a', 'b']);
+    expect((await discoverExternalTests(directory)).map((test) => test.name)).toEqual([
+      'ext.config.hello',
+      'ext.config.nojson.test',
+      'ext.config.two.a',
+      'ext.config.two.b',
+    ]);
   });
 
   it('reads kola lists with negations', () => {
@@ -134,5 +153,283 @@ describe('console', () => {
     expect(report.failures).toEqual([expect.stringMatching(/^segfault: .*segfault at 0 ip/)]);
     expect(parseConsole('Kernel panic - not syncing: VFS').failures).toHaveLength(1);
     expect(consoleTail('a\n\x1b[2Jb\n\nc\n', 2)).toBe('b\nc');
+  });
+});
+
+/** Writes `contents` at `root/relative` (directories created), with `mode`. */
+async function put(root: string, relative: string, contents: string, mode = 0o644): Promise<void> {
+  await mkdir(path.dirname(path.join(root, relative)), { recursive: true });
+  await writeFile(path.join(root, relative), contents);
+  await chmod(path.join(root, relative), mode);
+}
+
+/**
+ * A tests/kola tree laid out like fedora-coreos-config's: a top-level test and data/, a directory
+ * of several executables with inline metadata and a data/ link to the shared one, a nested
+ * directory, a test with its own config.ign and kola.json, one with config.bu, a README, a script
+ * that lost its executable bit and a kola.json beside no test.
+ */
+async function configTree(): Promise<string> {
+  const root = path.join(await makeTempDir('fcos-kola-tree-'), 'tests/kola');
+  await put(root, 'data/commonlib.sh', 'fatal() { echo "$@"; exit 1; }\n');
+  await put(
+    root,
+    'gshadow',
+    '#!/bin/bash\n## kola:\n##   description: Verify that glibc\'s parsing of /etc/gshadow does\n##     not crash.\n##   tags: "platform-independent"\n\nset -xeuo pipefail\n',
+    0o755,
+  );
+  await put(
+    root,
+    'files/fcos_users',
+    `#!/usr/bin/env bash\n## kola:\n##   distros: fcos\n##   exclusive: false\n##   conflicts: ["ext.config.files.license"]\n##   description: Verify system users.\n\n. "\${KOLA_EXT_DATA}/commonlib.sh"\n`,
+    0o755,
+  );
+  await put(
+    root,
+    'files/license',
+    '#!/bin/bash\n# kola: {"architectures": "!s390x ppc64le", "tags": "needs-internet", "exclusive": false, "minMemory": 1536}\ntest -e /usr/share/licenses\n',
+    0o755,
+  );
+  await put(root, 'files/README.md', '# Tests of files\n');
+  await put(root, 'files/helper.sh', '#!/bin/sh\necho "sourced, not run"\n', 0o744);
+  await mkdir(path.join(root, 'files/data'));
+  await symlink('../../data/commonlib.sh', path.join(root, 'files/data/commonlib.sh'));
+  await put(root, 'files/data/bin/tool', '#!/bin/sh\n', 0o755);
+  await put(
+    root,
+    'files/initrd/compression',
+    '#!/bin/bash\n## kola:\n##   creationDate: 2026-05-20\nexit 0\n',
+    0o755,
+  );
+  await put(
+    root,
+    'ignition/kargs/config.ign',
+    JSON.stringify({ ignition: { version: '3.3.0' }, kernelArguments: { shouldExist: ['foo=bar'] } }),
+  );
+  await put(
+    root,
+    'ignition/kargs/kola.json',
+    JSON.stringify({ appendKernelArgs: 'enforcing=0', timeoutMin: 5, requiredTag: 'special' }),
+  );
+  await put(root, 'ignition/kargs/test.sh', '#!/bin/bash\ngrep foo=bar /proc/cmdline\n', 0o755);
+  await put(root, 'butane/grub-users/config.bu', 'variant: fcos\nversion: 1.5.0\n');
+  await put(root, 'butane/grub-users/test.sh', '#!/bin/bash\ntrue\n', 0o755);
+  await put(root, 'orphan/kola.json', '{"tags": "lonely"}');
+  return root;
+}
+
+describe('a fedora-coreos-config tests/kola tree', () => {
+  it('names and describes every test as kola does', async () => {
+    const root = await configTree();
+    const { tests, warnings } = await scanExternalTests(root);
+    expect(tests.map((test) => test.name)).toEqual([
+      'ext.config.butane.grub-users',
+      'ext.config.files.initrd.compression',
+      'ext.config.files.fcos_users',
+      'ext.config.files.license',
+      'ext.config.ignition.kargs',
+      // kola registers a directory's own executables after walking its subdirectories.
+      'ext.config.gshadow',
+    ]);
+    const byName = Object.fromEntries(tests.map((test) => [test.name, test]));
+    expect(byName['ext.config.gshadow']).toMatchObject({
+      executable: 'gshadow',
+      directory: root,
+      metadataSource: 'inline YAML',
+      metadata: {
+        description: "Verify that glibc's parsing of /etc/gshadow does not crash.",
+        tags: ['platform-independent'],
+      },
+      dataDirectory: path.join(root, 'data'),
+      warnings: [],
+    });
+    expect(byName['ext.config.files.fcos_users']).toMatchObject({
+      metadataSource: 'inline YAML',
+      metadata: { distros: ['fcos'], exclusive: false, conflicts: ['ext.config.files.license'] },
+      dataDirectory: path.join(root, 'files/data'),
+    });
+    expect(byName['ext.config.files.license']).toMatchObject({
+      metadataSource: 'inline JSON',
+      metadata: { architectures: ['!s390x', '!ppc64le'], tags: ['needs-internet'], minMemory: 1536 },
+    });
+    expect(byName['ext.config.files.initrd.compression']).toMatchObject({
+      metadataSource: 'inline YAML',
+      metadata: { creationDate: '2026-05-20' },
+    });
+    expect(byName['ext.config.files.initrd.compression']!.dataDirectory).toBeUndefined();
+    expect(byName['ext.config.ignition.kargs']).toMatchObject({
+      executable: 'test.sh',
+      metadataSource: 'kola.json',
+      metadata: { appendKernelArgs: 'enforcing=0', timeoutMin: 5, requiredTag: 'special' },
+      ignitionConfig: { kernelArguments: { shouldExist: ['foo=bar'] } },
+      warnings: [
+        'kola.json key appendKernelArgs ("enforcing=0") is not supported by the QEMU harness and was ignored: the image boots with its own kernel arguments',
+      ],
+    });
+    expect(byName['ext.config.butane.grub-users']).toMatchObject({
+      butaneConfig: path.join(root, 'butane/grub-users/config.bu'),
+      metadataSource: 'none',
+      metadata: {},
+    });
+    expect(warnings).toEqual([
+      "test directory 'files': helper.sh starts with #! but is not executable by others (chmod a+x), so it is not a test",
+      "test directory 'orphan': kola.json applies to no test: no executable beside it",
+    ]);
+    const data = await readDataFiles(path.join(root, 'files/data'));
+    expect(data.map((file) => [file.relativePath, file.mode.toString(8), file.contents.toString()])).toEqual([
+      ['bin/tool', '755', '#!/bin/sh\n'],
+      ['commonlib.sh', '644', 'fatal() { echo "$@"; exit 1; }\n'],
+    ]);
+  });
+
+  it('rejects bad inline metadata and config.fcc, naming the file', async () => {
+    const root = await configTree();
+    await put(root, 'files/broken', '#!/bin/bash\n## kola:\n##   timeoutMin: soon\n\n', 0o755);
+    await expect(scanExternalTests(root)).rejects.toThrow(
+      /test directory 'files': broken \(ext\.config\.files\.broken\): metadata: timeoutMin: Invalid input/,
+    );
+    await put(
+      root,
+      'files/broken',
+      '#!/bin/bash\n## kola:\n##   exclusive: true\n# kola: {"exclusive": false}\n',
+      0o755,
+    );
+    await expect(scanExternalTests(root)).rejects.toThrow(/found both ## kola: and # kola: metadata/);
+    await rm(path.join(root, 'files/broken'));
+    await put(root, 'ignition/kargs/config.fcc', 'variant: fcos\n');
+    await expect(scanExternalTests(root)).rejects.toThrow(
+      "test directory 'ignition/kargs': config.fcc is not supported anymore; rename it to config.bu",
+    );
+  });
+
+  it('plans them as kola filters them: patterns, tags, required tags, arch, distro, Butane, grace period', async () => {
+    const root = await configTree();
+    const projectDir = path.dirname(path.dirname(root));
+    const props = {
+      image: { $input: 'image' },
+      tests: ['basic', 'ext.*'],
+      tags: [],
+      testsDir: 'tests/kola',
+      parallelism: 1,
+      memoryMiB: 1024,
+      firmware: 'uefi',
+      rerunFailed: true,
+      bootTimeoutSeconds: 120,
+      accelerator: 'tcg',
+    } as const;
+    const plan = (extra: Partial<Record<'tests' | 'tags', string[]>>, arch = 'x86_64') =>
+      planTests({
+        props: { ...props, ...extra },
+        projectDir,
+        arch,
+        platform: 'qemu',
+        today: new Date('2026-06-01T00:00:00Z'),
+      });
+    const all = await plan({});
+    expect(all.planned.map((test) => [test.name, test.exclusive, test.warnOnly])).toEqual([
+      ['basic', false, false],
+      ['ext.config.files.initrd.compression', true, true],
+      ['ext.config.files.fcos_users', false, false],
+      ['ext.config.files.license', false, false],
+      ['ext.config.gshadow', true, false],
+    ]);
+    expect(all.skipped).toEqual([
+      {
+        name: 'ext.config.butane.grub-users',
+        result: 'skip',
+        durationSeconds: 0,
+        reason: expect.stringMatching(/^its config.bu needs Butane/),
+      },
+      {
+        name: 'ext.config.ignition.kargs',
+        result: 'skip',
+        durationSeconds: 0,
+        reason: 'requires tag special',
+      },
+    ]);
+    expect(all.planned[1]!.warnings).toEqual([
+      "created 2026-05-20: in kola's 30-day grace period, a failure is a warning",
+    ]);
+    expect(all.warnings).toHaveLength(2);
+    const license = all.planned.find((test) => test.name === 'ext.config.files.license')!;
+    expect(license).toMatchObject({ minMemoryMiB: 1536, timeoutSeconds: 120, external: true });
+    const fcosUsers = all.planned.find((test) => test.name === 'ext.config.files.fcos_users')!;
+    expect(fcosUsers.dataFiles.map((file) => file.relativePath)).toEqual(['bin/tool', 'commonlib.sh']);
+
+    expect((await plan({}, 'ppc64le')).skipped.map((test) => [test.name, test.reason])).toContainEqual([
+      'ext.config.files.license',
+      'not for ppc64le on qemu',
+    ]);
+    const special = await plan({ tags: ['special'] });
+    expect(special.planned.map((test) => test.name)).toEqual(['ext.config.ignition.kargs']);
+    expect(special.planned[0]).toMatchObject({ timeoutSeconds: 300, exclusive: true });
+    await expect(plan({ tests: ['ext.config.nothing*'] })).rejects.toThrow(
+      /^the pattern 'ext.config.nothing\*' matches no test \(tests: basic, ext.config.butane.grub-users, .*\); test directory 'files': helper.sh starts with #!/,
+    );
+  });
+
+  it('gives a VM kola environment, data and merged configs, and buckets tests by their conflicts', async () => {
+    const root = await configTree();
+    const { planned } = await planTests({
+      props: {
+        image: { $input: 'image' },
+        tests: ['basic', 'ext.config.files.*'],
+        tags: [],
+        testsDir: 'tests/kola',
+        parallelism: 1,
+        memoryMiB: 1024,
+        firmware: 'uefi',
+        rerunFailed: true,
+        bootTimeoutSeconds: 120,
+        accelerator: 'tcg',
+      },
+      projectDir: path.dirname(path.dirname(root)),
+      arch: 'x86_64',
+      platform: 'qemu',
+      today: new Date('2026-06-01T00:00:00Z'),
+    });
+    const vms = groupIntoVms(planned);
+    expect(vms.map((tests) => tests.map((test) => test.name))).toEqual([
+      ['basic', 'ext.config.files.fcos_users'],
+      ['ext.config.files.license'],
+      ['ext.config.files.initrd.compression'],
+    ]);
+    const config = vmIgnitionConfig(vms[0]!, 1) as {
+      storage: { files: Array<{ path: string; mode: number; contents: { source: string } }> };
+    };
+    const files = Object.fromEntries(
+      config.storage.files.map((file) => [
+        file.path,
+        [
+          file.mode.toString(8),
+          Buffer.from(file.contents.source.replace(/^data:;base64,/, ''), 'base64').toString(),
+        ],
+      ]),
+    );
+    const testDirectory = '/etc/fcos-cdk/tests/ext.config.files.fcos_users';
+    expect(files[`${testDirectory}/test`]).toEqual([
+      '755',
+      [
+        '#!/usr/bin/sh',
+        "# Written by fcos-cdk's kola harness: kola's environment for an external test, then the test.",
+        "export KOLA_TEST='ext.config.files.fcos_users'",
+        "export KOLA_TEST_EXE='fcos_users'",
+        "export KOLA_UNIT='kola-runext-2.service'",
+        "export KOLA_EXT_DATA='/var/opt/kola/extdata-2'",
+        `exec '${testDirectory}/kola-runext-fcos_users'`,
+        '',
+      ].join('\n'),
+    ]);
+    expect(files[`${testDirectory}/kola-runext-fcos_users`]?.[0]).toBe('755');
+    expect(files['/var/opt/kola/extdata-2/commonlib.sh']).toEqual([
+      '644',
+      'fatal() { echo "$@"; exit 1; }\n',
+    ]);
+    expect(files['/var/opt/kola/extdata-2/bin/tool']).toEqual(['755', '#!/bin/sh\n']);
+    expect(files['/etc/fcos-cdk/tests/basic/test']?.[1]).toMatch(/^#!\/usr\/bin\/sh\n# kola basic/);
+    const alone = vmIgnitionConfig(vms[2]!, 2) as typeof config;
+    const aloneFiles = alone.storage.files.map((file) => file.path);
+    expect(aloneFiles).toContain('/etc/fcos-cdk/tests/ext.config.files.initrd.compression/test');
+    expect(aloneFiles.some((file) => file.startsWith('/var/opt/kola/extdata'))).toBe(false);
   });
 });

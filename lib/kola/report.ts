@@ -14,6 +14,8 @@ export interface TestResult {
   readonly reason?: string;
   /** The console log of its VM, relative to the report directory. */
   readonly console?: string;
+  /** What of the test's metadata the harness could not honour. */
+  readonly warnings?: readonly string[];
 }
 
 /** A whole report. */
@@ -28,6 +30,8 @@ export interface TestReport {
   readonly arch: string;
   /** Every test, in name order. */
   readonly tests: readonly TestResult[];
+  /** Warnings about the tests directory not tied to one test (a script that is not executable). */
+  readonly warnings?: readonly string[];
 }
 
 /** Characters XML 1.0 cannot carry (most control characters), removed from reports. */
@@ -58,15 +62,22 @@ export function toJunitXml(report: TestReport, consoles: ReadonlyMap<string, str
     const body: string[] = [];
     if (test.result === 'fail') body.push(`      <failure message="${xml(test.reason ?? 'failed')}"/>`);
     if (test.result === 'skip') body.push(`      <skipped message="${xml(test.reason ?? 'skipped')}"/>`);
-    if (test.result === 'flaky' || test.result === 'warn') {
-      body.push(`      <system-err>${xml(`${test.result}: ${test.reason ?? ''}`)}</system-err>`);
-    }
+    const errorLines = [
+      ...(test.result === 'flaky' || test.result === 'warn' ? [`${test.result}: ${test.reason ?? ''}`] : []),
+      ...(test.warnings ?? []).map((warning) => `warning: ${warning}`),
+    ];
+    if (errorLines.length > 0) body.push(`      <system-err>${xml(errorLines.join('\n'))}</system-err>`);
     const consoleText = test.console ? consoles.get(test.console) : undefined;
     if (consoleText !== undefined) body.push(`      <system-out>${xml(consoleText)}</system-out>`);
     lines.push(
       body.length === 0 ? `${open}/>` : `${open}>`,
       ...body,
       ...(body.length === 0 ? [] : ['    </testcase>']),
+    );
+  }
+  if (report.warnings?.length) {
+    lines.push(
+      `    <system-err>${xml(report.warnings.map((warning) => `warning: ${warning}`).join('\n'))}</system-err>`,
     );
   }
   lines.push('  </testsuite>', '</testsuites>');
