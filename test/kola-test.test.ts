@@ -91,10 +91,15 @@ describe('KolaTest', () => {
     project = await makeTempDir('fcos-kola-project-');
     const tests = path.join(project, 'tests/kola');
     // exclusive: false shares basic's VM (kola's default for an external test is a VM of its own).
-    await externalTest(tests, 'hello', 'test -L /ostree && echo "hello from the guest"', {
-      tags: ['smoke'],
-      exclusive: false,
-    });
+    await externalTest(
+      tests,
+      'hello',
+      'test -L /ostree && . "$KOLA_EXT_DATA/greeting.sh" && echo "hello from the guest, $GREETING $KOLA_TEST"',
+      { tags: ['smoke'], exclusive: false },
+    );
+    // data/ beside a test reaches the guest at $KOLA_EXT_DATA, as kola copies it.
+    await mkdir(path.join(tests, 'hello/data'));
+    await writeFile(path.join(tests, 'hello/data/greeting.sh'), 'GREETING="data from the host for"\n');
     await externalTest(tests, 'broken', 'echo "about to fail"\necho boom\nexit 3', {
       timeoutMin: 1,
       exclusive: false,
@@ -149,6 +154,7 @@ describe('KolaTest', () => {
     expect(console).toMatch(/Kernel command line: .*ignition\.platform\.id=qemu/);
     expect(console).toContain('FCOS-CDK: user core uid=1000 home=/home/core');
     expect(console).toContain('basic: file, user and read-only /usr as expected');
+    expect(console).toContain('hello from the guest, data from the host for ext.config.hello');
 
     const junit = await readFile(path.join(workDir, 'report/junit.xml'), 'utf8');
     expect(junit).toMatch(
