@@ -56,7 +56,7 @@ describe('the local profile of pipeline.ts', () => {
       );
     }
     expect(first.stdout).toContain(
-      'tests: fcos.out/artifacts/testing/x86_64/Kola/report (3 passed, 0 skipped, 0 flaky)',
+      'tests: fcos.out/artifacts/testing/x86_64/Kola/report (4 passed, 0 skipped, 0 flaky)',
     );
     const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
     expect(outputs['testing/x86_64/qemu'].image.metadata).toMatchObject({ platform: 'qemu', arch: 'x86_64' });
@@ -71,7 +71,12 @@ describe('the local profile of pipeline.ts', () => {
     );
     expect(
       report.tests.map((test: { name: string; result: string }) => `${test.name}:${test.result}`),
-    ).toEqual(['basic:pass', 'ext.hello:pass', 'ext.os-release:pass']);
+    ).toEqual([
+      'basic:pass',
+      'ext.config.hello:pass',
+      'ext.config.os-release:pass',
+      'ext.config.users-groups:pass',
+    ]);
   });
 
   it('serves a second run from the cache', async () => {
