@@ -269,12 +269,13 @@ describe('treefile flattening', () => {
         'include: fcos.yaml',
         'conditional-include:',
         '  - {if: stream == "testing", include: eq.yaml}',
-        "  - {if: stream != 'stable', include: ne.yaml}",
+        // rpm-ostree quotes strings with double quotes only, and orders numbers only.
+        '  - {if: stream != "stable", include: ne.yaml}',
         '  - {if: releasever < 42, include: lt.yaml}',
         '  - {if: releasever <= 40, include: le.yaml}',
         '  - {if: level > 2, include: gt.yaml}',
         '  - {if: level >= 4, include: ge.yaml}',
-        '  - {if: [basearch == "x86_64", prod == false, stream < "u", releasever <= 41], include: all.yaml}',
+        '  - {if: [basearch == "x86_64", prod == false, stream != "v", releasever <= 41], include: all.yaml}',
         '  - {if: [basearch == "x86_64", prod == true, level < 5], include: not-all.yaml}',
       ].join('\n'),
       // As in fedora-coreos-config: an included file tests the including file's variables.
@@ -315,16 +316,17 @@ describe('treefile flattening', () => {
       'kernel',
       'nano',
       'nano-default-editor',
-      "'podman >= 4.1'",
+      'podman >= 4.1',
       'grub2-efi-x64',
       'shim-x64',
     ]);
+    // rpm-ostree folds packages-<arch> into each file's packages before merging (take_archful_pkgs).
     expect(outputs.aarch64!.treefile.packages).toEqual([
       'kernel',
+      'uboot-tools',
       'nano',
       'nano-default-editor',
-      "'podman >= 4.1'",
-      'uboot-tools',
+      'podman >= 4.1',
     ]);
     expect(Object.keys(outputs.x86_64!.treefile).filter((key) => key.startsWith('packages-'))).toEqual([]);
   });
@@ -352,9 +354,16 @@ describe('treefile flattening', () => {
     expect(treefile['mutate-os-release']).toBe('41');
     expect(treefile['add-commit-metadata']).toEqual({ 'fedora-coreos.stream': 'next', built: true });
     expect(treefile.metadata).toEqual({ summary: 'tiny next' });
-    expect(treefile.packages).toEqual(['tiny-release']);
+    // rpm-ostree does not substitute in packages (its substitute_vars leaves them out).
+    expect(treefile.packages).toEqual(['${osname}-release']);
     expect(treefile.postprocess).toEqual(['echo "${HOME}"']);
-    expect(treefile.variables).toEqual({ stream: 'next', osname: 'tiny' });
+    expect(treefile.basearch).toBe('x86_64');
+    expect(treefile.variables).toEqual({
+      stream: 'next',
+      osname: 'tiny',
+      basearch: 'x86_64',
+      releasever: 41,
+    });
     expect(outputs.x86_64!.metadata).toEqual({
       arch: 'x86_64',
       ref: 'fedora/x86_64/coreos/next',
@@ -388,7 +397,8 @@ describe('treefile flattening', () => {
     expect(output.treefile).toEqual({
       ...source,
       ref: 'fedora/x86_64/coreos/testing',
-      variables: { stream: 'testing' },
+      basearch: 'x86_64',
+      variables: { stream: 'testing', basearch: 'x86_64', releasever: 41 },
     });
     expect(source.packages).toContain('tiny-kernel');
     expect(output.repos).toEqual([{ name: 'local', local: true, digest: localRepoInput('local').digest }]);
@@ -402,6 +412,8 @@ describe('repositories', () => {
       await project({
         'manifest.yaml': 'releasever: 41\nrepos: [local, fedora, updates]\nlockfile-repos: [pool]',
         'fedora.repo': FEDORA_REPO,
+        // rpm-ostree enables lockfile-repos only with a lockfile.
+        'manifest-lock.aarch64.json': lock({}),
       }),
       { arches: ['aarch64'], localRepos: [{ $input: 'localRepos.0' }] },
       { 'localRepos.0': localRepoInput('local') },
@@ -680,6 +692,8 @@ describe('errors', () => {
       'manifest.yaml': 'include: base.yaml\nreleasever: 41',
       'base.yaml': 'lockfile-repos: [coreos-pool]',
       'fedora.repo': FEDORA_REPO,
+      // Without a lockfile rpm-ostree does not enable lockfile-repos, so does not look them up.
+      'manifest-lock.x86_64.json': lock({}),
     });
     expectError(error, RepoDefinitionError, {
       file: 'base.yaml',

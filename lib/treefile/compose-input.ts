@@ -101,6 +101,8 @@ export interface ComposeInput {
   readonly files: readonly CopiedFile[];
   /** The layers to copy. */
   readonly layers: readonly OstreeLayer[];
+  /** Flattening's warnings (flatten.ts), for the node's log. */
+  readonly warnings: readonly string[];
 }
 
 /** Flattens the treefile for `arch` and gathers its repositories and lockfiles. */
@@ -117,11 +119,12 @@ export async function prepareComposeInput(sources: ManifestSources, arch: Arch):
     variables: sources.variables,
   });
   const sections = await readRepoSections(flat.directory, common);
-  const repos = resolveRepos(flat, sections, sources.localRepos, common);
   const lockfile =
     sources.lockfileDirectory === undefined
       ? undefined
       : await readLockfiles(checkLockfileDirectory(sources), arch, common);
+  // rpm-ostree enables lockfile-repos only when a lockfile is loaded (lib/treefile/repos.ts).
+  const repos = resolveRepos(flat, sections, sources.localRepos, lockfile !== undefined, common);
   const layers = layersOf(flat, sources);
   const treefile: TreefileObject = { ...flat.treefile, repos: repos.repos };
   if (flat.treefile['lockfile-repos'] !== undefined) treefile['lockfile-repos'] = repos.lockfileRepos;
@@ -138,7 +141,7 @@ export async function prepareComposeInput(sources: ManifestSources, arch: Arch):
     treefile[key] = { ...check, filename: key };
   }
   if (layers.length > 0) treefile['ostree-layers'] = layers.map((layer) => layer.ref);
-  return { arch, treefile, repos, lockfile, files, layers };
+  return { arch, treefile, repos, lockfile, files, layers, warnings: flat.warnings };
 }
 
 /** The lockfile directory, which must exist when it was given. */

@@ -1,8 +1,11 @@
 /**
- * `conditional-include` conditions, as rpm-ostree's docs/treefile.md defines them:
- * `<var> <op> <value>` with `<op>` one of `==`, `!=`, `<`, `<=`, `>`, `>=` and `<value>` a boolean,
- * a number or a quoted string; a list of conditions holds when all of them hold. The docs define
- * no bare `var` / `!var` form, so it is rejected with a message saying how to write it.
+ * `conditional-include` conditions, as rpm-ostree parses and evaluates them (rust/src/treefile.rs
+ * `IncludeCondition`): `<var> <op> <value>` where `<var>` is letters, digits and `_`, `<op>` one
+ * of `==`, `!=`, `<`, `<=`, `>`, `>=`, and `<value>` `true`, `false`, a non-negative integer or a
+ * string in double quotes; a list of conditions holds when all of them hold (each is evaluated,
+ * so a bad one always fails). The ordering operators compare numbers only; a variable must exist
+ * and have the value's type. rpm-ostree has no bare `var` / `!var` form; it is rejected with a
+ * message saying how to write it.
  */
 import { TreefileConditionError, type TreefileErrorLocation } from './errors.ts';
 
@@ -27,21 +30,11 @@ export interface Condition {
   readonly value: VariableValue;
 }
 
-const CONDITION_PATTERN = /^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(==|!=|<=|>=|<|>)\s*(.*?)\s*$/;
-const NUMBER_PATTERN = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$/;
-
-/** The literal of a condition: `true`/`false`, a number, or a string in double or single quotes. */
-function parseLiteral(text: string): VariableValue | undefined {
-  if (text === 'true') return true;
-  if (text === 'false') return false;
-  if (NUMBER_PATTERN.test(text)) return Number(text);
-  const quote = text[0];
-  if ((quote === '"' || quote === "'") && text.length >= 2 && text.endsWith(quote)) {
-    const inner = text.slice(1, -1);
-    if (!inner.includes(quote)) return inner;
-  }
-  return undefined;
-}
+/**
+ * rpm-ostree's condition regular expression, unchanged (JavaScript backtracks the same way, so
+ * `a>=1` splits as rpm-ostree splits it: operator `>=` would need the spaces it is written with).
+ */
+const CONDITION_PATTERN = /^\s*([A-Za-z0-9_]+)\s*(\S+)\s*(?:(true)|(false)|([0-9]+)|"(.*)")\s*$/;
 
 /** Parses `<var> <op> <value>`, failing with the condition and where it is written. */
 export function parseCondition(text: string, location: TreefileErrorLocation): Condition {
@@ -49,18 +42,26 @@ export function parseCondition(text: string, location: TreefileErrorLocation): C
   const where = `${location.file}: ${location.field}`;
   if (!match) {
     throw new TreefileConditionError(
-      `${where}: condition '${text}' is not of the form '<variable> <op> <value>' with <op> one of ${CONDITION_OPERATORS.join(' ')} (rpm-ostree has no bare-variable test: write 'name == true')`,
+      `${where}: invalid condition '${text}': not of the form '<variable> <op> <value>' with <op> one of ${CONDITION_OPERATORS.join(' ')} and <value> true, false, a non-negative integer or a "double-quoted string" (rpm-ostree has no bare-variable test: write 'name == true')`,
       location,
     );
   }
-  const [, variable = '', operator = '==', literal = ''] = match;
-  const value = parseLiteral(literal);
-  if (value === undefined) {
+  const [, variable = '', operator = '', isTrue, isFalse, digits, quoted] = match;
+  if (!(CONDITION_OPERATORS as readonly string[]).includes(operator)) {
     throw new TreefileConditionError(
-      `${where}: condition '${text}': value ${literal === '' ? '(nothing)' : `'${literal}'`} is not true, false, a number or a quoted string`,
+      `${where}: condition '${text}': expected one of ${CONDITION_OPERATORS.join(', ')} but got ${operator}`,
       location,
     );
   }
+  let value: VariableValue;
+  if (isTrue !== undefined) value = true;
+  else if (isFalse !== undefined) value = false;
+  else if (digits !== undefined) {
+    if (BigInt(digits) > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new TreefileConditionError(`${where}: condition '${text}': ${digits} is too large`, location);
+    }
+    value = Number(digits);
+  } else value = quoted ?? '';
   return { text, variable, operator: operator as ConditionOperator, value };
 }
 
@@ -93,21 +94,17 @@ export function evaluateCondition(
   }
   if (condition.operator === '==') return actual === expected;
   if (condition.operator === '!=') return actual !== expected;
-  if (typeof actual === 'boolean') {
+  if (typeof actual !== 'number') {
     throw new TreefileConditionError(
-      `${where}: condition '${condition.text}': booleans can only be compared with == and !=`,
+      `${where}: condition '${condition.text}': ${condition.operator} compares numbers only, and '${condition.variable}' is a ${typeName(actual)}`,
       location,
     );
   }
-  return compareOrdered(actual, expected as typeof actual, condition.operator);
+  return compareNumbers(actual, expected as number, condition.operator);
 }
 
-/** `left <op> right` for two numbers or two strings (strings by code unit). */
-function compareOrdered<T extends string | number>(
-  left: T,
-  right: T,
-  operator: '<' | '<=' | '>' | '>=',
-): boolean {
+/** `left <op> right` for two numbers. */
+function compareNumbers(left: number, right: number, operator: '<' | '<=' | '>' | '>='): boolean {
   if (operator === '<') return left < right;
   if (operator === '<=') return left <= right;
   if (operator === '>') return left > right;

@@ -1,29 +1,42 @@
 /**
- * Treefile flattening for one architecture, as rpm-ostree's docs/treefile.md describes it: a
- * file's `include`s are merged first, then its `arch-include` entry for the arch, then each
- * `conditional-include` whose conditions hold (see merge.ts for the merge rules); then
- * `packages-<arch>` is appended to `packages`, every `packages-*` key dropped, and `${variables}`
- * substituted. Including a file twice is an error (the docs say so), and a cycle is reported
- * with its chain.
+ * Treefile flattening for one architecture, in rpm-ostree's order (rust/src/treefile.rs
+ * `treefile_parse_recurse` and `treefile_parse_and_process`):
  *
- * Variables: a condition sees the variables known where it is written — the Manifest's
- * `variables` and `basearch` first, then those of the files including this one (the outer file
- * wins, as its values win the merge), then the file's own and those of the files it has merged
- * already. `releasever` is a variable too; `basearch` and `releasever` cannot be defined in
- * `variables` (the docs reserve them).
+ * 1. each file is validated and processed on its own (prepare-document.ts: `basearch`,
+ *    `packages-<arch>`, package specs, `container`, `edition`);
+ * 2. its `variables` (with `basearch` and `releasever`) are folded into the variables collected so
+ *    far, which win: the Manifest's `variables` first, then the files in the order they are read
+ *    (a file, then its includes depth-first), so the top-level file's value of a variable wins;
+ * 3. its includes are listed: `include`, then `arch-include` of the arch, then the files of each
+ *    `conditional-include` whose conditions hold over the variables collected so far (an inline
+ *    treefile there is merged at once); then each included file is flattened the same way and
+ *    merged in that order (merge.ts has the rules per key);
+ * 4. finally `variables` are the collected ones, `${name}` is substituted where rpm-ostree does
+ *    (substitute.ts) and the result is checked as rpm-ostree's `validate_config` checks it.
+ *
+ * Including a file twice is an error (rpm-ostree: "Include loop detected"), a cycle is reported
+ * with its chain, and includes nest at most {@link INCLUDE_MAX_DEPTH} deep.
  */
 import { existsSync, statSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
 import { evaluateConditions, type VariableValue } from './conditions.ts';
-import { type DocumentOrigin, parseYamlOrJson, validateTreefileDocument } from './document.ts';
-import { displayPath, TreefileIncludeError, TreefilePathError, TreefileVariableError } from './errors.ts';
+import {
+  type DocumentOrigin,
+  isJsonTreefile,
+  parseYamlOrJson,
+  validateTreefileDocument,
+} from './document.ts';
+import { displayPath, TreefileIncludeError, TreefilePathError, TreefileSchemaError } from './errors.ts';
 import { mergeTreefiles, type TreefileObject } from './merge.ts';
+import { checkReservedVariables, prepareDocument } from './prepare-document.ts';
 import { substituteTreefile } from './substitute.ts';
 
-/** Variables rpm-ostree fills in itself; a treefile or the Manifest may not define them. */
-export const RESERVED_VARIABLES: readonly string[] = ['basearch', 'releasever'];
+export { RESERVED_VARIABLES } from './prepare-document.ts';
+
+/** rpm-ostree's `INCLUDE_MAXDEPTH`: how deep includes may nest. */
+export const INCLUDE_MAX_DEPTH = 50;
 
 /** Keys that only steer flattening and are gone from its result. */
 const INCLUDE_KEYS = ['include', 'arch-include', 'conditional-include'] as const;
@@ -71,9 +84,9 @@ export interface FlatTreefile {
   /** The architecture. */
   readonly arch: Arch;
   /**
-   * The flattened treefile. `postprocess-script`, the `filename` of `check-passwd`/`check-groups`
-   * of type file, and `ostree-layers` are absolute paths: the compose input rewrites them to its
-   * own copies.
+   * The flattened treefile, with `basearch` and every variable (`variables`). `postprocess-script`,
+   * the `filename` of `check-passwd`/`check-groups` of type file, and `ostree-layers` are absolute
+   * paths: the compose input rewrites them to its own copies.
    */
   readonly treefile: TreefileObject;
   /** Directory of the top-level treefile: `.repo` files and lockfiles are looked up there. */
@@ -84,6 +97,8 @@ export interface FlatTreefile {
   readonly variables: Readonly<Record<string, VariableValue>>;
   /** Where each repository name of `repos` and `lockfile-repos` was first listed. */
   readonly repoReferences: ReadonlyMap<string, RepoReference>;
+  /** What rpm-ostree would accept but is likely a mistake (unknown keys of a JSON file ...), one line each. */
+  readonly warnings: readonly string[];
 }
 
 /** One treefile being processed, and how it was reached. */
@@ -96,6 +111,8 @@ interface Visit {
   readonly chain: readonly string[];
   /** Real paths of the files of `chain` (the inline treefile has none). */
   readonly realChain: readonly string[];
+  /** Whether rpm-ostree reads it as JSON. */
+  readonly json: boolean;
 }
 
 /** State shared by one flattening. */
@@ -106,12 +123,15 @@ interface Walk {
   /** Real path of every file included so far → the chain that included it. */
   readonly included: Map<string, string>;
   readonly repoReferences: Map<string, RepoReference>;
+  /** The variables collected so far; the first value of a name wins. */
+  readonly variables: Record<string, VariableValue>;
+  readonly warnings: string[];
 }
 
 /** A string or list of strings as a list. */
-function asList(value: string | readonly string[] | undefined): readonly string[] {
+function asList(value: unknown): readonly string[] {
   if (value === undefined) return [];
-  return typeof value === 'string' ? [value] : value;
+  return typeof value === 'string' ? [value] : (value as string[]);
 }
 
 /** `file` as shown in messages of this flattening. */
@@ -119,45 +139,29 @@ function show(walk: Walk, file: string): string {
   return displayPath(file, walk.options.projectDir);
 }
 
-/** The variables a treefile object defines: `variables`, plus `releasever` when set. */
-function variablesOf(treefile: TreefileObject): Record<string, VariableValue> {
-  const variables = { ...((treefile.variables as Record<string, VariableValue> | undefined) ?? {}) };
-  const releasever = treefile.releasever;
-  if (typeof releasever === 'string' || typeof releasever === 'number') variables.releasever = releasever;
-  return variables;
-}
-
-/** Fails if `variables` defines a reserved name. */
-function checkReservedVariables(
-  variables: Readonly<Record<string, VariableValue>> | undefined,
-  origin: DocumentOrigin,
-  what: string,
-): void {
-  const reserved = Object.keys(variables ?? {}).find((name) => RESERVED_VARIABLES.includes(name));
-  if (reserved === undefined) return;
-  throw new TreefileVariableError(
-    `${origin.file}: ${what} defines '${reserved}', which rpm-ostree reserves (${reserved === 'releasever' ? 'set the releasever key instead' : 'it is the target architecture'})`,
-    { ...origin, field: `variables.${reserved}` },
-  );
-}
-
 /** Flattens the top-level treefile for `options.arch`. */
 export async function flattenTreefile(options: FlattenOptions): Promise<FlatTreefile> {
   const source = options.source;
   const inline = !('file' in source);
   const topDirectory = inline ? source.directory : path.dirname(source.file);
-  const walk: Walk = { options, topDirectory, included: new Map(), repoReferences: new Map() };
+  const walk: Walk = {
+    options,
+    topDirectory,
+    included: new Map(),
+    repoReferences: new Map(),
+    variables: { ...options.variables },
+    warnings: [],
+  };
   const display = inline ? '<inline treefile>' : show(walk, source.file);
   checkReservedVariables(
     options.variables,
     { constructPath: options.constructPath, file: display },
     "the Manifest's variables",
   );
-  const inherited: Record<string, VariableValue> = { ...options.variables, basearch: options.arch };
   let merged: TreefileObject;
   if (inline) {
-    const visit: Visit = { display, directory: topDirectory, chain: [display], realChain: [] };
-    merged = await flattenDocument(source.document, visit, inherited, walk);
+    const visit: Visit = { display, directory: topDirectory, chain: [display], realChain: [], json: false };
+    merged = await flattenDocument(source.document, visit, 0, walk);
   } else {
     if (!isFile(source.file)) {
       throw new TreefileIncludeError(`treefile ${display} does not exist`, {
@@ -168,32 +172,33 @@ export async function flattenTreefile(options: FlattenOptions): Promise<FlatTree
     }
     const real = await realpath(source.file);
     walk.included.set(real, display);
-    const visit: Visit = { display, directory: topDirectory, chain: [display], realChain: [real] };
-    merged = await flattenDocument(await readDocument(source.file, visit, walk), visit, inherited, walk);
+    const visit: Visit = {
+      display,
+      directory: topDirectory,
+      chain: [display],
+      realChain: [real],
+      json: isJsonTreefile(source.file),
+    };
+    merged = await flattenDocument(await readDocument(source.file, visit, walk), visit, 0, walk);
   }
   return finish(merged, walk, display);
 }
 
-/** The merged treefile made final: packages of the arch, variables, substitution. */
+/** The merged treefile made final: the collected variables, substitution, rpm-ostree's checks. */
 function finish(merged: TreefileObject, walk: Walk, display: string): FlatTreefile {
   const { arch, constructPath } = walk.options;
-  const declared = { ...variablesOf({ variables: merged.variables }), ...walk.options.variables };
-  const variables: Record<string, VariableValue> = { ...declared, basearch: arch };
-  if (typeof merged.releasever === 'string' || typeof merged.releasever === 'number') {
-    variables.releasever = merged.releasever;
+  const location = { constructPath, file: display };
+  const variables: Record<string, VariableValue> = { ...walk.variables };
+  const substituted = substituteTreefile({ ...merged, variables }, variables, location);
+  validateFlattened(substituted, location);
+  const warnings = [...walk.warnings];
+  for (const spec of (substituted.packages as string[] | undefined) ?? []) {
+    if (spec.includes('${')) {
+      warnings.push(
+        `${display}: packages: '${spec}' is not substituted: rpm-ostree substitutes variables in ref, rojig, metadata, add-commit-metadata, automatic-version-prefix, mutate-os-release and platform-module only`,
+      );
+    }
   }
-  const result: TreefileObject = {};
-  for (const [key, value] of Object.entries(merged)) {
-    if (!key.startsWith('packages-') && key !== 'variables') result[key] = value;
-  }
-  if (Object.keys(declared).length > 0) result.variables = declared;
-  const packageKeys = ['packages', `packages-${arch}`].filter((key) => merged[key] !== undefined);
-  if (packageKeys.length > 0) {
-    result.packages = packageKeys.flatMap((key) => merged[key] as string[]);
-  }
-  const substituted = substituteTreefile(result, variables, { constructPath, file: display });
-  if (Array.isArray(substituted.packages))
-    substituted.packages = splitPackages(substituted.packages as string[]);
   return {
     arch,
     treefile: substituted,
@@ -201,19 +206,54 @@ function finish(merged: TreefileObject, walk: Walk, display: string): FlatTreefi
     file: display,
     variables,
     repoReferences: walk.repoReferences,
+    warnings,
   };
 }
 
 /**
- * `packages` entries split at whitespace, as rpm-ostree does (`nano nano-default-editor`); an entry
- * in single quotes (`'podman >= 4.1'`) is kept whole, quotes included, as rpm-ostree reads it.
+ * Whether `destination` is a path `add-files` may write (rpm-ostree's `add_files_path_is_valid`):
+ * under /usr (not /usr/local), /etc, /bin, /sbin, /lib or /lib64.
  */
-export function splitPackages(entries: readonly string[]): string[] {
-  return entries.flatMap((entry) => {
-    const trimmed = entry.trim();
-    if (trimmed.length >= 2 && trimmed.startsWith("'") && trimmed.endsWith("'")) return [trimmed];
-    return trimmed.split(/\s+/).filter((word) => word !== '');
-  });
+function isAddFilesDestination(destination: string): boolean {
+  const relative = destination.replace(/^\/+/, '');
+  return (
+    (relative.startsWith('usr/') && !relative.startsWith('usr/local/')) ||
+    ['etc/', 'bin/', 'sbin/', 'lib/', 'lib64/'].some((prefix) => relative.startsWith(prefix))
+  );
+}
+
+/**
+ * rpm-ostree's checks of the flattened treefile (`validate_config`, `validate_base_config`,
+ * `sanitycheck_externals`' `units` check): `add-files` destinations, a one-character ASCII
+ * `automatic-version-suffix`, `repovars` without `releasever`/`basearch`,
+ * `selinux-label-version` 0 or 1, and no `units` with `machineid-compat: false`.
+ */
+function validateFlattened(treefile: TreefileObject, location: DocumentOrigin): void {
+  // An error about `field` of the flattened treefile.
+  const fail = (field: string, message: string): never => {
+    throw new TreefileSchemaError(`${location.file}: key '${field}': ${message}`, { ...location, field });
+  };
+  for (const [index, entry] of ((treefile['add-files'] as [string, string][] | undefined) ?? []).entries()) {
+    if (!isAddFilesDestination(entry[1]))
+      fail(
+        `add-files.${index}`,
+        `unsupported path ${entry[1]} (rpm-ostree writes under /usr, /etc, /bin, /sbin, /lib or /lib64 only)`,
+      );
+  }
+  const suffix = treefile['automatic-version-suffix'];
+  if (typeof suffix === 'string' && !(suffix.length === 1 && suffix.charCodeAt(0) < 0x80))
+    fail('automatic-version-suffix', `'${suffix}' must be exactly one ASCII character`);
+  const repovars = (treefile.repovars as Record<string, string> | undefined) ?? {};
+  if (Object.hasOwn(repovars, 'releasever'))
+    fail('repovars.releasever', 'invalid; use the releasever key instead');
+  if (Object.hasOwn(repovars, 'basearch'))
+    fail('repovars.basearch', 'invalid; it is filled in from the arch');
+  const labelVersion = treefile['selinux-label-version'];
+  if (typeof labelVersion === 'number' && labelVersion > 1)
+    fail('selinux-label-version', `invalid selinux-label-version ${labelVersion} (0 or 1)`);
+  const units = (treefile.units as string[] | undefined) ?? [];
+  if (treefile['machineid-compat'] === false && units.length > 0)
+    fail('units', "the 'units' key is incompatible with machineid-compat: false");
 }
 
 /** Whether `file` is an existing regular file (following symlinks). */
@@ -233,40 +273,78 @@ async function readDocument(file: string, visit: Visit, walk: Walk): Promise<unk
   return parseYamlOrJson(text, { constructPath: walk.options.constructPath, file: visit.display });
 }
 
-/** Validates one document and merges its includes into it, recursively. */
+/** Validates and prepares one document, folds its variables, and merges its includes into it, recursively. */
 async function flattenDocument(
   raw: unknown,
   visit: Visit,
-  inherited: Readonly<Record<string, VariableValue>>,
+  depth: number,
   walk: Walk,
 ): Promise<TreefileObject> {
   const origin: DocumentOrigin = { constructPath: walk.options.constructPath, file: visit.display };
-  const document = validateTreefileDocument(raw, origin);
-  checkReservedVariables(document.variables, origin, 'variables');
-  recordRepoReferences(document, visit, walk);
-  let merged: TreefileObject = resolvePaths(document, visit, walk);
+  const validated = validateTreefileDocument(raw, origin, { json: visit.json });
+  walk.warnings.push(...validated.warnings);
+  const prepared = prepareDocument(validated, walk.options.arch, origin);
+  recordRepoReferences(prepared.treefile, visit, walk);
+  let merged: TreefileObject = resolvePaths(prepared.treefile, visit, walk);
   for (const key of INCLUDE_KEYS) delete merged[key];
-  const visible = { ...variablesOf(merged), ...inherited };
-  for (const entry of asList(document.include)) {
-    merged = mergeTreefiles(await includeFile(entry, 'include', visit, visible, walk), merged);
+  // rpm-ostree: "fold in all new variables", the ones collected earlier winning.
+  for (const [name, value] of Object.entries(prepared.variables)) {
+    if (!Object.hasOwn(walk.variables, name)) walk.variables[name] = value;
   }
+  const document = prepared.treefile;
+  const includes: Array<{ readonly entry: string; readonly field: string }> = [];
+  for (const entry of asList(document.include)) includes.push({ entry, field: 'include' });
   const arch = walk.options.arch;
-  for (const entry of asList(document['arch-include']?.[arch])) {
-    merged = mergeTreefiles(await includeFile(entry, `arch-include.${arch}`, visit, visible, walk), merged);
-  }
-  for (const [index, conditional] of (document['conditional-include'] ?? []).entries()) {
-    const variables = { ...variablesOf(merged), ...inherited };
-    const holds = evaluateConditions(conditional.if, variables, {
+  const archIncludes = document['arch-include'] as Record<string, unknown> | undefined;
+  for (const entry of asList(archIncludes?.[arch])) includes.push({ entry, field: `arch-include.${arch}` });
+  const conditionals =
+    (document['conditional-include'] as Array<{ if: string | string[]; include: unknown }>) ?? [];
+  for (const [index, conditional] of conditionals.entries()) {
+    const holds = evaluateConditions(conditional.if, walk.variables, {
       ...origin,
       field: `conditional-include.${index}.if`,
     });
     if (!holds) continue;
-    for (const entry of asList(conditional.include)) {
-      const field = `conditional-include.${index}.include`;
-      merged = mergeTreefiles(await includeFile(entry, field, visit, variables, walk), merged);
+    const field = `conditional-include.${index}.include`;
+    const include = conditional.include;
+    if (typeof include === 'object' && include !== null && !Array.isArray(include)) {
+      merged = mergeTreefiles(inlineInclude(include, origin, field, visit, walk), merged);
+    } else {
+      for (const entry of asList(include)) includes.push({ entry, field });
     }
   }
+  for (const { entry, field } of includes) {
+    if (depth === INCLUDE_MAX_DEPTH) {
+      throw new TreefileIncludeError(
+        `${visit.display}: ${field}: reached the maximum include depth ${INCLUDE_MAX_DEPTH}; include chain: ${visit.chain.join(' -> ')}`,
+        { ...origin, field },
+      );
+    }
+    merged = mergeTreefiles(await includeFile(entry, field, visit, depth + 1, walk), merged);
+  }
   return merged;
+}
+
+/**
+ * An inline treefile of a `conditional-include`, ready to merge. rpm-ostree merges it as
+ * deserialized; we also split its package specs and take its `packages-<arch>` (rpm-ostree would
+ * hand an unsplit `a b` to its depsolver, which cannot find such a package, and drop
+ * `packages-<arch>`). Its `variables` are not collected, as in rpm-ostree.
+ */
+function inlineInclude(
+  include: object,
+  origin: DocumentOrigin,
+  field: string,
+  visit: Visit,
+  walk: Walk,
+): TreefileObject {
+  const inlineOrigin = { ...origin, file: `${origin.file} (${field})` };
+  const validated = validateTreefileDocument(include, inlineOrigin);
+  const prepared = prepareDocument(validated, walk.options.arch, inlineOrigin);
+  const treefile: TreefileObject = { ...prepared.treefile };
+  delete treefile.variables;
+  recordRepoReferences(treefile, visit, walk);
+  return resolvePaths(treefile, visit, walk);
 }
 
 /** Remembers the first file listing each repository name. */
@@ -348,7 +426,7 @@ async function includeFile(
   entry: string,
   field: string,
   parent: Visit,
-  inherited: Readonly<Record<string, VariableValue>>,
+  depth: number,
   walk: Walk,
 ): Promise<TreefileObject> {
   const target = path.resolve(parent.directory, entry);
@@ -384,6 +462,7 @@ async function includeFile(
     directory: path.dirname(target),
     chain,
     realChain: [...parent.realChain, real],
+    json: isJsonTreefile(target),
   };
-  return flattenDocument(await readDocument(target, visit, walk), visit, inherited, walk);
+  return flattenDocument(await readDocument(target, visit, walk), visit, depth, walk);
 }

@@ -1,9 +1,22 @@
 /**
- * Repository definitions for the names in `repos` and `lockfile-repos`: a local repository built
- * by the pipeline (an input of the Manifest, found by its name), else a section of a `*.repo` file
- * next to the top-level treefile (docs/treefile.md: "from any files that end in .repo, in the
- * same directory as the treefile"), with `$basearch` and `$releasever` substituted as dnf does.
- * A treefile without `repos` uses every enabled repository, as rpm-ostree documents.
+ * The repositories a compose enables, and their definitions: a local repository built by the
+ * pipeline (an input of the Manifest, found by its name), else a section of a `*.repo` file next
+ * to the top-level treefile (docs/treefile.md: "from any files that end in .repo, in the same
+ * directory as the treefile"), with `$basearch` and `$releasever` substituted as dnf does.
+ *
+ * Which ones are enabled is rpm-ostree's rule (src/libpriv/rpmostree-core.cxx
+ * `rpmostree_context_setup`), starting from every repository with its own `enabled=`:
+ *
+ * | `repos`   | lockfile | `lockfile-repos` | enabled                                              |
+ * | --------- | -------- | ---------------- | ---------------------------------------------------- |
+ * | non-empty | yes      | non-empty        | exactly `repos` and `lockfile-repos`                 |
+ * | non-empty | no / yes | any / empty      | exactly `repos` (`lockfile-repos` unused)            |
+ * | none, []  | yes      | non-empty        | exactly `lockfile-repos`                             |
+ * | none, []  | no / yes | any / empty      | every repository whose `enabled=` is on (default on) |
+ *
+ * A named repository is enabled whatever its `enabled=` says; a name defined nowhere fails (rpm-ostree:
+ * "Unknown rpm-md repository"). "Lockfile" means any lockfile of the arch (lockfile.ts), as
+ * coreos-assembler passes each existing one with `--ex-lockfile`.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -52,13 +65,18 @@ export interface RemoteRepoDefinition {
 /** A repository definition. */
 export type RepoDefinition = LocalRepoDefinition | RemoteRepoDefinition;
 
-/** The repositories a flattened treefile uses: names per key, and one definition per name. */
+/** The repositories of a compose: the names it writes per key, what is enabled, one definition per name. */
 export interface RepoSet {
-  /** Names of `repos`, each once (every enabled repository when the treefile has no `repos`). */
+  /**
+   * `repos` as treefile.json states it: the treefile's `repos`; without them, every enabled
+   * repository, or none when `lockfile-repos` is in effect (then only those are enabled).
+   */
   readonly repos: readonly string[];
-  /** Names of `lockfile-repos`, each once. */
+  /** `lockfile-repos` in effect: the treefile's when a lockfile exists, else none. */
   readonly lockfileRepos: readonly string[];
-  /** The content of `repos.json`: a definition per name of `repos` then `lockfile-repos`, each once. */
+  /** Every repository the compose enables: `repos` then `lockfileRepos`, each once. */
+  readonly enabled: readonly string[];
+  /** The content of `repos.json`: one definition per name of `enabled`. */
   readonly definitions: readonly RepoDefinition[];
 }
 
@@ -184,11 +202,12 @@ function unique(names: readonly string[]): string[] {
   return names.filter((name, index) => names.indexOf(name) === index);
 }
 
-/** The definitions of every repository the flattened treefile names (or of every enabled one). */
+/** The repositories a compose of `flat` enables (rpm-ostree's rule above), with their definitions. */
 export function resolveRepos(
   flat: FlatTreefile,
   sections: readonly RepoFileSection[],
   localRepos: readonly LocalRepoInput[],
+  lockfilePresent: boolean,
   options: RepoOptions,
 ): RepoSet {
   // The definition of `name`, listed under `key`: a local repository input first, else a .repo section.
@@ -205,19 +224,20 @@ export function resolveRepos(
       { constructPath: options.constructPath, file: reference.file, field: reference.key },
     );
   };
-  const named = flat.treefile.repos as string[] | undefined;
-  // Every local repository and every enabled .repo section: rpm-ostree's default without `repos`.
-  const enabled = () => [
-    ...localRepos.map((repo) => repo.name),
-    ...sections.filter((section) => parseBoolean(section.options.enabled, true)).map((section) => section.id),
-  ];
-  const repoNames = unique(named ?? enabled().sort());
-  const lockfileNames = unique((flat.treefile['lockfile-repos'] as string[] | undefined) ?? []);
-  const definitions = [
-    ...repoNames.map((name) => define(name, 'repos')),
-    ...lockfileNames
-      .filter((name) => !repoNames.includes(name))
-      .map((name) => define(name, 'lockfile-repos')),
-  ];
-  return { repos: repoNames, lockfileRepos: lockfileNames, definitions };
+  const named = unique((flat.treefile.repos as string[] | undefined) ?? []);
+  const lockfileNamed = unique((flat.treefile['lockfile-repos'] as string[] | undefined) ?? []);
+  // rpm-ostree enables lockfile-repos only when a lockfile was loaded.
+  const lockfileRepos = lockfilePresent ? lockfileNamed : [];
+  // Every local repository and every .repo section whose enabled= is on: dnf's starting point.
+  const enabledByDefault = () =>
+    [
+      ...localRepos.map((repo) => repo.name),
+      ...sections
+        .filter((section) => parseBoolean(section.options.enabled, true))
+        .map((section) => section.id),
+    ].sort();
+  const repos = named.length > 0 ? named : lockfileRepos.length > 0 ? [] : enabledByDefault();
+  const enabled = unique([...repos, ...lockfileRepos]);
+  const definitions = enabled.map((name) => define(name, repos.includes(name) ? 'repos' : 'lockfile-repos'));
+  return { repos, lockfileRepos, enabled, definitions };
 }

@@ -91,6 +91,7 @@ export default defineRunner(manifestKind, {
     const outputs: Record<string, RunnerOutput> = {};
     for (const arch of arches) {
       const input = await prepareComposeInput(sources, arch);
+      for (const warning of input.warnings) context.log(`treefile-${arch}: warning: ${warning}`);
       const directory = path.join(context.workDir, `treefile-${arch}`);
       await writeComposeInput(input, directory);
       const packages = (input.treefile.packages as string[] | undefined) ?? [];
