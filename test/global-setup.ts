@@ -72,6 +72,7 @@ async function composeTinyCommit(directory: string, repo: string): Promise<TinyC
       localRepos: [{ $input: 'localRepos.0' }],
       driver: 'dnf',
       timestamp: 1_700_000_000,
+      respin: 0,
     },
     inputs: {
       treefile: {

@@ -370,6 +370,7 @@ describe('treefile flattening', () => {
       releasever: 41,
       automaticVersionPrefix: '41.<date:%Y%m%d>.dev',
       remoteRepos: [],
+      lockfileDir: '.',
     });
   });
 
@@ -380,6 +381,7 @@ describe('treefile flattening', () => {
     });
     expect(outputs.x86_64!.treefile).toMatchObject({ ref: 'inline/x86_64', packages: ['extra', 'own'] });
     expect(outputs.x86_64!.lockfile).toBeUndefined();
+    expect(outputs.x86_64!.metadata).toMatchObject({ lockfileDir: null });
   });
 
   it('flattens manifests/local.yaml with a LocalPackageRepo named local', async () => {
@@ -529,6 +531,10 @@ describe('lockfiles', () => {
     });
     const outputs = await runManifest(projectDir, { file: 'manifests/manifest.yaml', lockfileDir: 'locks' });
     expect(outputs.x86_64!.lockfile).toEqual({ packages: { kernel: { evra: '6.11.4-301.fc41.x86_64' } } });
+    // The compose's --update-lockfiles hook writes where the Manifest reads: recorded, project-relative.
+    expect(outputs.x86_64!.metadata).toMatchObject({ lockfileDir: 'locks' });
+    const beside = await runManifest(projectDir, { file: 'manifests/manifest.yaml' });
+    expect(beside.x86_64!.metadata).toMatchObject({ lockfileDir: 'manifests' });
   });
 
   it('writes manifest-lock.<arch>.json byte-stably and reads it back', async () => {

@@ -1,14 +1,17 @@
 /**
  * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
- * run: reproducible commits, the ostree layout, versions, package list, and bad inputs.
+ * run: reproducible commits, the ostree layout, versions (prefix and respin, nothing else),
+ * package list, the lockfile hook, and bad inputs.
  */
+import { existsSync } from 'node:fs';
 import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { expandVersionPrefix } from '../lib/compose/version.ts';
 import { runTool } from '../lib/exec.ts';
-import type { RunnerContext } from '../lib/runner.ts';
+import type { LockfileUpdateContext, RunnerContext, RunnerOutput } from '../lib/runner.ts';
+import { readLockfiles } from '../lib/treefile/lockfile.ts';
 import { canonicalStringify } from '../lib/util/canonical-json.ts';
-import { expandVersionPrefix } from '../stages/rpm-ostree-compose/runner.ts';
 import { RUNNERS } from './helpers/runners.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
@@ -26,14 +29,17 @@ async function treefileInput(treefile: Record<string, unknown>): Promise<string>
   return directory;
 }
 
+/** What a test varies in a compose: its log, the treefile's digest, the driver and the respin prop. */
+interface ComposeOptions {
+  readonly log?: string[];
+  readonly digest?: string;
+  readonly driver?: 'dnf' | 'auto';
+  readonly respin?: number;
+}
+
 /** Runs the compose runner with a new work dir against `ostreeRepo`. */
-async function compose(
-  treefileDir: string,
-  ostreeRepo: string,
-  log: string[] = [],
-  digest = 'a'.repeat(64),
-  driver: 'dnf' | 'auto' = 'dnf',
-) {
+async function compose(treefileDir: string, ostreeRepo: string, options: ComposeOptions = {}) {
+  const { log = [], digest = 'a'.repeat(64), driver = 'dnf', respin = 0 } = options;
   const runner = RUNNERS.RpmOstreeCompose;
   const workDir = await makeTempDir();
   const context: RunnerContext = {
@@ -43,6 +49,7 @@ async function compose(
       localRepos: [{ $input: 'localRepos.0' }],
       driver,
       timestamp: 1_700_000_000,
+      respin,
     },
     inputs: {
       treefile: {
@@ -89,7 +96,7 @@ const TREEFILE = {
 };
 
 describe('RpmOstreeCompose (dnf driver)', () => {
-  let first: { checksum: string; repo: string; version: string };
+  let first: { checksum: string; repo: string; version: string; packages: RunnerOutput };
 
   beforeAll(async () => {
     await import('../stages/rpm-ostree-compose/index.ts');
@@ -97,7 +104,12 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     const outputs = await compose(await treefileInput(TREEFILE), repo);
     const commit = outputs.commit!;
     if (commit.storage !== 'ostree-commit') throw new Error('no commit');
-    first = { checksum: commit.checksum, repo, version: String(commit.metadata?.version) };
+    first = {
+      checksum: commit.checksum,
+      repo,
+      version: String(commit.metadata?.version),
+      packages: outputs.packages!,
+    };
   }, 120_000);
 
   it('composes the same commit checksum in another directory and repository', async () => {
@@ -149,21 +161,81 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     );
   });
 
-  it('gives new content on the same day the next version, and old content its version back', async () => {
+  it('takes the last version component from the respin prop, and the same version in any cache', async () => {
+    // A repository that has composed other content under the same prefix first: no index of
+    // earlier composes decides the version, so this compose is the fresh repository's, byte for byte.
     const repo = path.join(await makeTempDir(), 'ostree/repo');
-    const base = await compose(await treefileInput(TREEFILE), repo, [], 'c'.repeat(64));
-    const changed = await compose(
-      await treefileInput({ ...TREEFILE, 'remove-files': ['usr/share'] }),
-      repo,
-      [],
-      'd'.repeat(64),
+    const changed = await compose(await treefileInput({ ...TREEFILE, 'remove-files': ['usr/share'] }), repo, {
+      digest: 'd'.repeat(64),
+    });
+    const same = await compose(await treefileInput(TREEFILE), repo, { digest: 'c'.repeat(64) });
+    const respun = await compose(await treefileInput(TREEFILE), repo, { digest: 'c'.repeat(64), respin: 2 });
+    expect(changed.commit?.metadata?.version).toBe('41.20231114.0');
+    expect(same.commit?.metadata?.version).toBe('41.20231114.0');
+    expect(same.commit).toMatchObject({ checksum: first.checksum });
+    expect(respun.commit?.metadata?.version).toBe('41.20231114.2');
+    const respunChecksum = (respun.commit as { checksum: string }).checksum;
+    expect(respunChecksum).not.toBe(first.checksum);
+    expect((await ostree(repo, 'show', '--print-metadata-key=version', respunChecksum)).trim()).toBe(
+      "'41.20231114.2'",
     );
-    const again = await compose(await treefileInput(TREEFILE), repo, [], 'c'.repeat(64));
-    expect(base.commit?.metadata?.version).toBe('41.20231114.0');
-    expect(changed.commit?.metadata?.version).toBe('41.20231114.1');
-    expect(again.commit?.metadata?.version).toBe('41.20231114.0');
-    expect(again.commit).toMatchObject({ checksum: (base.commit as { checksum: string }).checksum });
+    expect(await ostree(repo, 'cat', respunChecksum, '/usr/lib/os-release')).toContain(
+      "OSTREE_VERSION='41.20231114.2'",
+    );
+    // Nothing is written outside the cache's stores (the old `versions/` index beside the repo).
+    expect(existsSync(path.join(path.dirname(repo), 'versions'))).toBe(false);
   }, 180_000);
+
+  it('--update-lockfiles hook: pins the composed packages in the lockfile directory the Manifest recorded', async () => {
+    const runner = RUNNERS.RpmOstreeCompose;
+    if (first.packages.storage !== 'file') throw new Error('no package list');
+    const projectDir = await makeTempDir();
+    await mkdir(path.join(projectDir, 'local-os'));
+    const list = JSON.parse(await readFile(first.packages.path, 'utf8')) as { packages: { name: string }[] };
+    /** The hook's context for a treefile whose Manifest recorded `lockfileDir`. */
+    const hookContext = (lockfileDir: string | null): LockfileUpdateContext => ({
+      nodePath: 'testing/x86_64/Compose',
+      props: {
+        treefile: { $input: 'treefile' },
+        localRepos: [],
+        driver: 'dnf',
+        timestamp: 1_700_000_000,
+        respin: 0,
+      },
+      inputs: {
+        treefile: {
+          type: 'treefile',
+          digest: 'a'.repeat(64),
+          storage: 'tree',
+          metadata: { arch: 'x86_64', lockfileDir },
+        },
+      },
+      outputs: {
+        packages: {
+          type: 'package-list',
+          digest: 'p'.repeat(64),
+          storage: 'file',
+          path: (first.packages as { path: string }).path,
+          metadata: first.packages.metadata ?? {},
+        },
+      },
+      projectDir,
+    });
+    const written = await runner.updateLockfiles!(hookContext('local-os'));
+    const file = path.join(projectDir, 'local-os/manifest-lock.x86_64.json');
+    expect(written).toEqual([{ file, packages: list.packages.length }]);
+    const lockfile = JSON.parse(await readFile(file, 'utf8'));
+    expect(lockfile.packages['tiny-release']).toEqual({ evra: '41-1.noarch' });
+    expect(Object.keys(lockfile.packages).sort()).toEqual(list.packages.map((item) => item.name).sort());
+    // What the Manifest reads back: the same pins.
+    const read = await readLockfiles(path.join(projectDir, 'local-os'), 'x86_64', {
+      constructPath: 'Manifest',
+      projectDir,
+    });
+    expect(read?.packages).toEqual(lockfile.packages);
+    // An inline treefile has no lockfile directory: nothing is written.
+    expect(await runner.updateLockfiles!(hookContext(null))).toEqual([]);
+  });
 
   it("names a package that is in no repository, with dnf's message", async () => {
     const repo = path.join(await makeTempDir(), 'ostree/repo');
@@ -202,7 +274,7 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     process.env.PATH = `${path.join(REPO_ROOT, 'test/doubles')}:${savedPath}`;
     process.env.RPM_OSTREE_DOUBLE_LOG = argvLog;
     try {
-      const outputs = await compose(input, repo, [], 'e'.repeat(64), 'auto');
+      const outputs = await compose(input, repo, { digest: 'e'.repeat(64), driver: 'auto' });
       expect(outputs.commit).toMatchObject({
         storage: 'ostree-commit',
         metadata: { driver: 'rpm-ostree', version: '41.double.0' },
@@ -211,6 +283,8 @@ describe('RpmOstreeCompose (dnf driver)', () => {
       expect(argv.slice(0, 3)).toEqual(['compose', 'tree', '--unified-core']);
       expect(argv).toContain(`--repo=${repo}`);
       expect(argv.find((arg) => arg.startsWith('--ex-lockfile='))).toMatch(/lockfile\.json$/);
+      // The version is given, not left to rpm-ostree's automatic-version-prefix over the repository's history.
+      expect(argv).toContain('--add-metadata-string=version=41.20231114.0');
       expect(argv.at(-1)).toMatch(/compose\/treefile\.json$/);
       const checksum = (outputs.commit as { checksum: string }).checksum;
       expect((await ostree(repo, 'rev-parse', TREEFILE.ref)).trim()).toBe(checksum);
@@ -262,7 +336,13 @@ describe('RpmOstreeCompose with a remote repository (served over HTTP on loopbac
     const log: string[] = [];
     return {
       nodePath: 'Compose',
-      props: { treefile: { $input: 'treefile' }, localRepos: [], driver: 'dnf', timestamp: 1_700_000_000 },
+      props: {
+        treefile: { $input: 'treefile' },
+        localRepos: [],
+        driver: 'dnf',
+        timestamp: 1_700_000_000,
+        respin: 0,
+      },
       inputs: {
         treefile: {
           type: 'treefile',

@@ -1,27 +1,14 @@
 /**
  * Turning an installed root filesystem into an ostree-ready tree, the way rpm-ostree prepares a
  * compose before committing it: kernel and initramfs under /usr/lib/modules/KVER, /etc moved to
- * /usr/etc, /var emptied into tmpfiles.d entries, the top-level directories that live in /var
- * made symlinks, and the treefile's edits (remove-files, remove-from-packages, mutate-os-release,
- * postprocess scripts).
+ * /usr/etc, /var emptied into tmpfiles.d entries, and the top-level directories that live in /var
+ * made symlinks. The treefile's own edits of the root are in treefile-edits.ts.
  */
 import { existsSync } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FcosError } from '../errors.ts';
 import { RPM_DB_PATH } from '../tools/dnf.ts';
-import type { ToolExec } from '../tools/tool-exec.ts';
+import { RootfsError } from './errors.ts';
 
 /** Top-level directories that are symlinks into /var on an ostree system, with their tmpfiles modes. */
 const VAR_LINKS: ReadonlyArray<{ readonly link: string; readonly target: string; readonly mode: string }> = [
@@ -37,9 +24,6 @@ const VAR_LINKS: ReadonlyArray<{ readonly link: string; readonly target: string;
 function varDirectoryOf(target: string): string {
   return `/var/${path.posix.basename(target)}`;
 }
-
-/** A root that cannot be turned into an ostree tree (no kernel, a file in /var ...). */
-export class RootfsError extends FcosError {}
 
 /** The kernel version of the root: the one directory under usr/lib/modules with a vmlinuz (or /boot's). */
 export async function findKernelVersion(root: string): Promise<string> {
@@ -68,80 +52,6 @@ export async function placeKernel(root: string, kernelVersion: string): Promise<
   if (!existsSync(target) && existsSync(legacy)) await rename(legacy, target);
   await rm(path.join(root, 'boot'), { recursive: true, force: true });
   await mkdir(path.join(root, 'boot'));
-}
-
-/** Deletes `remove-files` entries (paths relative to /). */
-export async function removeFiles(root: string, paths: readonly string[]): Promise<void> {
-  for (const entry of paths) await rm(insideRoot(root, entry), { recursive: true, force: true });
-}
-
-/** Deletes the files of each package matching any of its regular expressions (`remove-from-packages`). */
-export async function removeFromPackages(
-  exec: ToolExec,
-  root: string,
-  rules: ReadonlyArray<readonly string[]>,
-): Promise<void> {
-  for (const [name, ...patterns] of rules) {
-    const listed = await exec('rpm', ['--root', root, '--dbpath', `/${RPM_DB_PATH}`, '-ql', name!], {
-      quietStdout: true,
-    });
-    const expressions = patterns.map((pattern) => new RegExp(pattern));
-    for (const file of listed.stdout.split('\n').filter((line) => line.startsWith('/'))) {
-      if (expressions.some((expression) => expression.test(file))) {
-        await rm(insideRoot(root, file), { recursive: true, force: true });
-      }
-    }
-  }
-}
-
-/** Replaces `placeholder` by `version` in os-release and adds OSTREE_VERSION (`mutate-os-release`). */
-export async function mutateOsRelease(root: string, placeholder: string, version: string): Promise<void> {
-  const file = path.join(root, 'usr/lib/os-release');
-  if (!existsSync(file))
-    throw new RootfsError('mutate-os-release: the root has no usr/lib/os-release', {
-      field: 'mutate-os-release',
-    });
-  const lines = (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter((line) => !line.startsWith('OSTREE_VERSION='));
-  const mutated = lines.map((line) =>
-    /^(VERSION|PRETTY_NAME)=/.test(line) ? line.split(placeholder).join(version) : line,
-  );
-  while (mutated.at(-1) === '') mutated.pop();
-  mutated.push(`OSTREE_VERSION='${version}'`);
-  await writeFile(file, `${mutated.join('\n')}\n`);
-}
-
-/** Runs each postprocess script inside the root (chroot), stopping at the first failure. */
-export async function runPostprocess(
-  exec: ToolExec,
-  root: string,
-  scripts: readonly string[],
-): Promise<void> {
-  for (const [index, script] of scripts.entries()) {
-    const relative = `tmp/fcos-cdk-postprocess-${index}`;
-    const file = path.join(root, relative);
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, script.startsWith('#!') ? script : `#!/bin/sh\nset -e\n${script}`);
-    await chmod(file, 0o755);
-    try {
-      await exec('chroot', [root, `/${relative}`], {
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' },
-      });
-    } catch (error) {
-      throw new RootfsError(`postprocess script ${index + 1} failed: ${(error as Error).message}`, {
-        field: 'postprocess',
-        cause: error,
-      });
-    } finally {
-      await rm(file, { force: true });
-    }
-  }
-}
-
-/** Copies each ostree layer directory over the root (`ostree-layers`). */
-export async function applyLayers(exec: ToolExec, root: string, layers: readonly string[]): Promise<void> {
-  for (const layer of layers) await exec('cp', ['-a', '--no-preserve=ownership', `${layer}/.`, `${root}/`]);
 }
 
 /** Converts the root to the ostree layout, recording /var's contents as tmpfiles.d entries. */
@@ -206,13 +116,4 @@ async function varEntries(root: string, log: (line: string) => void): Promise<st
   };
   if (existsSync(path.join(root, 'var'))) await walk('var');
   return entries;
-}
-
-/** `entry` (a path relative to / of the root) resolved inside `root`; escaping it is an error. */
-function insideRoot(root: string, entry: string): string {
-  const resolved = path.resolve(root, `.${path.posix.normalize(`/${entry}`)}`);
-  if (resolved !== root && !resolved.startsWith(`${root}${path.sep}`)) {
-    throw new RootfsError(`'${entry}' is outside the root`, { field: 'remove-files' });
-  }
-  return resolved;
 }

@@ -13,13 +13,19 @@
  * `filename` is `"check-passwd"`/`"check-groups"` (relative to treefile.json, as rpm-ostree
  * resolves them), each `ostree-layers` entry is the ref `overlay/NAME` whose content is
  * `layers/overlay/NAME/` (the compose commits each to its ref first), and `repos` is explicit.
+ *
+ * This module is the format's one definition: the Manifest writes it (prepareComposeInput,
+ * writeComposeInput, composeInputMetadata) and the compose reads it (readComposeInput,
+ * readComposeInputMetadata) with the zod shapes below.
  */
 import { existsSync, statSync } from 'node:fs';
-import { chmod, copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import type { Arch } from '../artifacts.ts';
+import { FcosError } from '../errors.ts';
 import type { ArtifactMetadata } from '../runner.ts';
-import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
+import { canonicalStringify } from '../util/canonical-json.ts';
 import type { VariableValue } from './conditions.ts';
 import { displayPath, TreefilePathError } from './errors.ts';
 import {
@@ -29,7 +35,7 @@ import {
   type ReadRecorder,
   type TreefileSource,
 } from './flatten.ts';
-import { type Lockfile, readLockfiles } from './lockfile.ts';
+import { type Lockfile, lockfileSchema, readLockfiles } from './lockfile.ts';
 import type { TreefileObject } from './merge.ts';
 import {
   type LocalRepoInput,
@@ -187,7 +193,9 @@ function canonicalFile(value: unknown): string {
 export async function writeComposeInput(input: ComposeInput, directory: string): Promise<void> {
   await mkdir(directory, { recursive: true });
   await writeFile(path.join(directory, COMPOSE_INPUT_FILES.treefile), canonicalFile(input.treefile));
-  await writeFile(path.join(directory, COMPOSE_INPUT_FILES.repos), canonicalFile(input.repos.definitions));
+  // Typed as the compose reads them: a definition it could not parse does not compile here.
+  const definitions: readonly RepoDefinitionAsRead[] = input.repos.definitions;
+  await writeFile(path.join(directory, COMPOSE_INPUT_FILES.repos), canonicalFile(definitions));
   if (input.lockfile) {
     await writeFile(path.join(directory, COMPOSE_INPUT_FILES.lockfile), canonicalFile(input.lockfile));
   }
@@ -204,22 +212,60 @@ export async function writeComposeInput(input: ComposeInput, directory: string):
   }
 }
 
+/** The remote repositories' URLs in the metadata: what the compose's fingerprint fetches repomd.xml from. */
+const remoteRepoUrlsSchema = z
+  .object({
+    name: z.string().min(1),
+    baseurl: z.array(z.string()),
+    metalink: z.string().nullable(),
+    mirrorlist: z.string().nullable(),
+  })
+  .strict();
+
+/**
+ * The output metadata of a compose input. Read leniently (a default for each key) because a
+ * compose's treefile input may come from a producer other than the Manifest.
+ */
+export const composeInputMetadataSchema = z.object({
+  /** The architecture the treefile was flattened for. */
+  arch: z.string().nullable().default(null),
+  /** The treefile's `ref`. */
+  ref: z.string().nullable().default(null),
+  /** The treefile's `releasever`. */
+  releasever: z.union([z.string(), z.number()]).nullable().default(null),
+  /** The treefile's `automatic-version-prefix`, unexpanded. */
+  automaticVersionPrefix: z.string().nullable().default(null),
+  /** The remote repositories of `repos` and `lockfile-repos`. */
+  remoteRepos: z.array(remoteRepoUrlsSchema).default([]),
+  /**
+   * Where the Manifest reads its lockfiles, relative to the project: `lockfileDir`, else the
+   * directory of its `file`; null for an inline treefile. `fcos-run --update-lockfiles` writes
+   * the compose's `manifest-lock.<arch>.json` there.
+   */
+  lockfileDir: z.string().nullable().default(null),
+});
+
+/** The output metadata of a compose input, as read. */
+export type ComposeInputMetadata = z.output<typeof composeInputMetadataSchema>;
+
 /**
  * The output metadata of a compose input: arch, ref, releasever, automaticVersionPrefix (null when
- * unset), and the remote repositories' URLs, which the compose's fingerprint reads to fetch their
- * repomd.xml checksums before deciding whether to run.
+ * unset), the remote repositories' URLs, which the compose's fingerprint reads to fetch their
+ * repomd.xml checksums before deciding whether to run, and the project-relative lockfile
+ * directory (null when there is none).
  */
-export function composeInputMetadata(input: ComposeInput): ArtifactMetadata {
+export function composeInputMetadata(input: ComposeInput, lockfileDir: string | undefined): ArtifactMetadata {
   // A string or number of the treefile, else null.
-  const pick = (key: string): JsonValue => {
+  const pick = (key: string): string | number | null => {
     const value = input.treefile[key];
     return typeof value === 'string' || typeof value === 'number' ? value : null;
   };
-  return {
+  const automaticVersionPrefix = pick('automatic-version-prefix');
+  const metadata: ComposeInputMetadata = {
     arch: input.arch,
-    ref: pick('ref'),
+    ref: typeof input.treefile.ref === 'string' ? input.treefile.ref : null,
     releasever: pick('releasever'),
-    automaticVersionPrefix: pick('automatic-version-prefix'),
+    automaticVersionPrefix: typeof automaticVersionPrefix === 'string' ? automaticVersionPrefix : null,
     remoteRepos: input.repos.definitions
       .filter((definition): definition is RemoteRepoDefinition => !definition.local)
       .map((definition) => ({
@@ -228,5 +274,160 @@ export function composeInputMetadata(input: ComposeInput): ArtifactMetadata {
         metalink: definition.metalink ?? null,
         mirrorlist: definition.mirrorlist ?? null,
       })),
+    lockfileDir: lockfileDir ?? null,
+  };
+  return metadata;
+}
+
+/** A compose input's metadata as the compose reads it; a malformed one names the node and the key. */
+export function readComposeInputMetadata(
+  metadata: ArtifactMetadata,
+  constructPath: string,
+): ComposeInputMetadata {
+  const parsed = composeInputMetadataSchema.safeParse(metadata);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new ComposeInputError(`the treefile input's metadata: ${issue?.path.join('.')}: ${issue?.message}`, {
+    constructPath,
+    field: 'treefile',
+  });
+}
+
+/** A compose input the compose cannot read (no treefile.json, a malformed repos.json ...). */
+export class ComposeInputError extends FcosError {}
+
+/** The flattened treefile as the compose reads treefile.json: the keys it acts on, every other kept. */
+export const composeTreefileSchema = z
+  .object({
+    ref: z.string().min(1, 'the treefile has no ref'),
+    releasever: z.union([z.string(), z.number()]).optional(),
+    packages: z.array(z.string()).default([]),
+    'exclude-packages': z.array(z.string()).default([]),
+    repos: z.array(z.string()).default([]),
+    'lockfile-repos': z.array(z.string()).default([]),
+    postprocess: z.array(z.string()).default([]),
+    'remove-files': z.array(z.string()).default([]),
+    'remove-from-packages': z.array(z.array(z.string())).default([]),
+    'add-commit-metadata': z.record(z.string(), z.json()).default({}),
+    'automatic-version-prefix': z.string().optional(),
+    'mutate-os-release': z.string().optional(),
+    'ostree-layers': z.array(z.string()).default([]),
+  })
+  .loose();
+
+/** treefile.json as read. */
+export type ComposeTreefile = z.output<typeof composeTreefileSchema>;
+
+/**
+ * One definition of repos.json as the compose reads it: a local repository (found among the
+ * compose's inputs by name) or a `.repo` section, of which only the URLs matter to the compose.
+ */
+export const repoDefinitionSchema = z.discriminatedUnion('local', [
+  z.object({
+    name: z.string().min(1),
+    local: z.literal(true),
+    digest: z.string().optional(),
+  }),
+  z.object({
+    name: z.string().min(1),
+    local: z.literal(false),
+    baseurl: z.array(z.string()).readonly().default([]),
+    metalink: z.string().optional(),
+    mirrorlist: z.string().optional(),
+  }),
+]);
+
+/** What a repos.json definition must be for the compose to read it. */
+type RepoDefinitionAsRead = z.input<typeof repoDefinitionSchema>;
+
+/** A repos.json definition, as read. */
+export type ComposeRepoDefinition = z.output<typeof repoDefinitionSchema>;
+
+/** A compose input directory as the compose reads it. */
+export interface ComposeInputContents {
+  /** The directory (read-only). */
+  readonly directory: string;
+  /** treefile.json. */
+  readonly treefile: ComposeTreefile;
+  /** treefile.json's path (rpm-ostree resolves the treefile's relative paths next to it). */
+  readonly treefileFile: string;
+  /** repos.json (empty when absent). */
+  readonly repoDefinitions: readonly ComposeRepoDefinition[];
+  /** lockfile.json, when the Manifest found lockfiles. */
+  readonly lockfile: Lockfile | undefined;
+  /** lockfile.json's path, when there is one. */
+  readonly lockfileFile: string | undefined;
+  /** The content of the postprocess-script, when the treefile has one. */
+  readonly postprocessScript: string | undefined;
+  /** Each ostree-layers ref with the directory holding its content. */
+  readonly layers: readonly OstreeLayer[];
+}
+
+/** Reads and validates one JSON file of a compose input; undefined when it does not exist. */
+async function readInputJson<T>(
+  directory: string,
+  name: string,
+  schema: z.ZodType<T>,
+  constructPath: string,
+): Promise<T | undefined> {
+  const file = path.join(directory, name);
+  if (!existsSync(file)) return undefined;
+  const parsed = schema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ComposeInputError(
+      `${name} of the treefile input: ${issue?.path.join('.')}: ${issue?.message}`,
+      {
+        constructPath,
+        field: 'treefile',
+      },
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads a compose input directory written by {@link writeComposeInput} (errors name `constructPath`). */
+export async function readComposeInput(
+  directory: string,
+  constructPath: string,
+): Promise<ComposeInputContents> {
+  const treefile = await readInputJson(
+    directory,
+    COMPOSE_INPUT_FILES.treefile,
+    composeTreefileSchema,
+    constructPath,
+  );
+  if (!treefile) {
+    throw new ComposeInputError(`the treefile input has no ${COMPOSE_INPUT_FILES.treefile}`, {
+      constructPath,
+      field: 'treefile',
+    });
+  }
+  const repoDefinitions =
+    (await readInputJson(
+      directory,
+      COMPOSE_INPUT_FILES.repos,
+      z.array(repoDefinitionSchema),
+      constructPath,
+    )) ?? [];
+  const lockfile = await readInputJson(
+    directory,
+    COMPOSE_INPUT_FILES.lockfile,
+    lockfileSchema,
+    constructPath,
+  );
+  const scriptFile = path.join(directory, COMPOSE_INPUT_FILES.postprocessScript);
+  return {
+    directory,
+    treefile,
+    treefileFile: path.join(directory, COMPOSE_INPUT_FILES.treefile),
+    repoDefinitions,
+    lockfile,
+    lockfileFile: lockfile === undefined ? undefined : path.join(directory, COMPOSE_INPUT_FILES.lockfile),
+    postprocessScript: existsSync(scriptFile) ? await readFile(scriptFile, 'utf8') : undefined,
+    layers: treefile['ostree-layers'].map((ref) => ({
+      ref,
+      directory: path.join(directory, COMPOSE_INPUT_FILES.layers, ref),
+    })),
   };
 }

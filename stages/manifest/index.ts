@@ -82,7 +82,8 @@ export type ManifestConfig = z.output<typeof schema>;
 /** The Manifest kind. */
 export const manifestKind = defineKind({
   kind: 'Manifest',
-  version: 1,
+  // 2: the outputs' metadata records the lockfile directory (lockfileDir) for --update-lockfiles.
+  version: 2,
   schema,
   resources: () => ({ class: 'io' }),
   runner: new URL('./runner.ts', import.meta.url),

@@ -29,11 +29,18 @@ export type ManifestNodeProps = NodeProps<ManifestConfig>;
 /** An input of a Manifest is not a named repository. */
 export class ManifestNodeError extends FcosError {}
 
-/** The flattening's starting point and the arches, from the node's props and inputs (files recorded in `reads`). */
+/**
+ * The flattening's starting point, the arches and the project-relative lockfile directory, from
+ * the node's props and inputs (files recorded in `reads`).
+ */
 function manifestSources(
   context: FingerprintContext<ManifestNodeProps>,
   reads?: ReadRecorder,
-): { readonly sources: ManifestSources; readonly arches: readonly Arch[] } {
+): {
+  readonly sources: ManifestSources;
+  readonly arches: readonly Arch[];
+  readonly lockfileDir: string | undefined;
+} {
   const props = context.props;
   const projectDir = context.projectDir;
   const localRepos = props.localRepos.map(({ $input: field }) => {
@@ -48,7 +55,9 @@ function manifestSources(
     return { name, digest: input.digest };
   });
   const file = props.file === undefined ? undefined : path.resolve(projectDir, props.file);
-  const lockfileDir = props.lockfileDir ?? (props.file === undefined ? undefined : path.dirname(props.file));
+  // Project paths are posix and relative: the same string on every machine, in the output metadata too.
+  const lockfileDir =
+    props.lockfileDir ?? (props.file === undefined ? undefined : path.posix.dirname(props.file));
   const sources: ManifestSources = {
     constructPath: context.nodePath,
     projectDir,
@@ -58,7 +67,7 @@ function manifestSources(
     lockfileDirectory: lockfileDir === undefined ? undefined : path.resolve(projectDir, lockfileDir),
     ...(reads ? { reads } : {}),
   };
-  return { sources, arches: props.arches };
+  return { sources, arches: props.arches, lockfileDir };
 }
 
 /** Flattens the treefile per arch and writes each arch's compose input directory. */
@@ -87,7 +96,7 @@ export default defineRunner(manifestKind, {
 
   /** One `treefile-<arch>` tree per arch. */
   async run(context) {
-    const { sources, arches } = manifestSources(context);
+    const { sources, arches, lockfileDir } = manifestSources(context);
     const outputs: Record<string, RunnerOutput> = {};
     for (const arch of arches) {
       const input = await prepareComposeInput(sources, arch);
@@ -101,7 +110,7 @@ export default defineRunner(manifestKind, {
       outputs[`treefile-${arch}`] = {
         storage: 'tree',
         path: directory,
-        metadata: composeInputMetadata(input),
+        metadata: composeInputMetadata(input, lockfileDir),
       };
     }
     return outputs;

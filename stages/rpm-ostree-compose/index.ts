@@ -1,7 +1,7 @@
 /**
  * RpmOstreeCompose: a flattened treefile in, a reproducible ostree commit out (in the cache's
- * archive repo), with the package list. Composed by runner.ts: rpm-ostree when installed, else
- * dnf + ostree.
+ * archive repo), with the package list. Composed by runner.ts: rpm-ostree when installed
+ * (rpm-ostree-driver.ts), else dnf + ostree (dnf-driver.ts).
  */
 import type { Construct } from 'constructs';
 import { z } from 'zod';
@@ -33,6 +33,14 @@ export interface RpmOstreeComposeProps {
    * @default 1700000000
    */
   readonly timestamp?: number;
+  /**
+   * The last component of the version, `<automatic-version-prefix>.<respin>` (the prefix's
+   * `<date:...>` is expanded from `timestamp`). The release tooling raises it when it releases the
+   * same content date again; the version depends on nothing else, so every cache and machine
+   * composes the same commit with the same version.
+   * @default 0
+   */
+  readonly respin?: number;
 }
 
 const schema = z
@@ -41,6 +49,7 @@ const schema = z
     localRepos: z.array(artifactSchema('rpm-repo')).default([]),
     driver: z.enum(COMPOSE_DRIVERS).default('auto'),
     timestamp: z.number().int().nonnegative().default(1_700_000_000),
+    respin: z.number().int().nonnegative().default(0),
   })
   .strict();
 
@@ -51,7 +60,8 @@ export type RpmOstreeComposeConfig = z.output<typeof schema>;
 export const rpmOstreeComposeKind = defineKind({
   kind: 'RpmOstreeCompose',
   // 2: the committed tree has no /etc beside /usr/etc (ostree admin deploy refuses both).
-  version: 2,
+  // 3: the version is `<prefix>.<respin>`, no longer numbered by an index kept in the cache.
+  version: 3,
   schema,
   resources: () => ({ class: 'cpu' }),
   runner: new URL('./runner.ts', import.meta.url),

@@ -1,0 +1,113 @@
+/**
+ * The dnf driver: dnf --installroot into a plain directory, the treefile's edits, an initramfs,
+ * the ostree layout, and `ostree commit` into the cache's repository. Portable: it is what runs
+ * where rpm-ostree cannot be installed (Debian hosts).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { convertToOstreeLayout, findKernelVersion, placeKernel } from '../../lib/compose/ostree-layout.ts';
+import {
+  applyLayers,
+  mutateOsRelease,
+  removeFiles,
+  removeFromPackages,
+  runPostprocess,
+} from '../../lib/compose/treefile-edits.ts';
+import { installPackages } from '../../lib/tools/dnf.ts';
+import { commitTree, ensureArchiveRepository } from '../../lib/tools/ostree.ts';
+import { installedPackages } from '../../lib/tools/rpm.ts';
+import { buildInitramfs, TINY_DRACUT_PATH } from '../../lib/tools/tiny-dracut.ts';
+import type { ToolExec } from '../../lib/tools/tool-exec.ts';
+import type { Lockfile } from '../../lib/treefile/lockfile.ts';
+import type { JsonValue } from '../../lib/util/canonical-json.ts';
+import type { ComposeDriver } from './driver.ts';
+
+/** dnf install specs: locked packages at their exact version, the others by name. */
+function installSpecs(packages: readonly string[], lockfile: Lockfile | undefined): string[] {
+  const locked = lockfile?.packages ?? {};
+  const specs = new Set<string>();
+  for (const [name, lock] of Object.entries(locked)) {
+    const version = lock.evra ?? lock.evr;
+    if (version) specs.add(`${name}-${version.replace(/^0:/, '')}`);
+  }
+  for (const name of packages) if (!(name in locked)) specs.add(name);
+  return [...specs].sort();
+}
+
+/** Builds the initramfs of `kernelVersion` inside the root: the tiny OS's tiny-dracut, else dracut. */
+async function makeInitramfs(exec: ToolExec, root: string, kernelVersion: string, timestamp: number) {
+  const initramfs = path.join(root, 'usr/lib/modules', kernelVersion, 'initramfs.img');
+  if (existsSync(path.join(root, TINY_DRACUT_PATH))) {
+    await buildInitramfs(exec, { root, kernelVersion, output: initramfs, sourceDateEpoch: timestamp });
+    return;
+  }
+  await exec(
+    'chroot',
+    [
+      root,
+      'dracut',
+      '--no-hostonly',
+      '--reproducible',
+      '--force',
+      '--kver',
+      kernelVersion,
+      `/usr/lib/modules/${kernelVersion}/initramfs.img`,
+    ],
+    { env: { SOURCE_DATE_EPOCH: String(timestamp) } },
+  );
+}
+
+/** The commit's metadata: `version` and the string entries of add-commit-metadata, the rest as variants. */
+function splitCommitMetadata(version: string, added: Readonly<Record<string, unknown>>) {
+  const strings: Record<string, string> = { version };
+  const variants: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(added)) {
+    if (typeof value === 'string') strings[key] = value;
+    else variants[key] = value as JsonValue;
+  }
+  return { strings, variants };
+}
+
+/** Composes with dnf --installroot and ostree commit. */
+export const composeWithDnf: ComposeDriver = async (context, { input, repositories, version }) => {
+  const { exec, workDir, props } = context;
+  const { treefile } = input;
+  const root = path.join(workDir, 'rootfs');
+  await installPackages(exec, {
+    installRoot: root,
+    stateDir: path.join(workDir, 'dnf'),
+    repositories,
+    packages: installSpecs(treefile.packages, input.lockfile),
+    exclude: treefile['exclude-packages'],
+    releaseVersion: String(treefile.releasever ?? '0'),
+    sourceDateEpoch: props.timestamp,
+  });
+  const packages = await installedPackages(exec, root);
+  await applyLayers(
+    exec,
+    root,
+    input.layers.map((layer) => layer.directory),
+  );
+  await removeFromPackages(exec, root, treefile['remove-from-packages']);
+  const scripts = [...treefile.postprocess];
+  if (input.postprocessScript !== undefined) scripts.push(input.postprocessScript);
+  await runPostprocess(exec, root, scripts);
+  await removeFiles(root, treefile['remove-files']);
+  if (treefile['mutate-os-release']) await mutateOsRelease(root, treefile['mutate-os-release'], version);
+  const kernelVersion = await findKernelVersion(root);
+  await placeKernel(root, kernelVersion);
+  await makeInitramfs(exec, root, kernelVersion, props.timestamp);
+  await convertToOstreeLayout(root, context.log);
+  await ensureArchiveRepository(exec, context.ostreeRepo);
+  const metadata = splitCommitMetadata(version, treefile['add-commit-metadata']);
+  const checksum = await commitTree(exec, {
+    repo: context.ostreeRepo,
+    tree: root,
+    ref: treefile.ref,
+    timestamp: props.timestamp,
+    subject: `${treefile.ref} ${version}`,
+    metadata: metadata.strings,
+    variantMetadata: metadata.variants,
+  });
+  return { checksum, version, packages, metadata: { kernelVersion } };
+};
