@@ -1,6 +1,14 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// `fcos-cdk` (a test's generated program, pipeline.ts) resolves to the sources through the
+// package's `fcos-cdk-source` export condition, so the suite loads one copy of the library: the
+// sources its own files import, never dist/ beside them.
+const conditions = ['fcos-cdk-source', ...defaultServerConditions];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

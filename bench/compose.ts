@@ -5,16 +5,16 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { linkFcosCdk } from '../test/helpers/link-project.ts';
 import { median, printTable } from './report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The program: the tiny OS's compose. */
 const PROGRAM = `
-import { Pipeline } from '${pathToFileURL(path.join(ROOT, 'lib/index.ts')).href}';
-import { LocalPackageRepo, Manifest, RpmOstreeCompose } from '${pathToFileURL(path.join(ROOT, 'stages/index.ts')).href}';
+import { LocalPackageRepo, Manifest, Pipeline, RpmOstreeCompose } from 'fcos-cdk';
 const pipeline = new Pipeline({ name: 'compose-bench' });
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'local-os/packages' });
 const manifest = new Manifest(pipeline, 'Manifest', { file: 'local-os/manifest.yaml', localRepos: [repo.repo] });
@@ -34,6 +34,7 @@ export async function main(): Promise<void> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-compose-'));
   try {
     await cp(path.join(ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
+    await linkFcosCdk(directory);
     await writeFile(path.join(directory, 'app.ts'), PROGRAM);
     const cold = await synthAndRun(directory);
     const warm: number[] = [];

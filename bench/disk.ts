@@ -10,9 +10,10 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { PLATFORM_NAMES } from '../targets/index.ts';
+import { linkFcosCdk } from '../test/helpers/link-project.ts';
 import { printTable } from './report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,10 +22,8 @@ const RUN_BIN = path.join(ROOT, 'bin/fcos-run.js');
 
 /** The pipeline program: the tiny OS to a 512-byte and a 4K disk, and every platform image. */
 function program(): string {
-  const url = (relative: string) => pathToFileURL(path.join(ROOT, relative)).href;
   const platforms = JSON.stringify(PLATFORM_NAMES);
-  return `import { Pipeline } from '${url('lib/index.ts')}';
-import { DiskImage, LocalPackageRepo, Manifest, PlatformImage, RpmOstreeCompose } from '${url('stages/index.ts')}';
+  return `import { DiskImage, LocalPackageRepo, Manifest, Pipeline, PlatformImage, RpmOstreeCompose } from 'fcos-cdk';
 
 const pipeline = new Pipeline({ name: 'bench-disk' });
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: '${path.join(ROOT, 'local-os/packages')}', name: 'local' });
@@ -83,6 +82,7 @@ async function nodeSeconds(directory: string): Promise<Map<string, number>> {
 export async function main(): Promise<void> {
   const directory = await mkdtemp(path.join(tmpdir(), 'fcos-bench-disk-'));
   try {
+    await linkFcosCdk(directory);
     await writeFile(path.join(directory, 'app.ts'), program());
     await execa('node', [SYNTH_BIN, '--app', 'app.ts', '--out', 'fcos.out', '-q'], { cwd: directory });
     const compose = await timedRun(directory, ['--only', 'Compose']);

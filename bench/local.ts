@@ -3,11 +3,12 @@
  * composed, a disk, five platform images, kola in QEMU), cold and warm, whole processes, on a copy
  * of the project. Targets: cold < 60 s, warm < 2 s. Prints the critical path fcos-run reports.
  */
-import { cp, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { linkFcosCdk } from '../test/helpers/link-project.ts';
 import { median, printTable } from './report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,9 +46,7 @@ export async function main(): Promise<void> {
     for (const entry of ['pipeline.ts', 'local-os']) {
       await cp(path.join(ROOT, entry), path.join(directory, entry), { recursive: true });
     }
-    for (const entry of ['lib', 'stages', 'targets', 'node_modules', 'package.json', 'bin']) {
-      await symlink(path.join(ROOT, entry), path.join(directory, entry));
-    }
+    await linkFcosCdk(directory);
     const cold = await synthAndRun(directory);
     const warm: number[] = [];
     for (let run = 0; run < 3; run++) warm.push((await synthAndRun(directory)).ms);

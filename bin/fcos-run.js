@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Entry point of `npx fcos-run`: TypeScript through tsx, like fcos-synth. Ctrl-C or SIGTERM stops
-// the run (every tool's process group is killed, the cache stays consistent) and exits 130; a
-// second Ctrl-C exits at once.
+// Entry point of `npx fcos-run`: runs the compiled CLI (dist/); tsx is registered only if a node's
+// runner is a TypeScript file (a project's own kind). Ctrl-C or SIGTERM stops the run (every tool's
+// process group is killed, the cache stays consistent) and exits 130; a second Ctrl-C exits at once.
+import { ensureCurrentBuild } from './build-check.js';
+
 // A cache hit is a handful of small file operations; with libuv's default 4 threads they queue
 // up on a large pipeline. Must be set before the first asynchronous file operation.
 process.env.UV_THREADPOOL_SIZE ??= '32';
-await import('tsx');
-const { main } = await import('../lib/cli/run.ts');
+ensureCurrentBuild('fcos-run');
+const { main } = await import('../dist/lib/cli/run.js');
 const controller = new AbortController();
 let interrupts = 0;
 for (const signal of ['SIGINT', 'SIGTERM']) {

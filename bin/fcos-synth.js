@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Entry point of `npx fcos-synth`: TypeScript is loaded through tsx (its ESM and CommonJS hooks,
-// as `node --import tsx` does), so pipeline programs and the library run from source.
-import 'tsx';
+// Entry point of `npx fcos-synth`: runs the compiled CLI (dist/). The pipeline program, when it is
+// TypeScript, is loaded through tsx, which the CLI registers just before importing it.
+import { ensureCurrentBuild } from './build-check.js';
 
-const { main } = await import('../lib/cli/synth.ts');
+ensureCurrentBuild('fcos-synth');
+const { main } = await import('../dist/lib/cli/synth.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
 # (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
-# the local tiny OS) and the npm packages from the lockfile. Safe to run again.
+# the local tiny OS) and the npm packages from the lockfile, then builds dist/ (the bins run the
+# compiled code; incremental, so an updated checkout rebuilds only what changed). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +34,6 @@ fi
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
 fi
+node scripts/build.js
 node scripts/link-bins.js
 echo "setup: done"

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  makeTempDir,
+  makeTempProject,
   nodesWith,
   REPO_ROOT,
   readEvents,
@@ -19,8 +19,7 @@ import {
 
 /** The program: the local tiny OS's compose, and a node that depends on none of it. */
 const PROGRAM = `
-import { Pipeline } from '${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).href}';
-import { LocalPackageRepo, Manifest, RpmOstreeCompose } from '${pathToFileURL(path.join(REPO_ROOT, 'stages/index.ts')).href}';
+import { LocalPackageRepo, Manifest, Pipeline, RpmOstreeCompose } from 'fcos-cdk';
 ${testKindsHeader()}
 const pipeline = new Pipeline({ name: 'compose' });
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'local-os/packages' });
@@ -33,7 +32,7 @@ describe('the compose through fcos-run', () => {
   let directory: string;
 
   beforeAll(async () => {
-    directory = await makeTempDir();
+    directory = await makeTempProject();
     await cp(path.join(REPO_ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
     await writeFile(path.join(directory, 'app.ts'), PROGRAM);
     expect((await synthIn(directory)).code).toBe(0);

@@ -1,9 +1,9 @@
-import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
+import { cp, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { readAssembly } from '../lib/synth/assembly.ts';
-import { makeTempDir, REPO_ROOT, runSynth } from './helpers/temp-project.ts';
+import { linkFcosCdk, makeTempDir, REPO_ROOT, runSynth } from './helpers/temp-project.ts';
 
 const BIN = path.join(REPO_ROOT, 'bin/fcos-synth.js');
 
@@ -21,14 +21,12 @@ async function synthDefault(...context: string[]) {
   return { code, stderr, out };
 }
 
-/** A copy of the project in a new directory, sharing the library and node_modules by symlink. */
+/** A copy of the project in a new directory, whose `fcos-cdk` is this checkout. */
 async function copyProject(directory: string): Promise<void> {
   await mkdir(directory, { recursive: true });
   await cp(path.join(REPO_ROOT, 'pipeline.ts'), path.join(directory, 'pipeline.ts'));
   await cp(path.join(REPO_ROOT, 'local-os'), path.join(directory, 'local-os'), { recursive: true });
-  for (const link of ['lib', 'stages', 'targets', 'node_modules', 'package.json']) {
-    await symlink(path.join(REPO_ROOT, link), path.join(directory, link));
-  }
+  await linkFcosCdk(directory);
 }
 
 describe('the default pipeline', () => {

@@ -1,25 +1,21 @@
 /** Artifact types make a mismatched edge a tsc error. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
+import { makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
 
 describe('artifact types', () => {
   it('make passing a disk image where a commit is expected a tsc error', async () => {
     // The same file as test/types/artifact-mismatch.ts without its @ts-expect-error directives:
     // tsc must report every one of those lines.
     const source = await readFile(path.join(REPO_ROOT, 'test/types/artifact-mismatch.ts'), 'utf8');
-    const directory = await makeTempDir();
+    const directory = await makeTempProject();
     const file = path.join(directory, 'mismatch.ts');
     const rewritten = source
       .replace(/^\s*\/\/ @ts-expect-error.*$/gm, '')
-      .replaceAll("'../../lib/index.ts'", `'${pathToFileURL(path.join(REPO_ROOT, 'lib/index.ts')).pathname}'`)
-      .replaceAll(
-        "'../../stages/index.ts'",
-        `'${pathToFileURL(path.join(REPO_ROOT, 'stages/index.ts')).pathname}'`,
-      );
+      .replaceAll("'../../lib/index.ts'", "'fcos-cdk'")
+      .replaceAll("'../../stages/index.ts'", "'fcos-cdk'");
     await writeFile(file, rewritten);
     const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
     const result = await execa(
@@ -35,6 +31,9 @@ describe('artifact types', () => {
         'NodeNext',
         '--moduleResolution',
         'NodeNext',
+        // The library's sources, as in this repository (package.test.ts checks the built declarations).
+        '--customConditions',
+        'fcos-cdk-source',
         '--allowImportingTsExtensions',
         '--types',
         'node',

@@ -1,21 +1,21 @@
-/** Temporary pipeline programs for tests: written to a fresh directory, importing the library by URL. */
+/** Temporary pipeline programs for tests: written to a fresh project directory whose `fcos-cdk` is this checkout. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll } from 'vitest';
 import type { CliIo } from '../../lib/cli/io.ts';
 import { main } from '../../lib/cli/synth.ts';
+import { linkFcosCdk, REPO_ROOT } from './link-project.ts';
 
-/** The repository root. */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { linkFcosCdk, REPO_ROOT };
 
 /** `import` line header giving a temporary program the library, the stages and Construct. */
 export function programHeader(): string {
-  const url = (relative: string) => pathToFileURL(path.join(REPO_ROOT, relative)).href;
+  // Three lines, as ever: the tests' expected line numbers count from the program's fourth line.
   return [
-    `import { Construct, Pipeline } from '${url('lib/index.ts')}';`,
-    `import * as stages from '${url('stages/index.ts')}';`,
+    "import { Construct, Pipeline } from 'fcos-cdk';",
+    "import * as stages from 'fcos-cdk';",
     'const { LocalPackageRepo, Manifest, RpmOstreeCompose, DiskImage, PlatformImage, Upload, KolaTest } = stages;',
     '',
   ].join('\n');
@@ -33,9 +33,16 @@ export async function makeTempDir(prefix = 'fcos-test-'): Promise<string> {
   return directory;
 }
 
+/** Makes a temporary project directory (see {@link linkFcosCdk}) removed after the test file. */
+export async function makeTempProject(prefix = 'fcos-test-'): Promise<string> {
+  const directory = await makeTempDir(prefix);
+  await linkFcosCdk(directory);
+  return directory;
+}
+
 /** Writes a program (header + body) as `app.ts` in a new temporary project; returns its directory. */
 export async function writeProgram(body: string, files: Record<string, string> = {}): Promise<string> {
-  const directory = await makeTempDir();
+  const directory = await makeTempProject();
   await writeFile(path.join(directory, 'app.ts'), `${programHeader()}${body}\n`);
   for (const [name, content] of Object.entries(files)) {
     await writeFile(path.join(directory, name), content);
