@@ -68,10 +68,50 @@ function splitCommitMetadata(version: string, added: Readonly<Record<string, unk
   return { strings, variants };
 }
 
+/**
+ * Treefile keys this driver acts on, or that need no action at compose time (`basearch`,
+ * `variables`, `edition` are spent by flattening; `metadata` and `rojig` are informational;
+ * `container-cmd` only matters to container encapsulation). Any other key the Manifest accepted
+ * is one rpm-ostree would act on and this driver does not: it is named in one warning.
+ */
+const DNF_DRIVER_KEYS: ReadonlySet<string> = new Set([
+  'ref',
+  'releasever',
+  'packages',
+  'exclude-packages',
+  'repos',
+  'lockfile-repos',
+  'postprocess',
+  'postprocess-script',
+  'remove-files',
+  'remove-from-packages',
+  'add-commit-metadata',
+  'automatic-version-prefix',
+  'mutate-os-release',
+  'ostree-layers',
+  'basearch',
+  'variables',
+  'edition',
+  'metadata',
+  'rojig',
+  'container-cmd',
+]);
+
+/** The keys of `treefile` the dnf driver does not act on, sorted. */
+export function keysIgnoredByDnfDriver(treefile: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(treefile)
+    .filter((key) => !DNF_DRIVER_KEYS.has(key))
+    .sort();
+}
+
 /** Composes with dnf --installroot and ostree commit. */
 export const composeWithDnf: ComposeDriver = async (context, { input, repositories, version }) => {
   const { exec, workDir, props } = context;
   const { treefile } = input;
+  const ignored = keysIgnoredByDnfDriver(treefile);
+  if (ignored.length > 0) {
+    context.log(`warning: the dnf driver does not act on ${ignored.join(', ')} (rpm-ostree would)`);
+  }
   const root = path.join(workDir, 'rootfs');
   await installPackages(exec, {
     installRoot: root,
