@@ -7,24 +7,32 @@
  *
  * Context keys: profile (local|fedora), streams, arches, platforms (comma-separated), config (the
  * fedora-coreos-config checkout; config.<stream> overrides it per stream), upload (true|false), and
- * the cloud settings aws.*, azure.*, gcp.* read below.
+ * the cloud settings each cloud's folder reads (targets/aws: aws.*, targets/azure: azure.*,
+ * targets/gce: gcp.*).
  */
 import { Construct } from 'constructs';
-import { ARCHES, type Arch, Pipeline } from './lib/index.ts';
 import {
+  ARCHES,
+  type Arch,
   DiskImage,
+  findPlatform,
   KolaTest,
   LocalPackageRepo,
   Manifest,
+  Pipeline,
   PlatformImage,
+  platformNames,
   RpmOstreeCompose,
   Upload,
+  type UploadContextReader,
   type UploadProps,
-} from './stages/index.ts';
+} from 'fcos-cdk';
 
 const STREAMS = ['stable', 'testing', 'next', 'testing-devel', 'next-devel', 'rawhide'] as const;
-const PLATFORMS = ['qemu', 'metal', 'metal4k', 'aws', 'azure', 'gce'] as const;
-type PlatformChoice = (typeof PLATFORMS)[number];
+/** `metal4k`: not a platform of its own but the metal image of a 4096-byte-sector disk (cosa's name). */
+const METAL_4K = 'metal4k';
+/** What `-c platforms=` may list: every registered platform, and metal4k. */
+const PLATFORM_CHOICES = [...platformNames(), METAL_4K];
 
 const pipeline = new Pipeline({ name: 'fedora-coreos', context: { profile: 'local' } });
 const profile = pipeline.contextChoice('profile', ['local', 'fedora'], 'local');
@@ -32,9 +40,9 @@ const local = profile === 'local';
 
 const streams = pipeline.contextList('streams', STREAMS, local ? ['testing'] : ['stable', 'testing', 'next']);
 const arches = pipeline.contextList('arches', ARCHES, local ? ['x86_64'] : ['x86_64', 'aarch64']);
-const platforms = pipeline.contextList<PlatformChoice>(
+const platforms = pipeline.contextList(
   'platforms',
-  PLATFORMS,
+  PLATFORM_CHOICES,
   local ? ['qemu', 'metal', 'aws', 'azure', 'gce'] : ['qemu', 'metal', 'metal4k', 'aws', 'azure', 'gce'],
 );
 const uploads = pipeline.contextChoice('upload', ['true', 'false'], local ? 'false' : 'true') === 'true';
@@ -62,13 +70,13 @@ for (const stream of streams) {
     // The tiny OS fits in a 1 GiB disk; Fedora CoreOS's images are 10 GiB (image-base.yaml).
     const sizeGiB = local ? 1 : 10;
     const disk = new DiskImage(archScope, 'Disk', { commit: compose.commit, arch, sizeGiB });
-    const disk4k = platforms.includes('metal4k')
+    const disk4k = platforms.includes(METAL_4K)
       ? new DiskImage(archScope, 'Disk4k', { commit: compose.commit, arch, sizeGiB, sectorSize: 4096 })
       : undefined;
     for (const platform of platforms) {
       const image = new PlatformImage(archScope, platform, {
-        disk: platform === 'metal4k' && disk4k ? disk4k.disk : disk.disk,
-        platform: platform === 'metal4k' ? 'metal' : platform,
+        disk: platform === METAL_4K && disk4k ? disk4k.disk : disk.disk,
+        platform: platform === METAL_4K ? 'metal' : platform,
       });
       // The QEMU harness runs x86_64 guests (qemu-system-x86_64); other arches need their own emulator.
       if (platform === 'qemu' && arch === 'x86_64') {
@@ -98,31 +106,17 @@ function configFor(stream: string): string {
   );
 }
 
-/** Upload options of a cloud platform, from context; undefined for platforms that are not clouds. */
-function uploadOptions(
-  platform: PlatformChoice,
-  stream: string,
-  arch: Arch,
-): UploadProps['options'] | undefined {
-  const need = (key: string) => pipeline.requireContext(key, pipeline, `needed to upload ${platform} images`);
-  switch (platform) {
-    case 'aws':
-      return { region: pipeline.tryGetContext('aws.region') ?? 'us-east-1', bucket: need('aws.bucket') };
-    case 'azure':
-      return {
-        subscriptionId: need('azure.subscription'),
-        resourceGroup: need('azure.resourceGroup'),
-        location: pipeline.tryGetContext('azure.location') ?? 'eastus',
-        storageAccount: need('azure.storageAccount'),
-        container: pipeline.tryGetContext('azure.container') ?? 'images',
-      };
-    case 'gce':
-      return {
-        project: need('gcp.project'),
-        bucket: need('gcp.bucket'),
-        family: `fedora-coreos-${stream}${arch === 'x86_64' ? '' : `-${arch.replace('_', '-')}`}`,
-      };
-    default:
-      return undefined;
-  }
+/**
+ * Upload options of `platform`'s images, read from context by the platform's own mapping
+ * (targets/<cloud>/index.ts: aws.*, azure.*, gcp.*); undefined for platforms that are not clouds.
+ */
+function uploadOptions(platform: string, stream: string, arch: Arch): UploadProps['options'] | undefined {
+  const upload = findPlatform(platform)?.upload;
+  if (!upload) return undefined;
+  const context: UploadContextReader = {
+    optional: (key) => pipeline.tryGetContext(key),
+    required: (key) => pipeline.requireContext(key, pipeline, `needed to upload ${platform} images`),
+  };
+  // The Upload validates the options with the same platform's schema.
+  return upload.optionsFromContext(context, stream, arch) as UploadProps['options'];
 }

@@ -3,18 +3,20 @@
  * with a plain and a release image, uploads to three regions (clouds) and kola tests.
  */
 import { Construct } from 'constructs';
-import { ARCHES, type Arch, type Pipeline } from '../lib/index.ts';
 import {
-  BOOTABLE_PLATFORMS,
+  ARCHES,
+  type Arch,
   DiskImage,
+  findPlatform,
   KolaTest,
   Manifest,
+  type Pipeline,
+  PLATFORM_NAMES,
   PlatformImage,
   RpmOstreeCompose,
   Upload,
   type UploadProps,
-} from '../stages/index.ts';
-import { findPlatform, PLATFORM_NAMES } from '../targets/index.ts';
+} from 'fcos-cdk';
 
 /** Streams of the generated pipeline. */
 export const GENERATED_STREAMS = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'];
@@ -82,7 +84,7 @@ export function buildGeneratedPipeline(pipeline: Pipeline): Pipeline {
           platform,
           compression: target.compressions.includes('xz') ? 'xz' : target.defaultCompression,
         });
-        if (target.uploadOptions) {
+        if (target.upload) {
           REGIONS.forEach((region, index) => {
             new Upload(scope, `${id}-upload-${index}`, {
               image: release.image,
@@ -90,7 +92,7 @@ export function buildGeneratedPipeline(pipeline: Pipeline): Pipeline {
             });
           });
         }
-        const bootable = (BOOTABLE_PLATFORMS as readonly string[]).includes(platform);
+        const bootable = target.qemuBootable;
         const tags = [`platform-${platform}`];
         new KolaTest(scope, `${id}-kola`, { image: bootable ? image.image : qemu.image, tags, stream });
         // Release images of bootable platforms are tested as shipped, compressed.

@@ -16,7 +16,8 @@ import { execa } from 'execa';
 import S3rver from 's3rver';
 import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
 import type { Arch } from '../lib/artifacts.ts';
-import type { CloudName } from '../lib/cloud/upload.ts';
+import { loadUploader, uploaderSpec } from '../lib/cloud/uploader-module.ts';
+import { runTool } from '../lib/exec.ts';
 import { findPlatform } from '../targets/index.ts';
 import { ArmTestDouble } from '../test/doubles/arm-test-double.ts';
 import { Ec2TestDouble } from '../test/doubles/ec2-test-double.ts';
@@ -26,6 +27,8 @@ import { makeTestCertificate } from '../test/doubles/http-double.ts';
 const MIB = 1024 * 1024;
 const SIZES_MIB = [256, 2048];
 const CHILD_FLAG = '--upload-child';
+/** The clouds benchmarked. */
+type CloudName = 'aws' | 'azure' | 'gce';
 const CLOUDS: readonly CloudName[] = ['aws', 'azure', 'gce'];
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Azurite's well-known development account (public, documented). */
@@ -262,17 +265,19 @@ async function runChild(task: ChildTask, env: Record<string, string>): Promise<C
 
 /** The child role: uploads `task.file` with the cloud's uploader, then prints its timing and peak RSS. */
 async function uploadChild(task: ChildTask): Promise<void> {
-  const target = findPlatform(task.cloud)!;
-  const options = target.uploadOptions!.parse(task.options);
+  // Loaded the way the Upload runner loads it: by the module spec synthesis would record.
+  const spec = uploaderSpec(findPlatform(task.cloud)!.upload!.uploaderFile, REPO_ROOT);
+  const uploader = await loadUploader(spec, task.cloud, { projectDir: REPO_ROOT, nodePath: 'bench' });
+  const options = uploader.parseOptions(task.options);
   const digest = randomBytes(32).toString('hex');
   const arch: Arch = 'x86_64';
   const signal = new AbortController().signal;
   await mkdir(task.workDir, { recursive: true });
   // Load the SDK first (a lookup does), so that the RSS before the upload includes it.
-  await target.uploader!.lookup({ nodePath: 'bench', options, digest, arch, signal });
+  await uploader.lookup({ nodePath: 'bench', options, digest, arch, signal });
   const rssBeforeUploadKiB = Math.round(process.memoryUsage.rss() / 1024);
   const started = performance.now();
-  await target.uploader!.upload({
+  await uploader.upload({
     nodePath: 'bench',
     options,
     digest,
@@ -281,6 +286,7 @@ async function uploadChild(task: ChildTask): Promise<void> {
     imagePath: task.file,
     workDir: task.workDir,
     log: () => {},
+    exec: (file, args, execOptions) => runTool(file, args, { ...execOptions, signal }),
   });
   const seconds = (performance.now() - started) / 1000;
   console.log(JSON.stringify({ seconds, maxRssKiB: process.resourceUsage().maxRSS, rssBeforeUploadKiB }));

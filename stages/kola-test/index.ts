@@ -8,12 +8,7 @@ import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { projectPathSchema } from '../../lib/schemas.ts';
 import { Step } from '../../lib/step.ts';
-
-/**
- * Platforms whose images the QEMU harness boots: Ignition reads its config from QEMU's fw_cfg only
- * on the `qemu` platform (a metal image would look for it on the kernel command line or a disk).
- */
-export const BOOTABLE_PLATFORMS = ['qemu'] as const;
+import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
 
 /** Props of {@link KolaTest}. */
 export interface KolaTestProps {
@@ -115,11 +110,12 @@ export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
     this.report = this.addOutput('report', 'test-report', {});
     this.addCheck(() => {
       const platform = this.props.image.attributes.platform;
-      if ((BOOTABLE_PLATFORMS as readonly string[]).includes(platform)) return [];
+      // The platform's data says whether the harness can boot it (Ignition reads fw_cfg on qemu only).
+      if (findPlatform(platform)?.qemuBootable === true) return [];
       return [
         this.issue(
           'image',
-          `the QEMU harness boots ${BOOTABLE_PLATFORMS.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
+          `the QEMU harness boots ${qemuBootablePlatformNames().join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
         ),
       ];
     });

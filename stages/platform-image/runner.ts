@@ -1,6 +1,7 @@
 /**
  * The PlatformImage runner: copies the disk, edits its BLS entry and grub.cfg for the platform
- * without mounting, converts it to the platform's format and compresses it.
+ * without mounting, converts it to the platform's format and compresses it. Everything it needs of
+ * the platform is in the node's props (`target`, recorded at synthesis): no platform registry here.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,11 +14,11 @@ import {
   platformKernelArguments,
   withKernelArguments,
 } from '../../lib/disk/bls.ts';
+import { CONVERTERS } from '../../lib/disk/formats/converters.ts';
 import { renderGrubConfig } from '../../lib/disk/grub-config.ts';
 import { platformSettings, platformsTableDigest } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
 import { runTool } from '../../lib/exec.ts';
-import type { Compression, PlatformTarget } from '../../lib/platform.ts';
 import {
   defineRunner,
   type FingerprintContext,
@@ -35,9 +36,8 @@ import {
 import { installedVersions } from '../../lib/tools/dpkg.ts';
 import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
-import { findPlatform } from '../../targets/index.ts';
 import { type DiskImageMetadata, diskMetadataSchema } from '../disk-image/runner.ts';
-import { type PlatformImageConfig, platformImageKind } from './index.ts';
+import { type PlatformImageConfig, type PlatformImageTarget, platformImageKind } from './index.ts';
 
 /** The PlatformImage cannot be made from its disk (metadata missing, an entry without `options` ...). */
 export class PlatformImageError extends FcosError {}
@@ -48,20 +48,15 @@ type PlatformImageRunnerProps = NodeProps<PlatformImageConfig>;
 /** Debian packages whose versions decide the bytes of the images. */
 const IMAGE_TOOL_PACKAGES = ['e2fsprogs', 'qemu-utils', 'tar', 'gzip', 'xz-utils', 'zstd'];
 
-/** The Ignition platform id of `target` (`gcp` for gce). */
-export function ignitionPlatformId(target: PlatformTarget): string {
-  return target.ignitionPlatformId ?? target.name;
-}
-
 /**
  * The image's file name as coreos-assembler names it: `<os>-<version>-<platform>.<arch>.<ext>`,
  * the platform as Ignition knows it, `metal4k` for a 4K-sector metal disk.
  */
 export function imageFileName(
-  target: PlatformTarget,
+  target: Pick<PlatformImageTarget, 'ignitionPlatformId' | 'extension'>,
   disk: Pick<DiskImageMetadata, 'osName' | 'version' | 'arch' | 'sectorSize'>,
 ): string {
-  const platform = `${ignitionPlatformId(target)}${disk.sectorSize === 4096 ? '4k' : ''}`;
+  const platform = `${target.ignitionPlatformId}${disk.sectorSize === 4096 ? '4k' : ''}`;
   return `${disk.osName}-${disk.version}-${platform}.${disk.arch}.${target.extension}`;
 }
 
@@ -130,9 +125,9 @@ async function buildPlatformImage(
 ): Promise<Record<string, RunnerOutput>> {
   const { exec, workDir, props } = context;
   const input = context.inputs.disk!;
-  const target = findPlatform(props.platform)!;
+  const { target } = props;
   const metadata = diskMetadata(context);
-  const platformId = ignitionPlatformId(target);
+  const platformId = target.ignitionPlatformId;
   const scratch = path.join(workDir, 'scratch');
   const output = path.join(workDir, 'image');
   await mkdir(scratch);
@@ -150,7 +145,7 @@ async function buildPlatformImage(
   );
   const fileName = imageFileName(target, metadata);
   const uncompressed = path.join(output, fileName);
-  await target.convert({
+  await CONVERTERS[target.format]({
     exec,
     rawDisk,
     output: uncompressed,
@@ -160,7 +155,8 @@ async function buildPlatformImage(
     osName: metadata.osName,
     version: metadata.version,
     timestamp: metadata.timestamp,
-    seed: `${input.digest}:${target.name}`,
+    seed: `${input.digest}:${props.platform}`,
+    ...(target.ova ? { ova: target.ova } : {}),
   });
   // A raw image of an unchanged disk is the disk: its digest is known (hashing 10 GiB takes seconds).
   const plain =
@@ -187,7 +183,7 @@ async function buildPlatformImage(
       path: shipped,
       metadata: {
         ...fields,
-        platform: target.name,
+        platform: props.platform,
         ignitionPlatformId: platformId,
         format: target.format,
         compression: props.compression,

@@ -1,27 +1,32 @@
 /**
- * Upload: a platform image published to its cloud (AWS, Azure, GCE) through the cloud's SDK; the
- * options schema comes from the platform's folder in targets/, the uploader is loaded only by the
- * runner (runner.ts).
+ * Upload: a platform image published to its cloud through the cloud's SDK. The options schema
+ * comes from the platform's data (targets/<cloud>/index.ts, or a platform a project registered);
+ * synthesis records where the cloud's uploader module is, and only the runner (runner.ts) loads it.
  */
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
+import { uploaderSpec } from '../../lib/cloud/uploader-module.ts';
 import { defineKind } from '../../lib/kind.ts';
+import type { AnyUploadOptions } from '../../lib/platform.ts';
 import { Step } from '../../lib/step.ts';
-import type { AwsUploadOptions, AzureUploadOptions, GceUploadOptions } from '../../targets/index.ts';
-import { findPlatform, PLATFORMS } from '../../targets/index.ts';
+import { currentProjectDir } from '../../lib/synth/session.ts';
+import { findPlatform, platformNames } from '../../targets/index.ts';
 
 /** Props of {@link Upload}. */
 export interface UploadProps {
   /** The platform image to upload; its platform picks the cloud. */
   readonly image: Artifact<'platform-image'>;
-  /** Cloud-specific options, validated by the platform's schema (targets/aws.ts ...). */
-  readonly options: AwsUploadOptions | AzureUploadOptions | GceUploadOptions;
+  /**
+   * Cloud-specific options, validated by the platform's schema (targets/aws/index.ts ...): one of
+   * the entries of `UploadOptionsByPlatform`, which each cloud's folder adds to.
+   */
+  readonly options: AnyUploadOptions;
 }
 
 /** Names of the platforms that can be uploaded. */
 const uploadablePlatforms = (): string[] =>
-  [...PLATFORMS.values()].filter((target) => target.uploadOptions !== undefined).map((target) => target.name);
+  platformNames().filter((name) => findPlatform(name)?.upload !== undefined);
 
 const schema = z
   .object({
@@ -31,8 +36,8 @@ const schema = z
   .strict()
   .transform((props, context) => {
     const platform = props.image.attributes.platform;
-    const optionsSchema = findPlatform(platform)?.uploadOptions;
-    if (!optionsSchema) {
+    const upload = findPlatform(platform)?.upload;
+    if (!upload) {
       context.addIssue({
         code: 'custom',
         path: ['image'],
@@ -40,7 +45,7 @@ const schema = z
       });
       return z.NEVER;
     }
-    const parsed = optionsSchema.safeParse(props.options);
+    const parsed = upload.options.safeParse(props.options);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         if (issue.code === 'unrecognized_keys') {
@@ -62,7 +67,14 @@ const schema = z
       return z.NEVER;
     }
     const { arch } = props.image.attributes;
-    return { image: props.image, platform, arch, options: parsed.data };
+    return {
+      image: props.image,
+      platform,
+      arch,
+      options: parsed.data as Readonly<Record<string, unknown>>,
+      // Where the runner finds the cloud's uploader: portable like a runner spec.
+      uploader: uploaderSpec(upload.uploaderFile, currentProjectDir()),
+    };
   });
 
 /** Parsed props of {@link Upload}. */
@@ -71,7 +83,8 @@ export type UploadConfig = z.output<typeof schema>;
 /** The Upload kind. */
 export const uploadKind = defineKind({
   kind: 'Upload',
-  version: 1,
+  // v2: the props record the uploader module (`uploader`).
+  version: 2,
   schema: schema as unknown as z.ZodType<UploadConfig, UploadProps>,
   resources: () => ({ class: 'net' }),
   runner: new URL('./runner.ts', import.meta.url),

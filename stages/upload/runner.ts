@@ -1,20 +1,24 @@
 /**
  * The Upload runner, idempotent: its fingerprint is a lookup of the image in the cloud by content
- * digest, so an image that exists is reused, and one deleted in the cloud is uploaded again.
+ * digest, so an image that exists is reused, and one deleted in the cloud is uploaded again. The
+ * cloud's uploader (and its SDK) is imported from the module synthesis recorded, on first need.
  */
 import { randomUUID } from 'node:crypto';
-import type { Arch } from '../../lib/artifacts.ts';
-import {
-  CloudUploadError,
-  type CloudUploader,
-  cloudImageOutput,
-  describeCloudError,
-  withTimeout,
-} from '../../lib/cloud/upload.ts';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CloudUploadError, describeCloudError } from '../../lib/cloud/errors.ts';
+import { withTimeout } from '../../lib/cloud/polling.ts';
+import type { CloudImage, CloudUploader } from '../../lib/cloud/uploader.ts';
+import { loadUploader } from '../../lib/cloud/uploader-module.ts';
 import { FcosError } from '../../lib/errors.ts';
-import { defineRunner, type FingerprintContext, type NodeProps } from '../../lib/runner.ts';
+import {
+  defineRunner,
+  type FingerprintContext,
+  type NodeProps,
+  type RunnerOutput,
+  requireInput,
+} from '../../lib/runner.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
-import { findPlatform } from '../../targets/index.ts';
 import { type UploadConfig, uploadKind } from './index.ts';
 
 /** Props of the node as its runner receives them. */
@@ -23,17 +27,33 @@ type UploadNodeProps = NodeProps<UploadConfig>;
 /** Time limit of the fingerprint's lookup: it runs for every Upload node on every run. */
 const LOOKUP_TIMEOUT_MS = 60_000;
 
-/** The platform's uploader and its parsed options, for a node's props. */
-function uploaderFor(nodePath: string, props: UploadNodeProps) {
-  const target = findPlatform(props.platform);
-  if (!target?.uploader || !target.uploadOptions) {
-    throw new FcosError(`platform ${props.platform} has no uploader; run fcos-synth again`, {
-      constructPath: nodePath,
-      field: 'image',
-    });
+/** The file name of the cloud image output. */
+export const CLOUD_IMAGE_FILE = 'cloud-image.json';
+
+/** The node's uploader (imported from the recorded module) and its options, parsed by the cloud's schema. */
+async function uploaderFor(
+  context: Pick<FingerprintContext<UploadNodeProps>, 'nodePath' | 'props' | 'projectDir'>,
+): Promise<{ readonly uploader: CloudUploader; readonly options: unknown }> {
+  const { props, nodePath } = context;
+  const uploader = await loadUploader(props.uploader, props.platform, {
+    projectDir: context.projectDir,
+    nodePath,
+  });
+  try {
+    return { uploader, options: uploader.parseOptions(props.options) };
+  } catch (error) {
+    throw new FcosError(
+      `the ${props.platform} upload options are not valid for its uploader (${describeCloudError(error)}): run fcos-synth again`,
+      { constructPath: nodePath, field: 'options' },
+    );
   }
-  const options = target.uploadOptions.parse(props.options);
-  return { uploader: target.uploader as CloudUploader, options };
+}
+
+/** Writes the cloud image as `cloud-image.json` and returns it as the Upload's output. */
+async function cloudImageOutput(workDir: string, image: CloudImage): Promise<RunnerOutput> {
+  const file = path.join(workDir, CLOUD_IMAGE_FILE);
+  await writeFile(file, `${JSON.stringify(image, null, 2)}\n`);
+  return { storage: 'file', path: file, metadata: image };
 }
 
 /**
@@ -46,7 +66,7 @@ function uploaderFor(nodePath: string, props: UploadNodeProps) {
 async function fingerprintUpload(context: FingerprintContext<UploadNodeProps>): Promise<JsonValue> {
   const image = context.inputs.image;
   if (!image) return null;
-  const { uploader, options } = uploaderFor(context.nodePath, context.props);
+  const { uploader, options } = await uploaderFor(context);
   try {
     const found = await uploader.lookup({
       nodePath: context.nodePath,
@@ -75,10 +95,8 @@ export default defineRunner(uploadKind, {
   timeoutSeconds: 6 * 3600,
   fingerprint: fingerprintUpload,
   async run(context) {
-    const image = context.inputs.image;
-    if (!image)
-      throw new FcosError(`input 'image' is missing`, { constructPath: context.nodePath, field: 'image' });
-    const { uploader, options } = uploaderFor(context.nodePath, context.props);
+    const image = requireInput(context, context.props.image);
+    const { uploader, options } = await uploaderFor(context);
     const log = context.log;
     log(`uploading the image (sha256 ${image.digest}) to ${uploader.cloud}`);
     try {
@@ -91,6 +109,7 @@ export default defineRunner(uploadKind, {
         imagePath: image.path,
         workDir: context.workDir,
         log,
+        exec: context.exec,
       });
       return { cloudImage: await cloudImageOutput(context.workDir, cloudImage) };
     } catch (error) {

@@ -1,9 +1,8 @@
 /** DigitalOcean: a gzip-compressed qcow2, imported as a custom image from a URL. */
-import { toQcow2 } from '../../lib/disk/formats/conversions.ts';
-import type { PlatformTarget } from '../../lib/platform.ts';
+import { definePlatform } from '../../lib/platform.ts';
 
 /** The digitalocean platform. */
-export const digitalocean: PlatformTarget = {
+export const digitalocean = definePlatform({
   name: 'digitalocean',
   format: 'qcow2',
   extension: 'qcow2',
@@ -11,5 +10,4 @@ export const digitalocean: PlatformTarget = {
   sectorSizes: [512],
   compressions: ['gzip'],
   defaultCompression: 'gzip',
-  convert: toQcow2,
-};
+});

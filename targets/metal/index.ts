@@ -1,9 +1,8 @@
 /** Bare metal: the raw disk, written to a drive by coreos-installer; `metal4k` has 4096-byte sectors. */
-import { toRaw } from '../../lib/disk/formats/conversions.ts';
-import type { PlatformTarget } from '../../lib/platform.ts';
+import { definePlatform } from '../../lib/platform.ts';
 
 /** The metal platform. */
-export const metal: PlatformTarget = {
+export const metal = definePlatform({
   name: 'metal',
   format: 'raw',
   extension: 'raw',
@@ -11,5 +10,4 @@ export const metal: PlatformTarget = {
   sectorSizes: [512, 4096],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
-  convert: toRaw,
-};
+});

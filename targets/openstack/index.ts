@@ -1,9 +1,8 @@
 /** OpenStack: a qcow2 uploaded to Glance by the operator. */
-import { toQcow2 } from '../../lib/disk/formats/conversions.ts';
-import type { PlatformTarget } from '../../lib/platform.ts';
+import { definePlatform } from '../../lib/platform.ts';
 
 /** The openstack platform. */
-export const openstack: PlatformTarget = {
+export const openstack = definePlatform({
   name: 'openstack',
   format: 'qcow2',
   extension: 'qcow2',
@@ -11,5 +10,4 @@ export const openstack: PlatformTarget = {
   sectorSizes: [512],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
-  convert: toQcow2,
-};
+});

@@ -1,9 +1,8 @@
 /** QEMU: a compressed qcow2 (compat 1.1), the image kola boots. */
-import { toQcow2 } from '../../lib/disk/formats/conversions.ts';
-import type { PlatformTarget } from '../../lib/platform.ts';
+import { definePlatform } from '../../lib/platform.ts';
 
 /** The qemu platform. */
-export const qemu: PlatformTarget = {
+export const qemu = definePlatform({
   name: 'qemu',
   format: 'qcow2',
   extension: 'qcow2',
@@ -11,5 +10,6 @@ export const qemu: PlatformTarget = {
   sectorSizes: [512, 4096],
   compressions: ['none', 'gzip', 'xz', 'zstd'],
   defaultCompression: 'none',
-  convert: toQcow2,
-};
+  // Ignition reads its config from QEMU's fw_cfg on this platform only: the one the harness boots.
+  qemuBootable: true,
+});

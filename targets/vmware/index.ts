@@ -1,12 +1,8 @@
 /** VMware: an OVA (OVF descriptor + streamOptimized vmdk). */
-import { toOva } from '../../lib/disk/formats/conversions.ts';
-import type { PlatformTarget } from '../../lib/platform.ts';
-
-/** Guest OS type and virtual hardware version of the OVA (fedora-coreos-config's image-base.yaml). */
-export const VMWARE_SETTINGS = { osType: 'fedora64Guest', hardwareVersion: 17 } as const;
+import { definePlatform } from '../../lib/platform.ts';
 
 /** The vmware platform. */
-export const vmware: PlatformTarget = {
+export const vmware = definePlatform({
   name: 'vmware',
   format: 'ova',
   extension: 'ova',
@@ -14,5 +10,6 @@ export const vmware: PlatformTarget = {
   sectorSizes: [512],
   compressions: ['none'],
   defaultCompression: 'none',
-  convert: (request) => toOva(request, VMWARE_SETTINGS),
-};
+  // Guest OS type and virtual hardware version of the OVA (fedora-coreos-config's image-base.yaml).
+  ova: { osType: 'fedora64Guest', hardwareVersion: 17 },
+});

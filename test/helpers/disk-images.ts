@@ -121,6 +121,7 @@ export async function buildImage(
   compression?: Compression,
 ): Promise<BuiltFile> {
   const { findPlatform } = await import('../../targets/index.ts');
+  const { platformImageTarget } = await import('../../stages/platform-image/index.ts');
   const log: string[] = [];
   const started = performance.now();
   const outputs = await runNode(
@@ -130,6 +131,7 @@ export async function buildImage(
       disk: { $input: 'disk' },
       platform,
       compression: compression ?? findPlatform(platform)!.defaultCompression,
+      target: platformImageTarget(findPlatform(platform)!),
     },
     {
       disk: {

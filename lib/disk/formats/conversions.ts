@@ -1,15 +1,50 @@
 /**
- * The raw disk turned into each platform format, reproducibly: one function per format, called by
- * the `convert` of the platform modules in targets/ (several platforms share a format).
+ * The raw disk turned into each platform format, reproducibly: one function per format, chosen by
+ * format on the run side (converters.ts); several platforms share a format.
  */
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ConvertRequest } from '../../platform.ts';
+import type { Arch } from '../../artifacts.ts';
+import { FcosError } from '../../errors.ts';
+import type { OvaSettings } from '../../platform.ts';
 import { convertImage } from '../../tools/qemu-img.ts';
 import { createTar } from '../../tools/tar.ts';
+import type { ToolExec } from '../../tools/tool-exec.ts';
 import { renderOvf } from './ovf.ts';
 import { normalizeVhdFooter } from './vhd.ts';
 import { normalizeVmdkDescriptor } from './vmdk.ts';
+
+/** What a converter gets from the PlatformImage runner. */
+export interface ConvertRequest {
+  /** Runs a tool (logged, cancellable). */
+  readonly exec: ToolExec;
+  /** The raw disk, already set up for the platform (kernel arguments, console); a converter may move or delete it. */
+  readonly rawDisk: string;
+  /** The file to write: the image, uncompressed, with its final name (`<os>-<version>-<platform>.<arch>.<ext>`). */
+  readonly output: string;
+  /** An empty scratch directory. */
+  readonly workDir: string;
+  /** Architecture of the disk. */
+  readonly arch: Arch;
+  /** Size of the raw disk in bytes. */
+  readonly diskSize: number;
+  /** OS name (`fedora-coreos`), for descriptors that name the product (OVF). */
+  readonly osName: string;
+  /** The build's version (`41.20231114.0`). */
+  readonly version: string;
+  /** Seconds since the epoch to stamp where a format records a time (the commit's time). */
+  readonly timestamp: number;
+  /** A string unique to this disk and platform, to derive the ids a format wants random (VHD UUID, VMDK CID). */
+  readonly seed: string;
+  /**
+   * The platform's OVA settings (the ova format needs them).
+   * @default undefined
+   */
+  readonly ova?: OvaSettings;
+}
+
+/** A conversion cannot be made from what it was given (an OVA without its settings). */
+export class ConversionError extends FcosError {}
 
 /** The raw disk as it is (metal): moved to the output name. */
 export async function toRaw(request: ConvertRequest): Promise<void> {
@@ -73,16 +108,17 @@ export async function toGceTarball(request: ConvertRequest): Promise<void> {
   await rename(`${tarball}.gz`, request.output);
 }
 
-/** VMware settings of an OVA (fedora-coreos-config's image-base.yaml). */
-export interface OvaSettings {
-  /** Guest OS type (`vmware-os-type`). */
-  readonly osType: string;
-  /** Virtual hardware version (`vmware-hw-version`). */
-  readonly hardwareVersion: number;
-}
-
 /** An OVA: the OVF descriptor, then the streamOptimized VMDK, in a ustar archive (vmware). */
-export async function toOva(request: ConvertRequest, settings: OvaSettings): Promise<void> {
+export async function toOva(request: ConvertRequest): Promise<void> {
+  const settings = request.ova;
+  if (!settings) {
+    throw new ConversionError(
+      "an OVA needs the platform's OVA settings (osType, hardwareVersion): run fcos-synth again",
+      {
+        field: 'target.ova',
+      },
+    );
+  }
   const staging = path.join(request.workDir, 'ova');
   await mkdir(staging);
   const base = path.basename(request.output).replace(/\.ova$/, '');
