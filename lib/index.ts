@@ -9,6 +9,7 @@ export { Construct } from 'constructs';
 export * from '../stages/index.ts';
 export * from '../targets/index.ts';
 export * from './artifacts.ts';
+export * from './cloud/index.ts';
 export * from './errors.ts';
 export * from './kind.ts';
 export * from './pipeline.ts';
