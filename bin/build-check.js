@@ -12,19 +12,26 @@ const SOURCE_DIRECTORIES = ['lib', 'stages', 'targets'];
 /** Exits with a message naming `bin` when this checkout's dist/ does not match its sources. */
 export function ensureCurrentBuild(bin) {
   if (!existsSync(path.join(root, 'lib', 'index.ts'))) return;
-  const stale = staleness();
+  const stale = buildStaleness();
   if (stale === undefined) return;
   process.stderr.write(`${bin}: ${stale}: run npm run build\n`);
   process.exit(1);
 }
 
-/** Why dist/ is not current, or undefined when it is. */
-function staleness() {
+/**
+ * Why dist/ is not current, or undefined when it is: a source file (or one of `alsoNewerThan`,
+ * paths relative to the root; missing ones are ignored) changed after the last build's stamp.
+ */
+export function buildStaleness(alsoNewerThan = []) {
   let built;
   try {
     built = statSync(path.join(root, 'dist', '.build-stamp')).mtimeMs;
   } catch {
     return 'dist/ has not been built in this checkout';
+  }
+  for (const file of alsoNewerThan) {
+    const modified = statSync(path.join(root, file), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (modified > built) return `dist/ is older than ${file}`;
   }
   for (const directory of SOURCE_DIRECTORIES) {
     for (const entry of readdirSync(path.join(root, directory), { recursive: true, withFileTypes: true })) {
