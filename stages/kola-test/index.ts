@@ -108,14 +108,17 @@ export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
   constructor(scope: Construct, id: string, props: KolaTestProps) {
     super(scope, id, kolaTestKind, props);
     this.report = this.addOutput('report', 'test-report', {});
+    // The platform's data says whether the harness can boot it (Ignition reads fw_cfg on qemu only);
+    // read now, while the program's registrations are in force (checks run after it has finished).
+    const platform = this.props.image.attributes.platform;
+    const bootable = findPlatform(platform)?.qemuBootable === true;
+    const bootableNames = qemuBootablePlatformNames();
     this.addCheck(() => {
-      const platform = this.props.image.attributes.platform;
-      // The platform's data says whether the harness can boot it (Ignition reads fw_cfg on qemu only).
-      if (findPlatform(platform)?.qemuBootable === true) return [];
+      if (bootable) return [];
       return [
         this.issue(
           'image',
-          `the QEMU harness boots ${qemuBootablePlatformNames().join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
+          `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
         ),
       ];
     });
