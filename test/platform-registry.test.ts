@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CONVERTERS } from '../lib/disk/formats/converters.ts';
 import { definePlatform, PlatformDefinitionError } from '../lib/platform.ts';
@@ -170,6 +171,20 @@ ${body}`);
   return directory;
 }
 
+/** Runs tsc (strict, NodeNext, fcos-cdk from its sources) on `file` of the project `directory`. */
+function typeCheck(directory: string, file: string) {
+  return execa(
+    process.execPath,
+    [
+      path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'),
+      ...['--noEmit', '--strict', '--skipLibCheck', '--target', 'ES2022', '--module', 'NodeNext'],
+      ...['--moduleResolution', 'NodeNext', '--allowImportingTsExtensions', '--types', 'node'],
+      ...['--customConditions', 'fcos-cdk-source', file],
+    ],
+    { cwd: directory, reject: false },
+  );
+}
+
 describe('a platform defined by a scratch project', () => {
   it('synthesizes a PlatformImage with its data recorded for the runner, and its OVA settings reach the converter', async () => {
     const directory = await riscboxProject(`void TestPlatformImage, findPlatform;
@@ -282,5 +297,36 @@ new Upload(pipeline, 'Upload', { image: image.image, options });`);
     expect(fourth.code).toBe(0);
     expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Upload']);
     expect(existsSync(file)).toBe(true);
+  }, 120_000);
+
+  it("types Upload's options with the project's own entry of UploadOptionsByPlatform (declaration merging)", async () => {
+    const directory = await riscboxProject('');
+    await writeFile(
+      path.join(directory, 'typed.ts'),
+      `import { Pipeline, registerPlatform, Upload, type UploadProps } from 'fcos-cdk';
+import { riscbox } from './platforms/riscbox/index.ts';
+registerPlatform(riscbox);
+declare const image: UploadProps['image'];
+const pipeline = new Pipeline();
+new Upload(pipeline, 'Shelf', { image, options: { shelf: '/srv/images' } });
+new Upload(pipeline, 'Aws', { image, options: { region: 'eu-west-1', bucket: 'images' } });
+// @ts-expect-error no cloud's options have a numeric shelf
+new Upload(pipeline, 'Bad', { image, options: { shelf: 1 } });
+`,
+    );
+    const tsc = await typeCheck(directory, 'typed.ts');
+    expect(tsc.stdout).toBe('');
+    expect(tsc.exitCode).toBe(0);
+    // Without the project's declaration, its options are no cloud's.
+    const index = path.join(directory, 'platforms/riscbox/index.ts');
+    await writeFile(
+      index,
+      (await readFile(index, 'utf8')).replace('interface UploadOptionsByPlatform', 'interface Unrelated'),
+    );
+    const untyped = await execa(process.execPath, tsc.command.split(' ').slice(1), {
+      cwd: directory,
+      reject: false,
+    });
+    expect(untyped.stdout).toContain("'shelf' does not exist in type 'AnyUploadOptions'");
   }, 120_000);
 });
