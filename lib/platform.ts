@@ -157,6 +157,7 @@ const isZodSchema = (value: unknown): boolean =>
   value !== null &&
   typeof (value as { safeParse?: unknown }).safeParse === 'function';
 
+/** The checks of a platform definition: each field's shape, then the rules between fields. */
 const definitionSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'a platform name is lowercase letters, digits and dashes'),
