@@ -9,3 +9,9 @@ export class RootfsError extends FcosError {}
 
 /** The compose failed because of its inputs (a repo without definition, a bad lockfile ...). */
 export class ComposeError extends FcosError {}
+
+/**
+ * `check-passwd` or `check-groups` failed (a user or group removed while its id still owns files,
+ * or its id changed), or its reference could not be read; `field` is the key.
+ */
+export class PasswdCheckError extends FcosError {}

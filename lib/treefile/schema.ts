@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { ARCHES } from '../artifacts.ts';
+import { jsonValueSchema } from '../util/canonical-json.ts';
 
 /** A string or a list of strings (`include`, `if`): serde's untagged `Include`. */
 const stringOrList = z.union([z.string(), z.array(z.string())]);
@@ -24,13 +25,13 @@ export const variableValueSchema = z.union([z.boolean(), unsignedInteger, z.stri
 const releaseverSchema = z.union([unsignedInteger, z.string()]);
 
 /** A free-form JSON value (`metadata`, `add-commit-metadata`). */
-const jsonValue = z.json();
+const jsonValue = jsonValueSchema;
 
 /** `{type: file, filename}` of `check-passwd` / `check-groups`. */
 const checkFile = z.object({ type: z.literal('file'), filename: z.string().min(1) }).strict();
 
 /** `check-passwd`: serde's internally tagged `CheckPasswd`. */
-const checkPasswdSchema = z.discriminatedUnion('type', [
+export const checkPasswdSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({ type: z.literal('previous') }).strict(),
   checkFile,
@@ -47,7 +48,7 @@ const checkPasswdSchema = z.discriminatedUnion('type', [
 ]);
 
 /** `check-groups`: serde's internally tagged `CheckGroups`. */
-const checkGroupsSchema = z.discriminatedUnion('type', [
+export const checkGroupsSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({ type: z.literal('previous') }).strict(),
   checkFile,
