@@ -1,14 +1,14 @@
 /**
  * The treefile's edits of an installed root before it is committed, as rpm-ostree applies them:
  * ostree-layers copied over it, remove-from-packages, postprocess scripts run in a chroot,
- * remove-files, and mutate-os-release (the version written into os-release).
+ * remove-files, mutate-os-release (the version written into os-release) and add-files.
  */
 
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ToolExec } from '../exec.ts';
 import { RPM_DB_PATH } from '../tools/dnf.ts';
-import type { ToolExec } from '../tools/tool-exec.ts';
 import { RootfsError } from './errors.ts';
 
 /** Deletes `remove-files` entries (paths relative to /). */
@@ -85,11 +85,43 @@ export async function applyLayers(exec: ToolExec, root: string, layers: readonly
   for (const layer of layers) await exec('cp', ['-a', '--no-preserve=ownership', `${layer}/.`, `${root}/`]);
 }
 
-/** `entry` (a path relative to / of the root) resolved inside `root`; escaping it is an error. */
-function insideRoot(root: string, entry: string): string {
+/** One file to add: its source, its destination in the tree and its permission bits. */
+export interface FileToAdd {
+  /** The source file. */
+  readonly source: string;
+  /** The destination, absolute in the tree (`/usr/share/x`, `/etc/x`). */
+  readonly destination: string;
+  /** The permission bits it gets. */
+  readonly mode: number;
+}
+
+/**
+ * Copies each file into the root at its destination (`add-files`), as rpm-ostree's
+ * `compose_postprocess_add_files`: missing parents made 0755, the file replaced whole (a
+ * temporary file renamed over it) with the source's permission bits, owned by the composing
+ * user (root). Call it while /etc is still /etc: rpm-ostree writes /etc/x there too.
+ */
+export async function addFiles(root: string, files: readonly FileToAdd[]): Promise<void> {
+  for (const [index, file] of files.entries()) {
+    const relative = file.destination.replace(/^\/+/, '');
+    if (relative === '')
+      throw new RootfsError(`Invalid add-files destination: ${file.destination}`, {
+        field: `add-files.${index}`,
+      });
+    const target = insideRoot(root, relative, `add-files.${index}`);
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+    const temporary = `${target}.fcos-cdk-add-files`;
+    await copyFile(file.source, temporary);
+    await chmod(temporary, file.mode);
+    await rename(temporary, target);
+  }
+}
+
+/** `entry` (a path relative to / of the root) resolved inside `root`; escaping it is an error about `field`. */
+function insideRoot(root: string, entry: string, field = 'remove-files'): string {
   const resolved = path.resolve(root, `.${path.posix.normalize(`/${entry}`)}`);
   if (resolved !== root && !resolved.startsWith(`${root}${path.sep}`)) {
-    throw new RootfsError(`'${entry}' is outside the root`, { field: 'remove-files' });
+    throw new RootfsError(`'${entry}' is outside the root`, { field });
   }
   return resolved;
 }

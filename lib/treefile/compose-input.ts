@@ -7,11 +7,14 @@
  *   postprocess-script   the treefile's postprocess-script (only when it has one)
  *   check-passwd         the passwd file of `check-passwd: {type: file}` (only then)
  *   check-groups         the group file of `check-groups: {type: file}` (only then)
+ *   add-files/N          the source of the treefile's Nth `add-files` entry
+ *   add-files.json       [{file: "add-files/N", destination, mode}, ...]: each source's mode,
+ *                        which rpm-ostree gives the added file and a cache does not keep
  *   layers/overlay/NAME/ a copy of each ostree-layers directory
  *
  * In treefile.json, `postprocess-script` is `"postprocess-script"` and the check files'
- * `filename` is `"check-passwd"`/`"check-groups"` (relative to treefile.json, as rpm-ostree
- * resolves them), each `ostree-layers` entry is the ref `overlay/NAME` whose content is
+ * `filename` is `"check-passwd"`/`"check-groups"` and each `add-files` source is
+ * `"add-files/N"` (relative to treefile.json, as rpm-ostree resolves them), each `ostree-layers` entry is the ref `overlay/NAME` whose content is
  * `layers/overlay/NAME/` (the compose commits each to its ref first), and `repos` is explicit.
  *
  * This module is the format's one definition: the Manifest writes it (prepareComposeInput,
@@ -19,13 +22,13 @@
  * readComposeInputMetadata) with the zod shapes below.
  */
 import { existsSync, statSync } from 'node:fs';
-import { chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
 import type { ArtifactMetadata } from '../runner.ts';
-import { canonicalStringify } from '../util/canonical-json.ts';
+import { canonicalStringify, jsonValueSchema } from '../util/canonical-json.ts';
 import type { VariableValue } from './conditions.ts';
 import { displayPath, TreefilePathError } from './errors.ts';
 import {
@@ -44,6 +47,7 @@ import {
   readRepoSections,
   resolveRepos,
 } from './repos.ts';
+import { checkGroupsSchema, checkPasswdSchema } from './schema.ts';
 
 /** File names inside a compose input directory. */
 export const COMPOSE_INPUT_FILES = {
@@ -52,6 +56,8 @@ export const COMPOSE_INPUT_FILES = {
   lockfile: 'lockfile.json',
   postprocessScript: 'postprocess-script',
   layers: 'layers',
+  addFiles: 'add-files',
+  addFilesModes: 'add-files.json',
 } as const;
 
 /** A file copied next to treefile.json. */
@@ -60,8 +66,18 @@ export interface CopiedFile {
   readonly name: string;
   /** The source file (absolute). */
   readonly source: string;
-  /** Whether it is made executable (the postprocess-script). */
-  readonly executable: boolean;
+  /** Its permission bits: 0755 for the postprocess-script, 0644 for check files, the source's for add-files. */
+  readonly mode: number;
+}
+
+/** One `add-files` entry as the compose reads it. */
+export interface AddFile {
+  /** The source: `add-files/N` as written in add-files.json, absolute as the compose reads it. */
+  readonly file: string;
+  /** Where it goes in the tree (absolute, as in the treefile). */
+  readonly destination: string;
+  /** The permission bits rpm-ostree gives it: the source file's. */
+  readonly mode: number;
 }
 
 /** Everything the Manifest's flattening starts from. */
@@ -103,8 +119,10 @@ export interface ComposeInput {
   readonly repos: RepoSet;
   /** lockfile.json's content, if any lockfile exists. */
   readonly lockfile: Lockfile | undefined;
-  /** Files copied next to treefile.json (postprocess-script, check files). */
+  /** Files copied next to treefile.json (postprocess-script, check files, add-files sources). */
   readonly files: readonly CopiedFile[];
+  /** The `add-files` entries, in treefile order (add-files.json's content). */
+  readonly addFiles: readonly AddFile[];
   /** The layers to copy. */
   readonly layers: readonly OstreeLayer[];
   /** Flattening's warnings (flatten.ts), for the node's log. */
@@ -137,17 +155,28 @@ export async function prepareComposeInput(sources: ManifestSources, arch: Arch):
   const files: CopiedFile[] = [];
   const script = flat.treefile['postprocess-script'];
   if (typeof script === 'string') {
-    files.push({ name: COMPOSE_INPUT_FILES.postprocessScript, source: script, executable: true });
+    files.push({ name: COMPOSE_INPUT_FILES.postprocessScript, source: script, mode: 0o755 });
     treefile['postprocess-script'] = COMPOSE_INPUT_FILES.postprocessScript;
   }
   for (const key of CHECK_FILE_KEYS) {
     const check = flat.treefile[key] as { type?: unknown; filename?: unknown } | undefined;
     if (check?.type !== 'file' || typeof check.filename !== 'string') continue;
-    files.push({ name: key, source: check.filename, executable: false });
+    files.push({ name: key, source: check.filename, mode: 0o644 });
     treefile[key] = { ...check, filename: key };
   }
+  const addFiles: AddFile[] = [];
+  for (const [index, [source, destination]] of (
+    (flat.treefile['add-files'] as Array<[string, string]> | undefined) ?? []
+  ).entries()) {
+    const file = `${COMPOSE_INPUT_FILES.addFiles}/${index}`;
+    // rpm-ostree copies the source's permission bits (composepost.rs compose_postprocess_add_files).
+    const mode = (await stat(source)).mode & 0o7777;
+    files.push({ name: file, source, mode });
+    addFiles.push({ file, destination, mode });
+  }
+  if (addFiles.length > 0) treefile['add-files'] = addFiles.map((entry) => [entry.file, entry.destination]);
   if (layers.length > 0) treefile['ostree-layers'] = layers.map((layer) => layer.ref);
-  return { arch, treefile, repos, lockfile, files, layers, warnings: flat.warnings };
+  return { arch, treefile, repos, lockfile, files, addFiles, layers, warnings: flat.warnings };
 }
 
 /** The lockfile directory, which must exist when it was given. */
@@ -201,8 +230,13 @@ export async function writeComposeInput(input: ComposeInput, directory: string):
   }
   for (const file of input.files) {
     const target = path.join(directory, file.name);
+    await mkdir(path.dirname(target), { recursive: true });
     await copyFile(file.source, target);
-    await chmod(target, file.executable ? 0o755 : 0o644);
+    await chmod(target, file.mode);
+  }
+  if (input.addFiles.length > 0) {
+    const entries: readonly AddFileAsRead[] = input.addFiles;
+    await writeFile(path.join(directory, COMPOSE_INPUT_FILES.addFilesModes), canonicalFile(entries));
   }
   for (const layer of input.layers) {
     await cp(layer.directory, path.join(directory, COMPOSE_INPUT_FILES.layers, layer.ref), {
@@ -308,10 +342,16 @@ export const composeTreefileSchema = z
     postprocess: z.array(z.string()).default([]),
     'remove-files': z.array(z.string()).default([]),
     'remove-from-packages': z.array(z.array(z.string())).default([]),
-    'add-commit-metadata': z.record(z.string(), z.json()).default({}),
+    'add-commit-metadata': z.record(z.string(), jsonValueSchema).default({}),
     'automatic-version-prefix': z.string().optional(),
     'mutate-os-release': z.string().optional(),
     'ostree-layers': z.array(z.string()).default([]),
+    // Absent means `previous`, rpm-ostree's default (treefile.rs get_check_passwd).
+    'check-passwd': checkPasswdSchema.optional(),
+    'check-groups': checkGroupsSchema.optional(),
+    'ignore-removed-users': z.array(z.string()).optional(),
+    'ignore-removed-groups': z.array(z.string()).optional(),
+    'add-files': z.array(z.tuple([z.string(), z.string()])).default([]),
   })
   .loose();
 
@@ -337,6 +377,18 @@ export const repoDefinitionSchema = z.discriminatedUnion('local', [
   }),
 ]);
 
+/** One entry of add-files.json. */
+const addFileSchema = z
+  .object({
+    file: z.string().min(1),
+    destination: z.string().min(1),
+    mode: z.int().min(0).max(0o7777),
+  })
+  .strict();
+
+/** What an add-files.json entry must be for the compose to read it. */
+type AddFileAsRead = z.input<typeof addFileSchema>;
+
 /** What a repos.json definition must be for the compose to read it. */
 type RepoDefinitionAsRead = z.input<typeof repoDefinitionSchema>;
 
@@ -361,6 +413,8 @@ export interface ComposeInputContents {
   readonly postprocessScript: string | undefined;
   /** Each ostree-layers ref with the directory holding its content. */
   readonly layers: readonly OstreeLayer[];
+  /** The `add-files` entries, in treefile order; `file` is absolute here. */
+  readonly addFiles: readonly AddFile[];
 }
 
 /** Reads and validates one JSON file of a compose input; undefined when it does not exist. */
@@ -417,6 +471,27 @@ export async function readComposeInput(
     constructPath,
   );
   const scriptFile = path.join(directory, COMPOSE_INPUT_FILES.postprocessScript);
+  const modes =
+    (await readInputJson(
+      directory,
+      COMPOSE_INPUT_FILES.addFilesModes,
+      z.array(addFileSchema),
+      constructPath,
+    )) ?? [];
+  const addFiles: AddFile[] = [];
+  for (const [index, [source, destination]] of treefile['add-files'].entries()) {
+    // Sources are relative to treefile.json, as rpm-ostree reads them.
+    const file = path.resolve(directory, source);
+    if (!existsSync(file)) {
+      throw new ComposeInputError(`the treefile input has no ${source} (add-files.${index})`, {
+        constructPath,
+        field: 'treefile',
+      });
+    }
+    // Another producer may give no modes: then the file's own, as rpm-ostree would take.
+    const mode = modes.find((entry) => entry.file === source)?.mode ?? (await stat(file)).mode & 0o7777;
+    addFiles.push({ file, destination, mode });
+  }
   return {
     directory,
     treefile,
@@ -429,5 +504,6 @@ export async function readComposeInput(
       ref,
       directory: path.join(directory, COMPOSE_INPUT_FILES.layers, ref),
     })),
+    addFiles,
   };
 }

@@ -85,8 +85,8 @@ export interface FlatTreefile {
   readonly arch: Arch;
   /**
    * The flattened treefile, with `basearch` and every variable (`variables`). `postprocess-script`,
-   * the `filename` of `check-passwd`/`check-groups` of type file, and `ostree-layers` are absolute
-   * paths: the compose input rewrites them to its own copies.
+   * the `filename` of `check-passwd`/`check-groups` of type file, `add-files` sources and
+   * `ostree-layers` are absolute paths: the compose input rewrites them to its own copies.
    */
   readonly treefile: TreefileObject;
   /** Directory of the top-level treefile: `.repo` files and lockfiles are looked up there. */
@@ -359,7 +359,10 @@ function recordRepoReferences(document: Record<string, unknown>, visit: Visit, w
 /** Keys whose `{type: "file", filename}` names a file next to the treefile. */
 export const CHECK_FILE_KEYS = ['check-passwd', 'check-groups'] as const;
 
-/** The document with `postprocess-script`, `ostree-layers` and check files made absolute (and checked). */
+/**
+ * The document with `postprocess-script`, `ostree-layers`, check files and `add-files` sources
+ * made absolute (and checked).
+ */
 function resolvePaths(document: Record<string, unknown>, visit: Visit, walk: Walk): TreefileObject {
   const resolved: TreefileObject = { ...document };
   const location = { constructPath: walk.options.constructPath, file: visit.display };
@@ -389,6 +392,21 @@ function resolvePaths(document: Record<string, unknown>, visit: Visit, walk: Wal
     }
     walk.options.reads?.set(file, 'file');
     resolved[key] = { ...check, filename: file };
+  }
+  const addFiles = document['add-files'];
+  if (Array.isArray(addFiles)) {
+    // rpm-ostree opens each source next to the treefile naming it (treefile.rs `add_files`).
+    resolved['add-files'] = addFiles.map(([source, destination]: [string, string], index) => {
+      const file = path.resolve(visit.directory, source);
+      if (!isFile(file)) {
+        throw new TreefilePathError(
+          `${visit.display}: key 'add-files.${index}': ${show(walk, file)} is not a file`,
+          { ...location, field: `add-files.${index}` },
+        );
+      }
+      walk.options.reads?.set(file, 'file');
+      return [file, destination];
+    });
   }
   const layers = document['ostree-layers'];
   if (Array.isArray(layers)) {

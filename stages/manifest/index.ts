@@ -83,7 +83,8 @@ export type ManifestConfig = z.output<typeof schema>;
 export const manifestKind = defineKind({
   kind: 'Manifest',
   // 2: the outputs' metadata records the lockfile directory (lockfileDir) for --update-lockfiles.
-  version: 2,
+  // 3: the add-files sources are in the output (add-files/N, add-files.json with their modes).
+  version: 3,
   schema,
   resources: () => ({ class: 'io' }),
   runner: new URL('./runner.ts', import.meta.url),

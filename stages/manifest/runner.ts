@@ -1,7 +1,8 @@
 /**
  * The Manifest runner: flattens the treefile and writes, per arch, a self-contained directory the
- * compose reads: the flattened treefile.json, repos.json, lockfile.json, the postprocess-script
- * and the ostree-layers directories (layout in lib/treefile/compose-input.ts).
+ * compose reads: the flattened treefile.json, repos.json, lockfile.json, the postprocess-script,
+ * the check-passwd/check-groups files, the add-files sources and the ostree-layers directories
+ * (layout in lib/treefile/compose-input.ts).
  */
 import path from 'node:path';
 import type { Arch } from '../../lib/artifacts.ts';
@@ -76,20 +77,28 @@ export default defineRunner(manifestKind, {
 
   /**
    * sha256 of every file the flattening reads (treefiles, .repo files, lockfiles,
-   * postprocess-script, ostree-layers directories); a treefile error is recorded, not thrown, so
-   * that run() reports it in the node's log.
+   * postprocess-script, check files, add-files sources, ostree-layers directories), and the
+   * add-files sources' modes, which the output records; a treefile error is recorded, not
+   * thrown, so that run() reports it in the node's log.
    */
   async fingerprint(context) {
     const reads: ReadRecorder = new Map();
+    const modes: Record<string, JsonValue> = {};
     let problem: string | undefined;
     try {
       const { sources, arches } = manifestSources(context, reads);
-      for (const arch of arches) await prepareComposeInput(sources, arch);
+      for (const arch of arches) {
+        const input = await prepareComposeInput(sources, arch);
+        if (input.addFiles.length > 0)
+          modes[arch] = input.addFiles.map((file) => [file.destination, file.mode.toString(8)]);
+      }
     } catch (error) {
       if (!(error instanceof FcosError)) throw error;
       problem = error.message;
     }
     const fingerprint: Record<string, JsonValue> = { files: await digestReads(reads, context.projectDir) };
+    // Only when there are add-files: the fingerprint of every other Manifest stays as it was.
+    if (Object.keys(modes).length > 0) fingerprint.addFilesModes = modes;
     if (problem !== undefined) fingerprint.problem = problem;
     return fingerprint;
   },
@@ -105,7 +114,7 @@ export default defineRunner(manifestKind, {
       await writeComposeInput(input, directory);
       const packages = (input.treefile.packages as string[] | undefined) ?? [];
       context.log(
-        `treefile-${arch}: ref ${String(input.treefile.ref)}, ${packages.length} packages, repos ${input.repos.repos.join(' ') || '(none)'}, ${input.lockfile ? `${Object.keys(input.lockfile.packages).length} locked packages` : 'no lockfile'}, ${input.layers.length} layers`,
+        `treefile-${arch}: ref ${String(input.treefile.ref)}, ${packages.length} packages, repos ${input.repos.repos.join(' ') || '(none)'}, ${input.lockfile ? `${Object.keys(input.lockfile.packages).length} locked packages` : 'no lockfile'}, ${input.layers.length} layers, ${input.addFiles.length} add-files`,
       );
       outputs[`treefile-${arch}`] = {
         storage: 'tree',

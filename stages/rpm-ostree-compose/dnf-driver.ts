@@ -1,23 +1,25 @@
 /**
  * The dnf driver: dnf --installroot into a plain directory, the treefile's edits, an initramfs,
- * the ostree layout, and `ostree commit` into the cache's repository. Portable: it is what runs
- * where rpm-ostree cannot be installed (Debian hosts).
+ * the ostree layout, `check-passwd`/`check-groups`, and `ostree commit` into the cache's
+ * repository. Portable: it is what runs where rpm-ostree cannot be installed (Debian hosts).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { convertToOstreeLayout, findKernelVersion, placeKernel } from '../../lib/compose/ostree-layout.ts';
+import { validatePasswdAndGroups } from '../../lib/compose/passwd-validation.ts';
 import {
+  addFiles,
   applyLayers,
   mutateOsRelease,
   removeFiles,
   removeFromPackages,
   runPostprocess,
 } from '../../lib/compose/treefile-edits.ts';
+import type { ToolExec } from '../../lib/exec.ts';
 import { installPackages } from '../../lib/tools/dnf.ts';
 import { commitTree, ensureArchiveRepository } from '../../lib/tools/ostree.ts';
 import { installedPackages } from '../../lib/tools/rpm.ts';
 import { buildInitramfs, TINY_DRACUT_PATH } from '../../lib/tools/tiny-dracut.ts';
-import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import type { Lockfile } from '../../lib/treefile/lockfile.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
 import type { ComposeDriver } from './driver.ts';
@@ -89,6 +91,11 @@ const DNF_DRIVER_KEYS: ReadonlySet<string> = new Set([
   'automatic-version-prefix',
   'mutate-os-release',
   'ostree-layers',
+  'add-files',
+  'check-passwd',
+  'check-groups',
+  'ignore-removed-users',
+  'ignore-removed-groups',
   'basearch',
   'variables',
   'edition',
@@ -129,15 +136,32 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     input.layers.map((layer) => layer.directory),
   );
   await removeFromPackages(exec, root, treefile['remove-from-packages']);
+  // rpm-ostree's compose_postprocess order: mutate-os-release, remove-files, add-files, then the
+  // postprocess scripts, which see the files added and not the ones removed.
+  if (treefile['mutate-os-release']) await mutateOsRelease(root, treefile['mutate-os-release'], version);
+  await removeFiles(root, treefile['remove-files']);
+  await addFiles(
+    root,
+    input.addFiles.map((file) => ({ source: file.file, destination: file.destination, mode: file.mode })),
+  );
   const scripts = [...treefile.postprocess];
   if (input.postprocessScript !== undefined) scripts.push(input.postprocessScript);
   await runPostprocess(exec, root, scripts);
-  await removeFiles(root, treefile['remove-files']);
-  if (treefile['mutate-os-release']) await mutateOsRelease(root, treefile['mutate-os-release'], version);
   const kernelVersion = await findKernelVersion(root);
   await placeKernel(root, kernelVersion);
   await makeInitramfs(exec, root, kernelVersion, props.timestamp);
   await convertToOstreeLayout(root, context.log);
+  // Last before the commit, as rpm-ostree's impl_commit_tree; the previous commit is the ref's
+  // in the cache's repository, not yet moved.
+  await validatePasswdAndGroups({
+    exec,
+    root,
+    treefile,
+    inputDirectory: input.directory,
+    ostreeRepo: context.ostreeRepo,
+    constructPath: context.nodePath,
+    log: context.log,
+  });
   await ensureArchiveRepository(exec, context.ostreeRepo);
   const metadata = splitCommitMetadata(version, treefile['add-commit-metadata']);
   const checksum = await commitTree(exec, {

@@ -61,7 +61,9 @@ export const rpmOstreeComposeKind = defineKind({
   kind: 'RpmOstreeCompose',
   // 2: the committed tree has no /etc beside /usr/etc (ostree admin deploy refuses both).
   // 3: the version is `<prefix>.<respin>`, no longer numbered by an index kept in the cache.
-  version: 3,
+  // 4: the dnf driver checks check-passwd/check-groups (previous by default), adds add-files, and
+  //    edits in rpm-ostree's order (mutate-os-release, remove-files, add-files, postprocess).
+  version: 4,
   schema,
   resources: () => ({ class: 'cpu' }),
   runner: new URL('./runner.ts', import.meta.url),

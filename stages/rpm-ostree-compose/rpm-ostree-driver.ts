@@ -4,7 +4,7 @@
  * committed to its ref first, and the version given explicitly so that rpm-ostree does not derive
  * one from the commits already in the repository.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ComposeError } from '../../lib/compose/errors.ts';
@@ -46,6 +46,10 @@ export const composeWithRpmOstree: ComposeDriver = async (context, { input, repo
   const composeDir = path.join(workDir, 'compose');
   await exec('cp', ['-a', `${input.directory}/.`, `${composeDir}/`]);
   await writeFile(path.join(composeDir, 'fcos-cdk.repo'), repoFile(repositories));
+  // rpm-ostree gives an added file its source's mode, which the cache's copy does not keep.
+  for (const file of input.addFiles) {
+    await chmod(path.join(composeDir, path.relative(input.directory, file.file)), file.mode);
+  }
   await ensureArchiveRepository(exec, context.ostreeRepo);
   // ostree-layers name refs (`overlay/NAME`) that must exist in the repo: commit each layer's tree.
   for (const layer of input.layers) {
