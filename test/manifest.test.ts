@@ -861,6 +861,90 @@ describe('compose input', () => {
   });
 });
 
+describe('add-files in the compose input', () => {
+  const files = {
+    'config/manifest.yaml': [
+      'ref: os/${basearch}',
+      'include: manifests/base.yaml',
+      'add-files: [[top.conf, /etc/top.conf]]',
+    ].join('\n'),
+    'config/manifests/base.yaml': 'add-files: [[files/tool, /usr/bin/tool], [files/data, /usr/share/data]]',
+    'config/manifests/files/tool': '#!/bin/sh\necho tool\n',
+    'config/manifests/files/data': 'data\n',
+    'config/top.conf': 'top\n',
+  };
+
+  /** A project with `files`, the tool 0750 and the data 0600. */
+  async function addFilesProject(): Promise<string> {
+    const directory = await project(files);
+    const { chmod } = await import('node:fs/promises');
+    await chmod(path.join(directory, 'config/manifests/files/tool'), 0o750);
+    await chmod(path.join(directory, 'config/manifests/files/data'), 0o600);
+    return directory;
+  }
+
+  it("copies each source (next to the treefile naming it) as add-files/N, in rpm-ostree's merge order, with its mode", async () => {
+    const directory = await addFilesProject();
+    const output = (await runManifest(directory, { file: 'config/manifest.yaml' })).x86_64!;
+    // add-files appends: the included file's entries first (lib/treefile/merge.ts).
+    expect(output.treefile['add-files']).toEqual([
+      ['add-files/0', '/usr/bin/tool'],
+      ['add-files/1', '/usr/share/data'],
+      ['add-files/2', '/etc/top.conf'],
+    ]);
+    const read = (name: string) => readFile(path.join(output.directory, name), 'utf8');
+    expect(await read('add-files/0')).toBe(files['config/manifests/files/tool']);
+    expect(await read('add-files/1')).toBe('data\n');
+    expect(await read('add-files/2')).toBe('top\n');
+    expect(JSON.parse(await read('add-files.json'))).toEqual([
+      { file: 'add-files/0', destination: '/usr/bin/tool', mode: 0o750 },
+      { file: 'add-files/1', destination: '/usr/share/data', mode: 0o600 },
+      { file: 'add-files/2', destination: '/etc/top.conf', mode: 0o644 },
+    ]);
+    // And the compose reads them back, absolute, with their modes.
+    const { readComposeInput } = await import('../lib/treefile/compose-input.ts');
+    const input = await readComposeInput(output.directory, NODE);
+    expect(input.addFiles).toEqual([
+      { file: path.join(output.directory, 'add-files/0'), destination: '/usr/bin/tool', mode: 0o750 },
+      { file: path.join(output.directory, 'add-files/1'), destination: '/usr/share/data', mode: 0o600 },
+      { file: path.join(output.directory, 'add-files/2'), destination: '/etc/top.conf', mode: 0o644 },
+    ]);
+  });
+
+  it('fingerprints each source and its mode', async () => {
+    const directory = await addFilesProject();
+    const props = nodeProps({ file: 'config/manifest.yaml' });
+    const fingerprint = async () =>
+      (await manifestRunner.fingerprint!(await runnerContext(directory, props))) as {
+        files: Record<string, string>;
+        addFilesModes: Record<string, unknown>;
+      };
+    const before = await fingerprint();
+    expect(Object.keys(before.files)).toEqual([
+      'config/manifest.yaml',
+      'config/manifests/base.yaml',
+      'config/manifests/files/data',
+      'config/manifests/files/tool',
+      'config/top.conf',
+    ]);
+    await writeFile(path.join(directory, 'config/top.conf'), 'changed\n');
+    const edited = await fingerprint();
+    expect(edited.files['config/top.conf']).not.toBe(before.files['config/top.conf']);
+    const { chmod } = await import('node:fs/promises');
+    await chmod(path.join(directory, 'config/manifests/files/data'), 0o644);
+    const chmodded = await fingerprint();
+    expect(chmodded.files).toEqual(edited.files);
+    expect(chmodded.addFilesModes).not.toEqual(edited.addFilesModes);
+  });
+
+  it('a missing source names the key and the file', async () => {
+    const error = await failure({ 'manifest.yaml': 'ref: os\nadd-files: [[gone.conf, /etc/gone.conf]]' });
+    expect(error).toBeInstanceOf(TreefilePathError);
+    expect(error).toMatchObject({ constructPath: NODE, field: 'add-files.0' });
+    expect(error.message).toMatch(/add-files\.0.*gone\.conf is not a file/);
+  });
+});
+
 describe('Manifest through fcos-run', () => {
   it('builds, is cached, rebuilds when an included file changes, and fails naming the file', async () => {
     const directory = await writeProgram(
