@@ -52,6 +52,13 @@ export interface ExecResult {
   readonly stderr: string;
 }
 
+/**
+ * The one function every tool wrapper takes to run its tool: a runner passes `context.exec`
+ * (logging, cancellation), a test passes {@link runTool}. Runs `file args` (argument array, no
+ * shell) and resolves with its output; rejects with a {@link ToolError}.
+ */
+export type ToolExec = (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
+
 /** A tool failed: exit code, the command, and the tail of its output. */
 export class ToolError extends FcosError {
   /** Exit code, or undefined if it was killed. */

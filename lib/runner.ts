@@ -7,12 +7,14 @@
  */
 import type { Artifact } from './artifacts.ts';
 import { FcosError } from './errors.ts';
-import type { ExecOptions, ExecResult } from './exec.ts';
+import type { ToolExec } from './exec.ts';
 import type { Kind } from './kind.ts';
 import type { JsonValue } from './util/canonical-json.ts';
 
-/** How an artifact is stored in the cache. */
-export type ArtifactStorage = 'file' | 'tree' | 'ostree-commit';
+/** How an artifact is stored in the cache: a file blob, a tree of blobs, or a commit in its ostree repository. */
+export const ARTIFACT_STORAGES = ['file', 'tree', 'ostree-commit'] as const;
+/** One of {@link ARTIFACT_STORAGES}. */
+export type ArtifactStorage = (typeof ARTIFACT_STORAGES)[number];
 
 /** JSON object of metadata a producer records about an output (arch, version, sizes ...). */
 export type ArtifactMetadata = { readonly [key: string]: JsonValue };
@@ -53,7 +55,7 @@ export interface FingerprintContext<Props = { readonly [key: string]: JsonValue 
   /** Cancelled on Ctrl-C. */
   readonly signal: AbortSignal;
   /** Runs a tool (argument array, no shell), killing its process group on cancel. */
-  readonly exec: (file: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
+  readonly exec: ToolExec;
 }
 
 /** Everything a runner gets to do its work. */

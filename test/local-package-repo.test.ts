@@ -8,12 +8,12 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import type { ToolExec } from '../lib/exec.ts';
 import { runTool } from '../lib/exec.ts';
 import type { RunnerContext, RunnerOutput } from '../lib/runner.ts';
 import { installPackages } from '../lib/tools/dnf.ts';
 import { listPackageFiles, readPackageIdentities } from '../lib/tools/rpm.ts';
 import { buildInitramfs } from '../lib/tools/tiny-dracut.ts';
-import type { ToolExec } from '../lib/tools/tool-exec.ts';
 import type { LocalPackageRepoConfig } from '../stages/local-package-repo/index.ts';
 import localPackageRepoRunner, { findHostKernel } from '../stages/local-package-repo/runner.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
@@ -103,9 +103,9 @@ beforeAll(async () => {
   });
   const initramfs = path.join(scratch, 'initramfs.img');
   await buildInitramfs(testExec(log), { root: installRoot, kernelVersion, output: initramfs });
-  const listing = await runTool('sh', ['-c', 'gzip -dc -- "$1" | cpio -it --quiet', 'sh', initramfs], {
-    quietStdout: true,
-  });
+  const archive = path.join(scratch, 'initramfs.cpio');
+  await runTool('gzip', ['-dc', '--', initramfs], { stdoutFile: archive });
+  const listing = await runTool('cpio', ['-it', '--quiet', '-F', archive], { quietStdout: true });
   initramfsEntries = listing.stdout.split('\n').filter((line) => line !== '');
 });
 

@@ -9,7 +9,8 @@ import { readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
+import { ARTIFACT_STORAGES } from '../runner.ts';
+import { canonicalStringify, type JsonValue, jsonValueSchema } from '../util/canonical-json.ts';
 import { InvalidActionKeyError, InvalidActionRecordError } from './errors.ts';
 import { isErrno, readdirIfExists } from './fs-helpers.ts';
 import { DIGEST_PATTERN, sha256Bytes } from './hash.ts';
@@ -17,28 +18,25 @@ import { STAGING_DIRECTORY, writeFileAtomic } from './staging.ts';
 import { compareCodeUnits } from './tree-manifest.ts';
 
 /** Version of the action record format. */
-export const ACTION_RECORD_SCHEMA_VERSION = 1;
+export const ACTION_RECORD_SCHEMA_VERSION = 2;
 /** An action key: the sha256 (64 lowercase hex digits) of the canonical key material. */
 export const ACTION_KEY_PATTERN = /^[0-9a-f]{64}$/;
-/** Kinds of output a record can hold. `ostree-commit` digests name commits, not blobs. */
-export const OUTPUT_KINDS = ['file', 'tree', 'ostree-commit'] as const;
-/** One of {@link OUTPUT_KINDS}. */
-export type OutputKind = (typeof OUTPUT_KINDS)[number];
 
 const digestSchema = z.string().regex(DIGEST_PATTERN, 'expected a sha256 digest (64 lowercase hex digits)');
-const jsonObjectSchema = z.record(z.string(), z.json());
+const jsonObjectSchema = z.record(z.string(), jsonValueSchema);
 
 /**
- * One output of an action: a file blob, a tree manifest blob, or an ostree commit checksum, with
+ * One output of an action, by how it is stored: a file blob, a tree manifest blob, or an ostree
+ * commit checksum (which names a commit, not a blob), with
  * its size in bytes and any extra JSON metadata (arch, platform ...) as further members.
  */
 export const actionOutputSchema = z
   .object({
     digest: digestSchema,
-    kind: z.enum(OUTPUT_KINDS),
+    storage: z.enum(ARTIFACT_STORAGES),
     size: z.number().int().nonnegative(),
   })
-  .catchall(z.json());
+  .catchall(jsonValueSchema);
 
 /** Zod schema of an action record. */
 export const actionRecordSchema = z

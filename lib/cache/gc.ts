@@ -181,9 +181,9 @@ export async function referencedBlobs(
   const references = new Set<string>();
   if (record.logDigest) references.add(record.logDigest);
   for (const output of Object.values(record.outputs)) {
-    if (output.kind === 'ostree-commit') continue;
+    if (output.storage === 'ostree-commit') continue;
     references.add(output.digest);
-    if (output.kind !== 'tree') continue;
+    if (output.storage !== 'tree') continue;
     let files = treeFiles.get(output.digest);
     if (!files) {
       files = await filesOfTree(store, output.digest);

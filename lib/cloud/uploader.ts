@@ -6,9 +6,9 @@
  */
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
+import type { ToolExec } from '../exec.ts';
 import type { Platform } from '../platform.ts';
 import type { ArtifactMetadata } from '../runner.ts';
-import type { ToolExec } from '../tools/tool-exec.ts';
 
 /** What a lookup by digest is given. */
 export interface CloudLookupContext<Options> {

@@ -9,7 +9,7 @@ import type { Dirent } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ToolExec } from '../tools/tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 import type { ComposeTreefile } from '../treefile/compose-input.ts';
 import { PasswdCheckError } from './errors.ts';
 import { type CheckOutcome, checkGroups, checkUsers, missingNames, type TreeOwners } from './passwd-check.ts';

@@ -6,8 +6,8 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { ToolExec } from '../exec.ts';
 import { DebugfsError, listDirectoryInodes, setTimesCommands } from '../tools/debugfs.ts';
-import type { ToolExec } from '../tools/tool-exec.ts';
 
 /** Block size of the filesystems made (mkfs.ext4 -b 4096). */
 const BLOCK = 4096;

@@ -96,13 +96,13 @@ export class ArtifactStore {
 
   /** Undefined if `output` can be served, else what is wrong with it. */
   private async checkOutput(output: ActionOutput): Promise<string | undefined> {
-    if (output.kind === 'ostree-commit') {
+    if (output.storage === 'ostree-commit') {
       return existsSync(this.ostreeCommitObject(output.digest))
         ? undefined
         : 'is missing from the ostree repository';
     }
     const blobProblem = await this.checkBlob(output.digest, output.stamp as BlobStamp | undefined);
-    if (blobProblem || output.kind === 'file') return blobProblem;
+    if (blobProblem || output.storage === 'file') return blobProblem;
     const manifest = await this.blobs.readTree(output.digest).catch(() => undefined);
     if (!manifest) return 'has a damaged tree manifest';
     for (const entry of manifest.entries) {
@@ -173,7 +173,7 @@ export class ArtifactStore {
           },
         );
       }
-      return { digest: output.checksum, kind: 'ostree-commit', size: 0, type, metadata };
+      return { digest: output.checksum, storage: 'ostree-commit', size: 0, type, metadata };
     }
     const source = await stat(output.path).catch(() => undefined);
     if (!source || (output.storage === 'file' ? !source.isFile() : !source.isDirectory())) {
@@ -188,12 +188,12 @@ export class ArtifactStore {
     if (output.storage === 'file') {
       const { digest, size } = await this.blobs.putFile(output.path, { move: true, signal });
       const fileName = path.basename(output.path);
-      return { digest, kind: 'file', size, type, fileName, metadata, stamp: await this.stampOf(digest) };
+      return { digest, storage: 'file', size, type, fileName, metadata, stamp: await this.stampOf(digest) };
     }
     const tree = await this.blobs.putTree(output.path, { signal });
     return {
       digest: tree.digest,
-      kind: 'tree',
+      storage: 'tree',
       size: tree.size,
       type,
       metadata,
@@ -277,7 +277,7 @@ export function storedOutputOf(output: ActionOutput): StoredOutput {
   return {
     type: String(output.type ?? ''),
     digest: output.digest,
-    storage: output.kind,
+    storage: output.storage,
     size: output.size,
     ...(typeof output.fileName === 'string' ? { fileName: output.fileName } : {}),
     metadata: (output.metadata ?? {}) as ArtifactMetadata,

@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ActionOutput } from '../cache/action-cache.ts';
+import { ACTION_RECORD_SCHEMA_VERSION, type ActionOutput } from '../cache/action-cache.ts';
 import { abortReason, runTool } from '../exec.ts';
 import type { ResolvedArtifact, Runner, RunnerContext } from '../runner.ts';
 import type { AssemblyNode } from '../synth/assembly.ts';
@@ -179,7 +179,7 @@ export class NodeBuilder {
     const logBlob = await this.store.blobs.putFile(this.out.logPath(nodePath));
     const keyMaterial = material as unknown as Record<string, JsonValue>;
     await this.store.actions.put({
-      schemaVersion: 1,
+      schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
       key,
       node: nodePath,
       kind: node.kind,

@@ -6,21 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AssemblyError } from '../errors.ts';
+import { jsonValueSchema } from '../util/canonical-json.ts';
 
 /** Version of the pipeline.json format; bumped on any incompatible change. */
 export const ASSEMBLY_SCHEMA_VERSION = 2;
-
-/** A JSON value (props are canonical JSON). */
-const jsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
-  z.union([
-    z.string(),
-    z.number(),
-    z.boolean(),
-    z.null(),
-    z.array(jsonValueSchema),
-    z.record(z.string(), jsonValueSchema),
-  ]),
-);
 
 /** An edge: which node's output feeds a prop of this node. */
 export const inputReferenceSchema = z

@@ -9,8 +9,8 @@
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import type { ToolExec } from '../exec.ts';
 import type { Compression } from '../platform.ts';
-import type { ToolExec } from './tool-exec.ts';
 
 /** File name extension each compression adds. */
 export const COMPRESSION_EXTENSIONS: Readonly<Record<Exclude<Compression, 'none'>, string>> = {

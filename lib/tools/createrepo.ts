@@ -6,7 +6,7 @@
  */
 import { readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Options of {@link createRepository}. */
 export interface CreateRepositoryOptions {

@@ -2,7 +2,7 @@
  * dd: placing a partition image into a disk image. `conv=sparse` skips the zero blocks (the disk
  * stays sparse) and `conv=notrunc` keeps the rest of the disk; the offset is in bytes.
  */
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Copies the file `source` into `disk` at byte `offset`, leaving holes for zero blocks. */
 export async function copyIntoDisk(

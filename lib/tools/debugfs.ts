@@ -10,7 +10,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { FcosError } from '../errors.ts';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** A debugfs command failed. */
 export class DebugfsError extends FcosError {}

@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Where the rpm database lives in the root, as on Fedora. */
 export const RPM_DB_PATH = 'usr/lib/sysimage/rpm';

@@ -7,7 +7,7 @@
  * version for packages that are known but not installed (only their config files left).
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** dpkg's database of installed packages. */
 const DPKG_STATUS_FILE = '/var/lib/dpkg/status';

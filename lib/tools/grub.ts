@@ -13,7 +13,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Where Debian's grub-*-bin packages install the modules of each platform. */
 export const GRUB_LIBRARY = '/usr/lib/grub';

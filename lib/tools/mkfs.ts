@@ -6,7 +6,7 @@
  * mkfs.vfat's `--offset` derives a geometry from the whole file and shrinks the filesystem to whole
  * tracks, so the ESP is made as its own file (`-C`) and copied in.
  */
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Options of {@link makeExt4}. */
 export interface Ext4Options {

@@ -4,7 +4,7 @@
  * with `-m`, and both are written in local time, so TZ is pinned to UTC.
  */
 import { utimes } from 'node:fs/promises';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** A file to copy into a FAT image. */
 export interface FatFile {

@@ -9,7 +9,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FcosError } from '../errors.ts';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** The deployment failed or left something unexpected. */
 export class SysrootError extends FcosError {}

@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { ToolExec } from '../exec.ts';
 import type { JsonValue } from '../util/canonical-json.ts';
-import type { ToolExec } from './tool-exec.ts';
 
 /** Creates the archive-mode repository `repo` unless it exists (atomically: init elsewhere, rename). */
 export async function ensureArchiveRepository(exec: ToolExec, repo: string): Promise<void> {

@@ -5,7 +5,7 @@
  * takes a fixed VHD for raw unless told `-f vpc`; `compare` exits 1 for different images.
  */
 import { z } from 'zod';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Image formats as qemu-img names them. */
 export type QemuImageFormat = 'raw' | 'qcow2' | 'vmdk' | 'vpc';

@@ -2,8 +2,9 @@
  * rpm: reading RPM files' headers and file lists (`rpm -qp`). Quirk handled here: `%{EPOCH}` prints
  * `(none)` for packages without an epoch, so `%{EPOCHNUM}` (0) is queried instead.
  */
+
+import type { ToolExec } from '../exec.ts';
 import { RPM_DB_PATH } from './dnf.ts';
-import type { ToolExec } from './tool-exec.ts';
 
 /** Name, epoch, version, release and architecture of a package. */
 export interface PackageIdentity {

@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FcosError } from '../errors.ts';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Options of {@link buildBinaryRpms}. */
 export interface RpmbuildOptions {

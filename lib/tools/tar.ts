@@ -3,7 +3,7 @@
  * mtime, numeric root owner, the members in the given order; `--sparse` stores a sparse file's
  * data only (GCE wants the oldgnu format for that).
  */
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Options of {@link createTar}. */
 export interface CreateTarOptions {

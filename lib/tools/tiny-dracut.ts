@@ -3,7 +3,7 @@
  * from the installroot it builds the initramfs of, the way rpm-ostree runs dracut.
  */
 import path from 'node:path';
-import type { ToolExec } from './tool-exec.ts';
+import type { ToolExec } from '../exec.ts';
 
 /** Where the tiny-dracut package installs the generator. */
 export const TINY_DRACUT_PATH = 'usr/bin/tiny-dracut';

@@ -11,22 +11,10 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { PackageIdentity } from '../tools/rpm.ts';
-import { canonicalStringify, type JsonValue } from '../util/canonical-json.ts';
+import { canonicalStringify, type JsonValue, jsonValueSchema } from '../util/canonical-json.ts';
 import { parseYamlOrJson } from './document.ts';
 import { displayPath, LockfileError } from './errors.ts';
 import type { ReadRecorder } from './flatten.ts';
-
-/** Zod schema of a JSON value (lockfile metadata is free-form). */
-const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([
-    z.string(),
-    z.number(),
-    z.boolean(),
-    z.null(),
-    z.array(jsonValueSchema),
-    z.record(z.string(), jsonValueSchema),
-  ]),
-);
 
 const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 

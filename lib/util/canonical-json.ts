@@ -3,9 +3,22 @@
  * byte (pipeline.json, action keys). Object keys sorted by code unit, `undefined` members dropped,
  * no non-finite numbers.
  */
+import { z } from 'zod';
 
 /** A JSON value, as produced by canonicalization. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Zod schema of a {@link JsonValue}: the one definition every schema with free-form JSON uses. */
+export const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(jsonValueSchema),
+    z.record(z.string(), jsonValueSchema),
+  ]),
+);
 
 /** Returns a deep copy of `value` with object keys in sorted order and `undefined` members removed. */
 export function canonicalize(value: unknown): JsonValue {

@@ -23,7 +23,7 @@ import { writeGpt } from '../../lib/disk/gpt.ts';
 import { GRUB_CONFIG_PATH, renderGrubConfig } from '../../lib/disk/grub-config.ts';
 import { archSection, platformsTableDigest } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
-import { runTool, ToolError } from '../../lib/exec.ts';
+import { ToolError } from '../../lib/exec.ts';
 import {
   defineRunner,
   type FingerprintContext,
@@ -44,7 +44,6 @@ import {
 import { makeExt4, makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
 import { commitTimestamp, deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
-import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
 import { type DiskImageConfig, diskImageKind } from './index.ts';
 
@@ -473,8 +472,7 @@ async function buildDisk(
 
 /** Versions of the tools that write the image, and the platforms table DiskImage copies. */
 async function diskFingerprint(context: FingerprintContext<DiskImageRunnerProps>): Promise<JsonValue> {
-  const exec: ToolExec = (file, args, options) => runTool(file, args, { ...options, signal: context.signal });
-  const tools = Object.fromEntries(await installedVersions(exec, DISK_TOOL_PACKAGES));
+  const tools = Object.fromEntries(await installedVersions(context.exec, DISK_TOOL_PACKAGES));
   return { tools, platformsTable: platformsTableDigest() };
 }
 

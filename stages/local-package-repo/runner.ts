@@ -7,13 +7,12 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../../lib/artifacts.ts';
 import { FcosError } from '../../lib/errors.ts';
-import { runTool } from '../../lib/exec.ts';
+import type { ToolExec } from '../../lib/exec.ts';
 import { defineRunner } from '../../lib/runner.ts';
 import { createRepository } from '../../lib/tools/createrepo.ts';
 import { installedVersions, upstreamVersion } from '../../lib/tools/dpkg.ts';
 import { formatNevra, readPackageIdentities } from '../../lib/tools/rpm.ts';
 import { buildBinaryRpms } from '../../lib/tools/rpmbuild.ts';
-import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import { directoryListing } from '../../lib/util/directory-listing.ts';
 import { localPackageRepoKind } from './index.ts';
 
@@ -156,9 +155,7 @@ export default defineRunner(localPackageRepoKind, {
 
   /** Hashes the specs and their sources, and records the versions of the host files they package. */
   async fingerprint(context) {
-    const exec: ToolExec = (file, args, options) =>
-      runTool(file, args, { ...options, signal: context.signal });
-    const inputs = await readHostInputs(exec, context.nodePath);
+    const inputs = await readHostInputs(context.exec, context.nodePath);
     return {
       specs: await directoryListing(path.resolve(context.projectDir, context.props.specs)),
       host: { kernel: inputs.kernel.version, kernelBuild: inputs.kernelBuild, ...inputs.debianVersions },

@@ -18,7 +18,7 @@ import { CONVERTERS } from '../../lib/disk/formats/converters.ts';
 import { renderGrubConfig } from '../../lib/disk/grub-config.ts';
 import { platformSettings, platformsTableDigest } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
-import { runTool } from '../../lib/exec.ts';
+import type { ToolExec } from '../../lib/exec.ts';
 import {
   defineRunner,
   type FingerprintContext,
@@ -34,7 +34,6 @@ import {
   runDebugfsBatch,
 } from '../../lib/tools/debugfs.ts';
 import { installedVersions } from '../../lib/tools/dpkg.ts';
-import type { ToolExec } from '../../lib/tools/tool-exec.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
 import { type DiskImageMetadata, diskMetadataSchema } from '../disk-image/runner.ts';
 import { type PlatformImageConfig, type PlatformImageTarget, platformImageKind } from './index.ts';
@@ -200,8 +199,7 @@ async function buildPlatformImage(
 
 /** Versions of the conversion tools and the platforms table. */
 async function imageFingerprint(context: FingerprintContext<PlatformImageRunnerProps>): Promise<JsonValue> {
-  const exec: ToolExec = (file, args, options) => runTool(file, args, { ...options, signal: context.signal });
-  const tools = Object.fromEntries(await installedVersions(exec, IMAGE_TOOL_PACKAGES));
+  const tools = Object.fromEntries(await installedVersions(context.exec, IMAGE_TOOL_PACKAGES));
   return { tools, platformsTable: platformsTableDigest() };
 }
 

@@ -2,7 +2,11 @@
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ActionCache, type ActionRecord } from '../../lib/cache/action-cache.ts';
+import {
+  ACTION_RECORD_SCHEMA_VERSION,
+  ActionCache,
+  type ActionRecord,
+} from '../../lib/cache/action-cache.ts';
 import { InvalidActionKeyError, InvalidActionRecordError } from '../../lib/cache/errors.ts';
 import { diffKeyMaterial } from '../../lib/cache/explain.ts';
 import { sha256Bytes } from '../../lib/cache/hash.ts';
@@ -11,14 +15,14 @@ import { temporaryDirectory } from './helpers.ts';
 /** A valid record for `name` (its key is the sha256 of the name). */
 function recordFor(name: string, overrides: Partial<ActionRecord> = {}): ActionRecord {
   return {
-    schemaVersion: 1,
+    schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
     key: sha256Bytes(name),
     node: `Pipeline/${name}`,
     kind: 'DiskImage',
     outputs: {
       image: {
         digest: sha256Bytes(`${name}-image`),
-        kind: 'file',
+        storage: 'file',
         size: 1024,
         sectorSize: 512,
         arch: 'x86_64',
@@ -53,7 +57,7 @@ describe('ActionCache records', () => {
       InvalidActionRecordError,
     );
     await expect(
-      cache.put(recordFor('a', { outputs: { x: { digest: 'nope', kind: 'file', size: 1 } } })),
+      cache.put(recordFor('a', { outputs: { x: { digest: 'nope', storage: 'file', size: 1 } } })),
     ).rejects.toThrow(/outputs\.x\.digest/);
     await expect(cache.get('../../escape')).rejects.toBeInstanceOf(InvalidActionKeyError);
   });

@@ -4,7 +4,11 @@ import { chmod, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ActionCache, type ActionRecord } from '../../lib/cache/action-cache.ts';
+import {
+  ACTION_RECORD_SCHEMA_VERSION,
+  ActionCache,
+  type ActionRecord,
+} from '../../lib/cache/action-cache.ts';
 import { CasStore } from '../../lib/cache/cas-store.ts';
 import { collectGarbage, listCache, verifyCache } from '../../lib/cache/gc.ts';
 import { sha256Bytes } from '../../lib/cache/hash.ts';
@@ -20,7 +24,7 @@ async function putRecord(
 ): Promise<string> {
   const key = sha256Bytes(name);
   await actions.put({
-    schemaVersion: 1,
+    schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
     key,
     node: `Pipeline/${name}`,
     kind: 'Test',
@@ -62,14 +66,14 @@ async function populatedCache() {
   const treeFile = (await store.readTree(tree.digest)).entries[0]!;
   if (treeFile.type !== 'file') throw new Error('expected a file entry');
 
-  const file = (content: { digest: string; size: number }) => ({ ...content, kind: 'file' as const });
+  const file = (content: { digest: string; size: number }) => ({ ...content, storage: 'file' as const });
   const first = await putRecord(
     actions,
     'first',
     {
       a: file(a),
       shared: file(shared),
-      commit: { digest: sha256Bytes('commit'), kind: 'ostree-commit', size: 0 },
+      commit: { digest: sha256Bytes('commit'), storage: 'ostree-commit', size: 0 },
     },
     30,
   );
@@ -77,7 +81,7 @@ async function populatedCache() {
   const third = await putRecord(
     actions,
     'third',
-    { shared: file(shared), tree: { digest: tree.digest, kind: 'tree', size: tree.size } },
+    { shared: file(shared), tree: { digest: tree.digest, storage: 'tree', size: tree.size } },
     10,
   );
   await actions.touch(first);
