@@ -1,12 +1,14 @@
 /**
  * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
  * run: reproducible commits, the ostree layout, versions (prefix and respin, nothing else),
- * package list, the lockfile hook, and bad inputs.
+ * package list, the lockfile hook, bad inputs, check-passwd/check-groups (file, previous) and
+ * add-files.
  */
 import { existsSync } from 'node:fs';
 import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { PasswdCheckError } from '../lib/compose/errors.ts';
 import { expandVersionPrefix } from '../lib/compose/version.ts';
 import { runTool } from '../lib/exec.ts';
 import type { LockfileUpdateContext, RunnerContext, RunnerOutput } from '../lib/runner.ts';
@@ -298,6 +300,126 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     expect(expandVersionPrefix('41.<date:%Y%m%d>', 1_700_000_000)).toBe('41.20231114');
     expect(expandVersionPrefix('<date:%Y>-x', 0)).toBe('1970-x');
   });
+});
+
+describe('RpmOstreeCompose (dnf driver): check-passwd, check-groups and add-files', () => {
+  /** The tiny OS's own passwd and group (tiny-release installs them as /etc/passwd and /etc/group). */
+  const tinyAccounts = async () => ({
+    passwd: await readFile(path.join(REPO_ROOT, 'local-os/packages/tiny-release/passwd'), 'utf8'),
+    group: await readFile(path.join(REPO_ROOT, 'local-os/packages/tiny-release/group'), 'utf8'),
+  });
+  /** check-passwd/check-groups of type file, with the files written into the compose input `input`. */
+  async function checkFiles(input: string, passwd: string, group: string) {
+    await writeFile(path.join(input, 'check-passwd'), passwd);
+    await writeFile(path.join(input, 'check-groups'), group);
+    return {
+      'check-passwd': { type: 'file', filename: 'check-passwd' },
+      'check-groups': { type: 'file', filename: 'check-groups' },
+    };
+  }
+  /** Rewrites treefile.json of `input` with `treefile`. */
+  const rewrite = (input: string, treefile: Record<string, unknown>) =>
+    writeFile(path.join(input, 'treefile.json'), canonicalStringify(treefile, 2));
+  // As fedora-coreos-config: root stays in /etc/passwd, so it is "missing" from what is compared.
+  const IGNORE_ROOT = { 'ignore-removed-users': ['root'], 'ignore-removed-groups': ['root'] };
+
+  beforeAll(async () => {
+    await import('../stages/rpm-ostree-compose/index.ts');
+  });
+
+  it('type file: the matching files pass; a missing user whose uid owns a file fails naming it, nothing committed', async () => {
+    const { passwd, group } = await tinyAccounts();
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput({});
+    await rewrite(input, { ...TREEFILE, ...(await checkFiles(input, passwd, group)), ...IGNORE_ROOT });
+    const log: string[] = [];
+    const outputs = await compose(input, repo, { log });
+    expect(outputs.commit).toMatchObject({ storage: 'ostree-commit' });
+    expect(log).toContain('check-passwd: Ignored user missing from new passwd file: root');
+    expect(log.join('\n')).not.toMatch(/does not act on .*check-/);
+
+    const ghost = await treefileInput({});
+    await rewrite(ghost, {
+      ...TREEFILE,
+      ...(await checkFiles(ghost, `${passwd}ghost:x:4242:4242:Gone:/:/sbin/nologin\n`, group)),
+      ...IGNORE_ROOT,
+      // The user's files are still in the tree: removing the user would orphan them.
+      postprocess: [...TREEFILE.postprocess, 'mkdir -p /usr/share/ghost\nchown 4242 /usr/share/ghost\n'],
+    });
+    const error = await compose(ghost, repo, { digest: 'g'.repeat(64) }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PasswdCheckError);
+    expect(error).toMatchObject({
+      constructPath: 'testing/x86_64/Compose',
+      field: 'check-passwd',
+      message:
+        'check-passwd (type file): 1 user failed the check:\n  User missing from new passwd file: ghost',
+    });
+    const first = (outputs.commit as { checksum: string }).checksum;
+    expect((await ostree(repo, 'rev-parse', TREEFILE.ref)).trim()).toBe(first);
+  }, 180_000);
+
+  it("previous (rpm-ostree's default): nothing to check on a first commit; a second checks against it", async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const log: string[] = [];
+    const first = await compose(await treefileInput(TREEFILE), repo, { log });
+    expect(first.commit).toMatchObject({ storage: 'ostree-commit' });
+    // No previous commit: every user of the tree is new.
+    expect(log).toContain('check-passwd: New passwd entries: nobody');
+
+    const again: string[] = [];
+    await compose(await treefileInput(TREEFILE), repo, { log: again, digest: 'h'.repeat(64) });
+    expect(again.filter((line) => line.startsWith('check-'))).toEqual([]);
+
+    // A uid changed against the previous commit (read with ostree cat) fails, naming the user.
+    const renumbered = {
+      ...TREEFILE,
+      postprocess: [...TREEFILE.postprocess, "sed -i 's/^nobody:x:65534:/nobody:x:65533:/' /etc/passwd\n"],
+    };
+    await expect(
+      compose(await treefileInput(renumbered), repo, { digest: 'i'.repeat(64) }),
+    ).rejects.toMatchObject({
+      name: 'PasswdCheckError',
+      field: 'check-passwd',
+      message:
+        'check-passwd (type previous): 1 user failed the check:\n  passwd UID changed: nobody (65534 to 65533)',
+    });
+    // A group removed whose gid owns nothing passes, noted as rpm-ostree does.
+    const removed: string[] = [];
+    const dropped = {
+      ...TREEFILE,
+      postprocess: [...TREEFILE.postprocess, "sed -i '/^nobody:/d' /etc/group\n"],
+    };
+    await compose(await treefileInput(dropped), repo, { log: removed, digest: 'j'.repeat(64) });
+    expect(removed).toContain('check-groups: Unused group removed from new group file: nobody');
+  }, 240_000);
+
+  it('add-files: each file at its destination with its content and recorded mode, before the postprocess scripts', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const input = await treefileInput({});
+    await mkdir(path.join(input, 'add-files'));
+    await writeFile(path.join(input, 'add-files/0'), 'added by add-files\n', { mode: 0o444 });
+    await writeFile(path.join(input, 'add-files/1'), 'key=value\n', { mode: 0o444 });
+    const entries = [
+      { file: 'add-files/0', destination: '/usr/share/fcos-cdk/added.txt', mode: 0o640 },
+      { file: 'add-files/1', destination: '/etc/fcos-cdk-added.conf', mode: 0o644 },
+    ];
+    await writeFile(path.join(input, 'add-files.json'), canonicalStringify(entries, 2));
+    await rewrite(input, {
+      ...TREEFILE,
+      'add-files': entries.map((entry) => [entry.file, entry.destination]),
+      postprocess: [...TREEFILE.postprocess, 'cp /usr/share/fcos-cdk/added.txt /usr/lib/fcos-cdk-seen\n'],
+    });
+    const outputs = await compose(input, repo);
+    const checksum = (outputs.commit as { checksum: string }).checksum;
+    expect(await ostree(repo, 'cat', checksum, '/usr/share/fcos-cdk/added.txt')).toBe('added by add-files\n');
+    // /etc is /usr/etc in the commit.
+    expect(await ostree(repo, 'cat', checksum, '/usr/etc/fcos-cdk-added.conf')).toBe('key=value\n');
+    expect(await ostree(repo, 'ls', checksum, '/usr/share/fcos-cdk/added.txt')).toMatch(
+      /^-00640 0 0 +19 \/usr\/share\/fcos-cdk\/added\.txt/,
+    );
+    expect(await ostree(repo, 'ls', checksum, '/usr/share/fcos-cdk')).toMatch(/^d00755 /);
+    expect(await ostree(repo, 'cat', checksum, '/usr/lib/fcos-cdk-seen')).toBe('added by add-files\n');
+  }, 120_000);
 });
 
 describe('RpmOstreeCompose with a remote repository (served over HTTP on loopback)', () => {
