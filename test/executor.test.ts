@@ -174,6 +174,11 @@ new TestStep(pipeline, 'AfterSlow', { content: 't', inputs: [slow.output] });
     await expect(readFile(path.join(directory, 'fcos.out/logs/Bad.log'), 'utf8')).resolves.toContain(
       'FAILED',
     );
+    // The error's class is shown where a reader looks for the cause: the node's log and its event.
+    await expect(readFile(path.join(directory, 'fcos.out/logs/Bad.log'), 'utf8')).resolves.toMatch(
+      /^FAILED \(ToolError\): .* exited with code 3/m,
+    );
+    expect(events.find((event) => event.event === 'fail')?.errorName).toBe('ToolError');
 
     const keepGoing = await runIn(directory, '--cpu', '2', '--keep-going');
     expect(keepGoing.code).toBe(1);

@@ -42,6 +42,8 @@ export type RunEvent =
       readonly attempt: number;
       readonly willRetry: boolean;
       readonly error: string;
+      /** The error's class (`ComposeError`, `ToolError` ...), when it was one of ours or Node's. */
+      readonly errorName?: string;
     }
   | { readonly event: 'warning'; readonly time: string; readonly node: string; readonly message: string }
   | {

@@ -17,7 +17,7 @@ import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifac
 import { eventTime } from './events.ts';
 import { closeLog, openLog } from './node-log.ts';
 import type { OutDirectory } from './out-directory.ts';
-import { describeError, type NodeOutcome, type RunState } from './run-state.ts';
+import { describeError, errorNameOf, type NodeOutcome, type RunState } from './run-state.ts';
 
 /** Time limit of one attempt when neither the run nor the runner sets one. */
 const DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -111,7 +111,8 @@ export class NodeBuilder {
           : timedOut
             ? `timed out after ${timeoutMs / 1000} s`
             : describeError(error);
-        log.write(`FAILED: ${message}\n`);
+        const errorName = interrupted || timedOut ? undefined : errorNameOf(error);
+        log.write(`FAILED${errorName ? ` (${errorName})` : ''}: ${message}\n`);
         await closeLog(log);
         const willRetry = !interrupted && attempt < attempts;
         this.state.emit({
@@ -124,6 +125,7 @@ export class NodeBuilder {
           attempt,
           willRetry,
           error: message,
+          ...(errorName ? { errorName } : {}),
         });
         if (willRetry) continue;
         if (interrupted) return { status: 'skipped', key, durationMs: totalMs, message };

@@ -13,7 +13,7 @@ import { type CacheDecision, keyMaterialOf } from './cache-decision.ts';
 import type { Capacity } from './capacity.ts';
 import { eventTime } from './events.ts';
 import type { NodeBuilder, PendingAction } from './node-attempt.ts';
-import { describeError, type NodeOutcome, type RunState } from './run-state.ts';
+import { describeError, errorNameOf, type NodeOutcome, type RunState } from './run-state.ts';
 
 /** What deciding a node's fate needs from the run. */
 export interface NodeFateContext {
@@ -61,6 +61,7 @@ export async function settleNode(context: NodeFateContext, nodePath: string): Pr
       attempt: 1,
       willRetry: false,
       error: message,
+      ...(errorNameOf(error) ? { errorName: errorNameOf(error) } : {}),
     });
     state.nodeFailed(nodePath);
   }

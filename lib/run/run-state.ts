@@ -114,3 +114,8 @@ export class RunState {
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The class name of an error (`ComposeError`, `ToolError` ...), shown in node logs and events. */
+export function errorNameOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
