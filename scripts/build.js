@@ -5,7 +5,7 @@
 // `npm run build` (`-- --force` to run tsc even when the stamp says dist/ is current); run by
 // `prepare`, scripts/setup.sh and `npm test`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,15 @@ const { status, error } = spawnSync(process.execPath, [tsc, '-p', path.join(root
 });
 if (error) throw error;
 if (status !== 0 && status !== 2) process.exit(status ?? 1);
+
+// tsc never deletes what it emitted for a source that is gone since: remove those outputs, so a
+// stale module can neither be loaded by spec nor shipped by npm pack.
+for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile()) continue;
+  const file = path.join(entry.parentPath ?? entry.path, entry.name);
+  const source = /^(.*)\.(?:js|d\.ts)$/.exec(path.relative(dist, file))?.[1];
+  if (source !== undefined && !existsSync(path.join(root, `${source}.ts`))) rmSync(file);
+}
 
 /** A relative specifier ending in .ts/.mts/.cts after `from`, `import(` or a bare `import`. */
 const RELATIVE_TYPESCRIPT_SPECIFIER =
