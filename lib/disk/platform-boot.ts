@@ -10,6 +10,8 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
+import type { ToolExec } from '../exec.ts';
+import { installedVersions } from '../tools/dpkg.ts';
 import type { JsonValue } from '../util/canonical-json.ts';
 import { PACKAGE_ROOT } from '../util/package-root.ts';
 
@@ -67,4 +69,13 @@ export function archSection(arch: Arch): JsonValue | undefined {
 /** sha256 of the table file: part of the fingerprints of the runners that apply it. */
 export function platformsTableDigest(): string {
   return load().digest;
+}
+
+/**
+ * The fingerprint of a runner that writes images with the platforms table applied: the versions of
+ * the Debian packages of its tools, and the table's digest.
+ */
+export async function imageToolsFingerprint(exec: ToolExec, packages: readonly string[]): Promise<JsonValue> {
+  const tools = Object.fromEntries(await installedVersions(exec, packages));
+  return { tools, platformsTable: platformsTableDigest() };
 }

@@ -21,19 +21,12 @@ import {
 import { ext4Capacity, scanTree, symlinkTimeCommands, type TreeScan } from '../../lib/disk/ext4-tree.ts';
 import { writeGpt } from '../../lib/disk/gpt.ts';
 import { GRUB_CONFIG_PATH, renderGrubConfig } from '../../lib/disk/grub-config.ts';
-import { archSection, platformsTableDigest } from '../../lib/disk/platform-boot.ts';
+import { archSection, imageToolsFingerprint } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
 import { ToolError } from '../../lib/exec.ts';
-import {
-  defineRunner,
-  type FingerprintContext,
-  type NodeProps,
-  type RunnerContext,
-  type RunnerOutput,
-} from '../../lib/runner.ts';
+import { defineRunner, type NodeProps, type RunnerContext, type RunnerOutput } from '../../lib/runner.ts';
 import { copyIntoDisk } from '../../lib/tools/dd.ts';
 import { filesystemSpec, quoteArgument, runDebugfsBatch } from '../../lib/tools/debugfs.ts';
-import { installedVersions } from '../../lib/tools/dpkg.ts';
 import {
   efiBootPath,
   efiPlatform,
@@ -44,7 +37,7 @@ import {
 import { makeExt4, makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
 import { commitTimestamp, deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
-import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
+import { canonicalStringify } from '../../lib/util/canonical-json.ts';
 import { type DiskImageConfig, diskImageKind } from './index.ts';
 
 /** The DiskImage cannot be built from its props and commit (too small, unsupported arch or filesystem). */
@@ -470,14 +463,9 @@ async function buildDisk(
   return { disk: { storage: 'file', path: disk, metadata: { ...metadata, ...ref } } };
 }
 
-/** Versions of the tools that write the image, and the platforms table DiskImage copies. */
-async function diskFingerprint(context: FingerprintContext<DiskImageRunnerProps>): Promise<JsonValue> {
-  const tools = Object.fromEntries(await installedVersions(context.exec, DISK_TOOL_PACKAGES));
-  return { tools, platformsTable: platformsTableDigest() };
-}
-
 export default defineRunner(diskImageKind, {
   timeoutSeconds: 1800,
-  fingerprint: diskFingerprint,
+  /** Versions of the tools that write the image, and the platforms table DiskImage copies. */
+  fingerprint: (context) => imageToolsFingerprint(context.exec, DISK_TOOL_PACKAGES),
   run: buildDisk,
 });

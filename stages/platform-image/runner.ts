@@ -16,16 +16,10 @@ import {
 } from '../../lib/disk/bls.ts';
 import { CONVERTERS } from '../../lib/disk/formats/converters.ts';
 import { renderGrubConfig } from '../../lib/disk/grub-config.ts';
-import { platformSettings, platformsTableDigest } from '../../lib/disk/platform-boot.ts';
+import { imageToolsFingerprint, platformSettings } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
 import type { ToolExec } from '../../lib/exec.ts';
-import {
-  defineRunner,
-  type FingerprintContext,
-  type NodeProps,
-  type RunnerContext,
-  type RunnerOutput,
-} from '../../lib/runner.ts';
+import { defineRunner, type NodeProps, type RunnerContext, type RunnerOutput } from '../../lib/runner.ts';
 import { compressFile } from '../../lib/tools/compress.ts';
 import {
   filesystemSpec,
@@ -33,8 +27,6 @@ import {
   replaceFileCommands,
   runDebugfsBatch,
 } from '../../lib/tools/debugfs.ts';
-import { installedVersions } from '../../lib/tools/dpkg.ts';
-import type { JsonValue } from '../../lib/util/canonical-json.ts';
 import { type DiskImageMetadata, diskMetadataSchema } from '../disk-image/runner.ts';
 import { type PlatformImageConfig, type PlatformImageTarget, platformImageKind } from './index.ts';
 
@@ -197,14 +189,9 @@ async function buildPlatformImage(
   };
 }
 
-/** Versions of the conversion tools and the platforms table. */
-async function imageFingerprint(context: FingerprintContext<PlatformImageRunnerProps>): Promise<JsonValue> {
-  const tools = Object.fromEntries(await installedVersions(context.exec, IMAGE_TOOL_PACKAGES));
-  return { tools, platformsTable: platformsTableDigest() };
-}
-
 export default defineRunner(platformImageKind, {
   timeoutSeconds: 3600,
-  fingerprint: imageFingerprint,
+  /** Versions of the conversion tools and the platforms table. */
+  fingerprint: (context) => imageToolsFingerprint(context.exec, IMAGE_TOOL_PACKAGES),
   run: buildPlatformImage,
 });
