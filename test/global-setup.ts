@@ -39,7 +39,7 @@ declare module 'vitest' {
   }
 }
 
-/** The tiny OS's treefile: manifests/local.yaml with its variables substituted for x86_64. */
+/** The tiny OS's treefile: local-os/manifest.yaml with its variables substituted for x86_64. */
 async function localTreefile(): Promise<Record<string, unknown>> {
   const manifest = parse(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as Record<
     string,

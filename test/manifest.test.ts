@@ -384,7 +384,7 @@ describe('treefile flattening', () => {
     expect(outputs.x86_64!.metadata).toMatchObject({ lockfileDir: null });
   });
 
-  it('flattens manifests/local.yaml with a LocalPackageRepo named local', async () => {
+  it('flattens local-os/manifest.yaml with a LocalPackageRepo named local', async () => {
     const outputs = await runManifest(
       REPO_ROOT,
       {

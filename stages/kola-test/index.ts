@@ -25,7 +25,8 @@ export interface KolaTestProps {
    */
   readonly tags?: readonly string[];
   /**
-   * Directory of external tests (`<name>/` with an executable and kola.json), relative to the project.
+   * Directory of external tests laid out as in fedora-coreos-config (`tests/kola/`: every
+   * executable is a test, named and described as kola does), relative to the project.
    * @default 'tests/kola'
    */
   readonly testsDir?: string;
