@@ -2,6 +2,7 @@
  * Maintenance of a cache root: size-bounded garbage collection (least recently used records
  * first), verification of every blob, and a listing of what is cached.
  */
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { ActionCache, type ActionRecord } from './action-cache.ts';
 import { CasStore } from './cas-store.ts';
@@ -14,7 +15,7 @@ export const GC_LOCK_NAME = 'gc';
 
 /** Options of {@link collectGarbage}. */
 export interface CollectGarbageOptions {
-  /** Bound on the total size of the blobs referenced by the records kept, in bytes. */
+  /** Bound on the bytes the blobs left take (allocated bytes: holes of sparse files do not count). */
   readonly maxSizeBytes: number;
   /**
    * Unreferenced blobs stored (or re-stored, or linked out) more recently than this are kept, in
@@ -24,7 +25,7 @@ export interface CollectGarbageOptions {
   readonly unreferencedGraceMs?: number;
 }
 
-/** What {@link collectGarbage} did. */
+/** What {@link collectGarbage} did. Sizes are allocated bytes (see {@link allocatedBytes}). */
 export interface CollectGarbageResult {
   /** Action records evicted. */
   readonly removedRecords: number;
@@ -34,6 +35,35 @@ export interface CollectGarbageResult {
   readonly freedBytes: number;
   /** Bytes of the blobs left. */
   readonly remainingBytes: number;
+}
+
+/** Blobs left for one reason, and what they take. */
+export interface KeptBlobs {
+  /** How many. */
+  readonly blobs: number;
+  /** Their allocated bytes. */
+  readonly bytes: number;
+}
+
+/** What {@link collectGarbageWithReport} did, and why what is left was kept. */
+export interface GarbageCollectionReport extends CollectGarbageResult {
+  /** The bound asked for, in bytes. */
+  readonly maxSizeBytes: number;
+  /** Whether what is left fits in `maxSizeBytes`. */
+  readonly fits: boolean;
+  /** Records left in the cache. */
+  readonly keptRecords: number;
+  /** Blobs kept because a record left in the cache references them. */
+  readonly keptReferenced: KeptBlobs;
+  /** Blobs kept because they were stored within the grace period (no record references them now). */
+  readonly keptInGrace: KeptBlobs;
+  /**
+   * Records not evicted although over the bound: every blob evicting them would orphan is within
+   * the grace period, so evicting them would lose the record and free nothing yet.
+   */
+  readonly recordsKeptForGrace: number;
+  /** The grace period applied, in milliseconds. */
+  readonly graceMs: number;
 }
 
 /** What {@link verifyCache} found. */
@@ -63,22 +93,49 @@ export interface CacheListing {
 }
 
 /**
- * Evicts least-recently-used action records until the blobs still referenced (by the records
- * kept, through tree manifests and logs too) fit in `maxSizeBytes`, then deletes every blob no
- * record references. Runs under the `gc` lock; staging files of dead processes are swept too.
+ * The bytes a file takes on its filesystem: its allocated blocks, capped at its apparent size. A
+ * sparse blob (a raw disk) takes far less than its apparent size, and counting the holes would
+ * evict records to free space that was never used; the cap leaves out the rounding of a small
+ * file up to a whole block, so that a blob's size does not depend on the filesystem's block size.
+ */
+export function allocatedBytes(stats: { readonly size: number; readonly blocks: number }): number {
+  return Math.min(stats.size, stats.blocks * 512);
+}
+
+/**
+ * Evicts least-recently-used action records until the blobs left fit in `maxSizeBytes`, then
+ * deletes every blob no record references and not stored within the grace period. Sizes are
+ * allocated bytes. A record is not evicted when every blob evicting it would orphan is within the
+ * grace period: that would lose the record and free nothing. Runs under the `gc` lock; staging
+ * files of dead processes are swept too.
  */
 export async function collectGarbage(
   root: string,
   options: CollectGarbageOptions,
 ): Promise<CollectGarbageResult> {
+  const { removedRecords, removedBlobs, freedBytes, remainingBytes } = await collectGarbageWithReport(
+    root,
+    options,
+  );
+  return { removedRecords, removedBlobs, freedBytes, remainingBytes };
+}
+
+/** {@link collectGarbage}, reporting too what was kept and why, and whether the bound is met. */
+export async function collectGarbageWithReport(
+  root: string,
+  options: CollectGarbageOptions,
+): Promise<GarbageCollectionReport> {
   return withLock(root, GC_LOCK_NAME, async () => {
     const store = new CasStore(root);
     const actions = new ActionCache(root);
     await sweepStaging(store.stagingDirectory);
-    const blobs = new Map<string, { size: number; storedAt: number }>();
+    const graceMs = options.unreferencedGraceMs ?? 600_000;
+    const now = Date.now();
+    const blobs = new Map<string, { bytes: number; inGrace: boolean }>();
     for await (const blob of store.listBlobs()) {
       const storedAt = Math.max(blob.modifiedAt.getTime(), blob.changedAt.getTime());
-      blobs.set(blob.digest, { size: blob.size, storedAt });
+      const bytes = await blobAllocatedBytes(store, blob.digest, blob.size);
+      if (bytes !== undefined) blobs.set(blob.digest, { bytes, inGrace: now - storedAt < graceMs });
     }
     const entries = await actions.list();
     const treeFiles = new Map<string, readonly string[]>();
@@ -89,42 +146,81 @@ export async function collectGarbage(
       referencesByRecord.set(record.key, references);
       for (const digest of references) referenceCounts.set(digest, (referenceCounts.get(digest) ?? 0) + 1);
     }
-    let referencedBytes = 0;
-    for (const digest of referenceCounts.keys()) referencedBytes += blobs.get(digest)?.size ?? 0;
+    // What will be left: every blob but the unreferenced ones past the grace period.
+    let leftBytes = 0;
+    for (const [digest, blob] of blobs) {
+      if (referenceCounts.has(digest) || blob.inGrace) leftBytes += blob.bytes;
+    }
 
     let removedRecords = 0;
+    let recordsKeptForGrace = 0;
     for (const { record } of entries) {
-      if (referencedBytes <= options.maxSizeBytes) break;
+      if (leftBytes <= options.maxSizeBytes) break;
+      const references = referencesByRecord.get(record.key) ?? new Set<string>();
+      const orphaned = [...references].filter((digest) => referenceCounts.get(digest) === 1);
+      const freed = orphaned.reduce((total, digest) => {
+        const blob = blobs.get(digest);
+        return blob && !blob.inGrace ? total + blob.bytes : total;
+      }, 0);
+      if (freed === 0 && orphaned.some((digest) => blobs.get(digest)?.inGrace)) {
+        recordsKeptForGrace += 1;
+        continue;
+      }
       await actions.remove(record.key);
       removedRecords += 1;
-      for (const digest of referencesByRecord.get(record.key) ?? []) {
+      leftBytes -= freed;
+      for (const digest of references) {
         const count = (referenceCounts.get(digest) ?? 1) - 1;
-        if (count > 0) {
-          referenceCounts.set(digest, count);
-          continue;
-        }
-        referenceCounts.delete(digest);
-        referencedBytes -= blobs.get(digest)?.size ?? 0;
+        if (count > 0) referenceCounts.set(digest, count);
+        else referenceCounts.delete(digest);
       }
     }
 
-    const graceMs = options.unreferencedGraceMs ?? 600_000;
-    const now = Date.now();
     let removedBlobs = 0;
     let freedBytes = 0;
-    let remainingBytes = 0;
+    const keptReferenced = { blobs: 0, bytes: 0 };
+    const keptInGrace = { blobs: 0, bytes: 0 };
     for (const [digest, blob] of blobs) {
-      if (referenceCounts.has(digest) || now - blob.storedAt < graceMs) {
-        remainingBytes += blob.size;
+      const kept = referenceCounts.has(digest) ? keptReferenced : blob.inGrace ? keptInGrace : undefined;
+      if (kept) {
+        kept.blobs += 1;
+        kept.bytes += blob.bytes;
         continue;
       }
       if (await store.removeBlob(digest)) {
         removedBlobs += 1;
-        freedBytes += blob.size;
+        freedBytes += blob.bytes;
       }
     }
-    return { removedRecords, removedBlobs, freedBytes, remainingBytes };
+    const remainingBytes = keptReferenced.bytes + keptInGrace.bytes;
+    return {
+      removedRecords,
+      removedBlobs,
+      freedBytes,
+      remainingBytes,
+      maxSizeBytes: options.maxSizeBytes,
+      fits: remainingBytes <= options.maxSizeBytes,
+      keptRecords: entries.length - removedRecords,
+      keptReferenced,
+      keptInGrace,
+      recordsKeptForGrace,
+      graceMs,
+    };
   });
+}
+
+/** The allocated bytes of a stored blob; undefined when it vanished since it was listed. */
+async function blobAllocatedBytes(
+  store: CasStore,
+  digest: string,
+  size: number,
+): Promise<number | undefined> {
+  try {
+    return allocatedBytes({ size, blocks: (await stat(store.blobPath(digest))).blocks });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -5,7 +5,12 @@
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { collectGarbage, listCache, verifyCache } from '../cache/gc.ts';
+import {
+  collectGarbageWithReport,
+  type GarbageCollectionReport,
+  listCache,
+  verifyCache,
+} from '../cache/gc.ts';
 import { type CliIo, UsageError } from './io.ts';
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -69,15 +74,53 @@ export async function runCacheCommand(argv: readonly string[], io: CliIo): Promi
     }
     case 'gc': {
       if (values['max-size'] === undefined) throw new UsageError('cache gc needs --max-size SIZE');
-      const result = await collectGarbage(root, { maxSizeBytes: parseSize(values['max-size']) });
-      io.stdout(
-        `removed ${result.removedRecords} records and ${result.removedBlobs} blobs (${formatBytes(result.freedBytes)}); ${formatBytes(result.remainingBytes)} left\n`,
-      );
-      return 0;
+      const report = await collectGarbageWithReport(root, { maxSizeBytes: parseSize(values['max-size']) });
+      for (const line of gcReportLines(report)) io.stdout(`${line}\n`);
+      if (report.fits) return 0;
+      io.stderr(`cache gc: ${gcShortfall(report, root)}\n`);
+      return 1;
     }
     default:
       throw new UsageError(
         command ? `unknown cache command '${command}'` : 'cache needs a command: ls, verify or gc',
       );
   }
+}
+
+/** Minutes of a grace period, as a person reads it. */
+function graceText(graceMs: number): string {
+  return graceMs % 60_000 === 0 ? `${graceMs / 60_000} min` : `${graceMs / 1000} s`;
+}
+
+/** What gc did and what it kept, and why: one line each (sizes are allocated bytes). */
+export function gcReportLines(report: GarbageCollectionReport): string[] {
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  const lines = [
+    `removed ${plural(report.removedRecords, 'record')} and ${plural(report.removedBlobs, 'blob')}, freed ${formatBytes(report.freedBytes)}; ${formatBytes(report.remainingBytes)} left (limit ${formatBytes(report.maxSizeBytes)})`,
+  ];
+  if (report.keptReferenced.blobs > 0) {
+    lines.push(
+      `kept ${formatBytes(report.keptReferenced.bytes)} in ${plural(report.keptReferenced.blobs, 'blob')} still referenced by the ${plural(report.keptRecords, 'record')} left`,
+    );
+  }
+  if (report.keptInGrace.blobs > 0) {
+    lines.push(
+      `kept ${formatBytes(report.keptInGrace.bytes)} in ${plural(report.keptInGrace.blobs, 'unreferenced blob')} stored less than ${graceText(report.graceMs)} ago (grace period: a running action may still need them)`,
+    );
+  }
+  if (report.recordsKeptForGrace > 0) {
+    lines.push(
+      `kept ${plural(report.recordsKeptForGrace, 'record')} over the limit: evicting them would free nothing until their blobs are ${graceText(report.graceMs)} old`,
+    );
+  }
+  return lines;
+}
+
+/** Why the cache is still over the limit, as one sentence. */
+export function gcShortfall(report: GarbageCollectionReport, root: string): string {
+  const over = `cannot bring ${root} under ${formatBytes(report.maxSizeBytes)}: ${formatBytes(report.remainingBytes)} left`;
+  if (report.keptInGrace.blobs > 0 || report.recordsKeptForGrace > 0) {
+    return `${over}, blobs stored less than ${graceText(report.graceMs)} ago are kept (grace period); run gc again once no fcos-run is using the cache and they are older`;
+  }
+  return `${over}, still referenced by ${report.keptRecords} record(s) (a blob could not be removed?)`;
 }

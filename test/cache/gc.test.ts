@@ -1,6 +1,6 @@
 /** Cache maintenance: least-recently-used garbage collection, grace periods and verification. */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
 import { CasStore } from '../../lib/cache/cas-store.ts';
 import { collectGarbage, listCache, verifyCache } from '../../lib/cache/gc.ts';
 import { sha256Bytes } from '../../lib/cache/hash.ts';
+import { runCacheCommand } from '../../lib/cli/cache.ts';
 import { temporaryDirectory } from './helpers.ts';
 
 /** A record of node `name` with the given outputs, last used `minutesAgo` minutes ago. */
@@ -149,6 +150,65 @@ describe('collectGarbage', () => {
     expect(result.remainingBytes).toBe(0);
     expect(await actions.list()).toEqual([]);
     expect(await store.totalSize()).toBe(0);
+  });
+});
+
+describe('collectGarbage: allocated bytes, and what it cannot free', () => {
+  it('counts the blocks a sparse blob takes, not its apparent size', async () => {
+    const root = await temporaryDirectory();
+    const store = new CasStore(root, { fsync: false });
+    await store.init();
+    const actions = new ActionCache(root, { fsync: false });
+    const size = 64 * 1024 * 1024;
+    const disk = await store.putBytes(Buffer.alloc(size));
+    // The same zeros as a hole, the way a raw disk is stored.
+    const blobPath = store.blobPath(disk.digest);
+    await chmod(blobPath, 0o644);
+    await truncate(blobPath, 0);
+    await truncate(blobPath, size);
+    await chmod(blobPath, 0o444);
+    expect((await stat(blobPath)).blocks * 512).toBeLessThan(1024 * 1024);
+    const key = await putRecord(actions, 'disk', { disk: { ...disk, storage: 'file' } }, 5);
+    const result = await collectGarbage(root, { maxSizeBytes: 1024 * 1024, unreferencedGraceMs: 0 });
+    expect(result.removedRecords).toBe(0);
+    expect(result.freedBytes).toBe(0);
+    expect(result.remainingBytes).toBeLessThan(1024 * 1024);
+    expect(await actions.get(key)).toBeDefined();
+    expect(await store.has(disk.digest)).toBe(true);
+  });
+
+  it('cache gc keeps records whose blobs are in the grace period, says what it kept and why, and exits 1', async () => {
+    const { root, actions, keys } = await populatedCache();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCacheCommand(['gc', '--cache', root, '--max-size', '1K'], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => err.push(text),
+    });
+    expect(code).toBe(1);
+    // The blobs were all just stored: evicting a record would lose it and free nothing.
+    for (const key of Object.values(keys)) expect(await actions.get(key)).toBeDefined();
+    const stdout = out.join('');
+    expect(stdout).toMatch(/^removed 0 records and 0 blobs, freed 0 B; .* left \(limit 1\.0 KiB\)$/m);
+    expect(stdout).toMatch(/^kept .* in 6 blobs still referenced by the 3 records left$/m);
+    expect(stdout).toContain('kept 50 B in 1 unreferenced blob stored less than 10 min ago (grace period');
+    expect(stdout).toContain('kept 3 records over the limit: evicting them would free nothing');
+    expect(err.join('')).toMatch(
+      new RegExp(
+        `^cache gc: cannot bring ${root} under 1\\.0 KiB: .* left, blobs stored less than 10 min ago are kept \\(grace period\\)`,
+      ),
+    );
+  });
+
+  it('cache gc exits 0 and reports the bytes freed when the cache fits', async () => {
+    const { root } = await populatedCache();
+    const out: string[] = [];
+    const code = await runCacheCommand(['gc', '--cache', root, '--max-size', '1G'], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => out.push(text),
+    });
+    expect(code).toBe(0);
+    expect(out.join('')).toMatch(/^removed 0 records and 0 blobs, freed 0 B; .* left \(limit 1\.0 GiB\)$/m);
   });
 });
 
