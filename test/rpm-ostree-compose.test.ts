@@ -12,6 +12,7 @@ import { PasswdCheckError } from '../lib/compose/errors.ts';
 import { expandVersionPrefix } from '../lib/compose/version.ts';
 import { runTool } from '../lib/exec.ts';
 import type { LockfileUpdateContext, RunnerContext, RunnerOutput } from '../lib/runner.ts';
+import { PackageNotFoundError } from '../lib/tools/dnf.ts';
 import { readLockfiles } from '../lib/treefile/lockfile.ts';
 import { canonicalStringify } from '../lib/util/canonical-json.ts';
 import { RUNNERS } from './helpers/runners.ts';
@@ -243,6 +244,15 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     const repo = path.join(await makeTempDir(), 'ostree/repo');
     const input = await treefileInput({ ...TREEFILE, packages: [...TINY_PACKAGES, 'no-such-package'] });
     await expect(compose(input, repo)).rejects.toThrow(/no-such-package/);
+    // Named first, with the treefile and the repositories, before dnf's own line (not its command).
+    const error = await compose(input, repo, { digest: 'n'.repeat(64) }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PackageNotFoundError);
+    expect(error).toMatchObject({ constructPath: 'testing/x86_64/Compose', field: 'packages' });
+    expect((error as Error).message).toBe(
+      `package 'no-such-package' (treefile ${TREEFILE.ref}) is in no enabled repository (local)\n` +
+        // dnf 4 prints "No match for argument" on stdout; the tail kept is stderr's.
+        '  dnf: Error: Unable to find a match: no-such-package',
+    );
   });
 
   it('shows the output of a failing postprocess script', async () => {

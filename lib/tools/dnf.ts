@@ -7,12 +7,14 @@
  * absolute; plugins and weak dependencies are off. dnf keeps its repo cache in `cachedir` on the
  * host but also writes `ROOT/<cachedir>/expired_repos.json`, `ROOT/<logdir>` and
  * `ROOT/<persistdir>`, plus `etc/dnf/modules.d` and sqlite side files in the root: all of that is
- * removed after the install, so the root holds only what the packages installed.
+ * removed after the install, so the root holds only what the packages installed. A package in no
+ * repository is named first (with where it was asked for), not after dnf's long command line.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ToolExec } from '../exec.ts';
+import { FcosError } from '../errors.ts';
+import { ToolError, type ToolExec } from '../exec.ts';
 
 /** Where the rpm database lives in the root, as on Fedora. */
 export const RPM_DB_PATH = 'usr/lib/sysimage/rpm';
@@ -62,6 +64,59 @@ export interface InstallPackagesOptions {
    * @default not set
    */
   readonly sourceDateEpoch?: number;
+  /**
+   * Where the packages were asked for, as a person reads it (`treefile fedora/x86_64/coreos`): named
+   * when a package is in no repository.
+   * @default not named
+   */
+  readonly origin?: string;
+  /**
+   * Construct path of the node installing, carried by the errors.
+   * @default none
+   */
+  readonly constructPath?: string;
+}
+
+/** Packages asked for are in none of the enabled repositories (dnf's "No match for argument"). */
+export class PackageNotFoundError extends FcosError {
+  /** The package names or specs dnf found nowhere, in dnf's order. */
+  readonly packages: readonly string[];
+  /** The repositories that were enabled. */
+  readonly repositories: readonly string[];
+
+  constructor(
+    packages: readonly string[],
+    repositories: readonly string[],
+    options: { origin?: string; constructPath?: string; dnfLines?: readonly string[]; cause?: unknown } = {},
+  ) {
+    const names = packages.map((name) => `'${name}'`).join(', ');
+    const origin = options.origin ? ` (${options.origin})` : '';
+    const [subject, verb] = packages.length === 1 ? ['package', 'is'] : ['packages', 'are'];
+    super(
+      `${subject} ${names}${origin} ${verb} in no enabled repository (${repositories.join(', ') || 'none'})` +
+        (options.dnfLines ?? []).map((line) => `\n  dnf: ${line}`).join(''),
+      {
+        field: 'packages',
+        ...(options.constructPath === undefined ? {} : { constructPath: options.constructPath }),
+        cause: options.cause,
+      },
+    );
+    this.packages = packages;
+    this.repositories = repositories;
+  }
+}
+
+/**
+ * The packages dnf's output says it found in no repository: dnf 4's `No match for argument: X`
+ * (one line each) and `Error: Unable to find a match: X Y` (dnf 4 and 5, all on one line).
+ */
+export function unmatchedPackages(output: string): string[] {
+  const names = new Set<string>();
+  for (const match of output.matchAll(/^No match for argument: (.+)$/gm)) names.add(match[1]!.trim());
+  for (const match of output.matchAll(/Unable to find a match: (.+)$/gm)) {
+    for (const name of match[1]!.trim().split(/\s+/)) names.add(name);
+  }
+  return [...names];
 }
 
 /** Installs `packages` into `installRoot` from `repositories` only, then tidies the root. */
@@ -102,7 +157,24 @@ export async function installPackages(exec: ToolExec, options: InstallPackagesOp
   args.push('install', ...options.packages);
   const env: Record<string, string> = { HOME: directories.home };
   if (options.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(options.sourceDateEpoch);
-  await exec('dnf', args, { env });
+  try {
+    await exec('dnf', args, { env });
+  } catch (error) {
+    const missing = error instanceof ToolError ? unmatchedPackages(error.outputTail) : [];
+    if (missing.length === 0) throw error;
+    throw new PackageNotFoundError(
+      missing,
+      options.repositories.map((repository) => repository.name),
+      {
+        ...(options.origin === undefined ? {} : { origin: options.origin }),
+        ...(options.constructPath === undefined ? {} : { constructPath: options.constructPath }),
+        dnfLines: (error as ToolError).outputTail
+          .split('\n')
+          .filter((line) => /No match for argument: |Unable to find a match: /.test(line)),
+        cause: error,
+      },
+    );
+  }
   await removeLeftovers(installRoot, state, existedBefore);
 }
 

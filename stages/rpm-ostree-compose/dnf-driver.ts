@@ -128,6 +128,9 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     exclude: treefile['exclude-packages'],
     releaseVersion: String(treefile.releasever ?? '0'),
     sourceDateEpoch: props.timestamp,
+    // The compose input records treefile.json only, not the Manifest's source file: the ref names it.
+    origin: `treefile ${treefile.ref}`,
+    constructPath: context.nodePath,
   });
   const packages = await installedPackages(exec, root);
   await applyLayers(
