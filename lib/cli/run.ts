@@ -152,7 +152,10 @@ export async function main(
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`fcos-run: error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
-    return error instanceof UnmatchedPatternError ? 2 : 1;
+    if (error instanceof UnmatchedPatternError) return 2;
+    // Whatever stopped the run once it was interrupted (a wait for a lock cut short), the caller
+    // asked for the interrupt: that is what the exit code reports.
+    return signal?.aborted ? exitCodeOf('interrupted') : 1;
   }
 }
 

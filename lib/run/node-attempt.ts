@@ -15,7 +15,7 @@ import type { JsonValue } from '../util/canonical-json.ts';
 import type { KeyMaterial } from './action-key.ts';
 import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
 import { eventTime } from './events.ts';
-import { closeLog, openLog } from './node-log.ts';
+import { NodeLog } from './node-log.ts';
 import type { OutDirectory } from './out-directory.ts';
 import { describeError, errorNameOf, type NodeOutcome, type RunState } from './run-state.ts';
 
@@ -74,17 +74,20 @@ export class NodeBuilder {
         key,
         attempt,
       });
-      const log = await openLog(this.out.logPath(nodePath), attempt > 1);
+      const log = await NodeLog.open(this.out.logPath(nodePath), attempt > 1);
+      const tools = new RunningTools();
       const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = AbortSignal.any([this.state.signal, timeout]);
+      // Aborted when the attempt fails, so that a tool the runner left running is stopped too.
+      const attemptOver = new AbortController();
+      const signal = AbortSignal.any([this.state.signal, timeout, attemptOver.signal]);
       setMaxListeners(0, signal);
       const workDir = await this.store.makeWorkDir(nodePath);
       try {
-        const stored = await this.attempt(action, workDir, signal, (line) => log.write(`${line}\n`));
+        const stored = await this.attempt(action, workDir, signal, (line) => log.write(line), tools);
         const finishedAt = new Date();
         const durationMs = finishedAt.getTime() - startedAt.getTime();
         totalMs += durationMs;
-        await closeLog(log);
+        await log.close();
         await this.record(action, stored, startedAt, finishedAt);
         const outputs = Object.fromEntries(
           Object.entries(stored).map(([name, output]) => [name, storedOutputOf(output)]),
@@ -112,8 +115,13 @@ export class NodeBuilder {
             ? `timed out after ${timeoutMs / 1000} s`
             : describeError(error);
         const errorName = interrupted || timedOut ? undefined : errorNameOf(error);
-        log.write(`FAILED${errorName ? ` (${errorName})` : ''}: ${message}\n`);
-        await closeLog(log);
+        // The runner was abandoned at once, but its tools may still be stopping (SIGTERM, then
+        // SIGKILL after a grace period): wait for them, so none outlives the attempt and what they
+        // said while stopping is in the log before its last line.
+        attemptOver.abort(new Error('the attempt failed'));
+        await tools.settled();
+        log.write(`FAILED${errorName ? ` (${errorName})` : ''}: ${message}`);
+        await log.close();
         const willRetry = !interrupted && attempt < attempts;
         this.state.emit({
           event: 'fail',
@@ -143,6 +151,7 @@ export class NodeBuilder {
     workDir: string,
     signal: AbortSignal,
     log: (line: string) => void,
+    tools: RunningTools,
   ): Promise<Record<string, ActionOutput>> {
     const { nodePath, node, runner, inputs } = action;
     const resolved: Record<string, ResolvedArtifact> = {};
@@ -162,7 +171,7 @@ export class NodeBuilder {
         ostreeRepo: this.store.ostreeRepo,
         signal,
         log,
-        exec: (file, args, execOptions) => runTool(file, args, { ...execOptions, signal, log }),
+        exec: (file, args, execOptions) => tools.track(runTool(file, args, { ...execOptions, signal, log })),
       }),
       signal,
     );
@@ -193,6 +202,27 @@ export class NodeBuilder {
       keyMaterial,
     });
     await this.store.actions.setLastForNode(nodePath, key, keyMaterial);
+  }
+}
+
+/** The tools an attempt started through `context.exec`, until each has exited. */
+class RunningTools {
+  private readonly running = new Set<Promise<unknown>>();
+
+  /** Remembers `tool` until it settles; returns it unchanged. */
+  track<T>(tool: Promise<T>): Promise<T> {
+    const settled = tool.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.then(() => this.running.delete(settled));
+    return tool;
+  }
+
+  /** Resolves once every tool started so far has exited (a cancelled one is killed within a grace period). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
   }
 }
 
