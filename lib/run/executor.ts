@@ -123,7 +123,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   // The wall time is the run's own: loading runners and opening the cache are set-up before it.
   const startedAt = Date.now();
   const dryRun = options.dryRun ?? false;
-  const out = new OutDirectory(outdir, store);
+  const out = new OutDirectory(outdir, store, Object.keys(assembly.nodes));
   const state = new RunState(
     [new EventLogFile(path.join(outdir, 'events.jsonl')), ...(options.observers ?? [])],
     options.keepGoing ?? false,
@@ -141,6 +141,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     store,
     state,
     capacity: new Capacity(options.capacities, options.jobs),
+    out,
     cache: new CacheDecision(store, out, state, dryRun),
     builder: new NodeBuilder(store, out, state, {
       projectDir,

@@ -136,6 +136,7 @@ export class NodeBuilder {
           ...(errorName ? { errorName } : {}),
         });
         if (willRetry) continue;
+        await this.out.removeOutputs(nodePath).catch(() => {});
         if (interrupted) return { status: 'skipped', key, durationMs: totalMs, message };
         this.state.nodeFailed(nodePath);
         return { status: 'failed', key, durationMs: totalMs, message: `${nodePath}: ${message}` };

@@ -13,6 +13,7 @@ import { type CacheDecision, keyMaterialOf } from './cache-decision.ts';
 import type { Capacity } from './capacity.ts';
 import { eventTime } from './events.ts';
 import type { NodeBuilder, PendingAction } from './node-attempt.ts';
+import type { OutDirectory } from './out-directory.ts';
 import { describeError, errorNameOf, type NodeOutcome, type RunState } from './run-state.ts';
 
 /** What deciding a node's fate needs from the run. */
@@ -39,6 +40,8 @@ export interface NodeFateContext {
   readonly capacity: Capacity;
   /** Cache lookups and hits. */
   readonly cache: CacheDecision;
+  /** The output directory (to remove a failed node's stale outputs). */
+  readonly out: OutDirectory;
   /** Builds misses. */
   readonly builder: NodeBuilder;
 }
@@ -64,6 +67,7 @@ export async function settleNode(context: NodeFateContext, nodePath: string): Pr
       ...(errorNameOf(error) ? { errorName: errorNameOf(error) } : {}),
     });
     state.nodeFailed(nodePath);
+    if (!context.dryRun) await context.out.removeOutputs(nodePath).catch(() => {});
   }
 }
 

@@ -3,7 +3,7 @@
  * `artifacts/<node>/`, its log under `logs/<node>.log`, and `outputs.json` describing every
  * output of the run. Everything here is a view of the cache: hardlinks and a JSON index.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalStringify } from '../util/canonical-json.ts';
 import type { ArtifactStore, StoredOutput } from './artifact-store.ts';
@@ -15,6 +15,8 @@ export class OutDirectory {
     /** Absolute path of the directory (the one holding pipeline.json). */
     readonly root: string,
     private readonly store: ArtifactStore,
+    /** Every node of the pipeline: a node's artifacts directory may hold a nested node's. */
+    private readonly nodePaths: readonly string[] = [],
   ) {}
 
   /** Where a node's outputs are published. */
@@ -42,6 +44,25 @@ export class OutDirectory {
     const directory = this.artifactsDirectory(nodePath);
     for (const [name, output] of Object.entries(outputs))
       await this.store.publishOutput(output, directory, name);
+  }
+
+  /**
+   * Removes what an earlier run published for a node that has now failed or was interrupted, so
+   * that `artifacts/<node>/` holds nothing outputs.json does not list (CI archiving a JUnit report
+   * must not publish a stale pass). The directories of nodes nested under this one are kept.
+   */
+  async removeOutputs(nodePath: string): Promise<void> {
+    const directory = this.artifactsDirectory(nodePath);
+    const prefix = `${nodePath}/`;
+    const nested = new Set(
+      this.nodePaths
+        .filter((other) => other.startsWith(prefix))
+        .map((other) => other.slice(prefix.length).split('/')[0]),
+    );
+    const entries = await readdir(directory).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (!nested.has(entry)) await rm(path.join(directory, entry), { recursive: true, force: true });
+    }
   }
 
   /** Puts back the log a cached node had when it was built (best effort: a log is not an output). */
