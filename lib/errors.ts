@@ -93,3 +93,24 @@ export class AppError extends FcosError {}
 
 /** `fcos.out/pipeline.json` is missing, unreadable, or not of a schema this version understands. */
 export class AssemblyError extends FcosError {}
+
+/** A filesystem has not (or no longer) the space a node needs: names its mount point and the sizes. */
+export class NoSpaceError extends FcosError {
+  /** Mount point of the filesystem that is full. */
+  readonly mountPoint: string;
+  /** Bytes the node needs there (at most). */
+  readonly neededBytes: number;
+  /** Bytes free there for an unprivileged writer when the error was raised. */
+  readonly availableBytes: number;
+
+  constructor(
+    message: string,
+    details: { mountPoint: string; neededBytes: number; availableBytes: number },
+    options: { constructPath?: string; field?: string; cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.mountPoint = details.mountPoint;
+    this.neededBytes = details.neededBytes;
+    this.availableBytes = details.availableBytes;
+  }
+}

@@ -38,6 +38,7 @@ import { makeExt4, makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
 import { commitTimestamp, deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
 import { canonicalStringify } from '../../lib/util/canonical-json.ts';
+import { ensureFreeSpace, type SpaceNeed, translatingNoSpace } from '../../lib/util/free-space.ts';
 import { type DiskImageConfig, diskImageKind } from './index.ts';
 
 /** The DiskImage cannot be built from its props and commit (too small, unsupported arch or filesystem). */
@@ -371,12 +372,36 @@ async function deployTrees(
   };
 }
 
-/** Builds the disk: deploy, filesystems, partition table, bootloaders; returns the `disk` output. */
+/**
+ * Builds the disk once the filesystem of the work directory (the cache's) has room for it: a
+ * sparse disk.raw allocates at most the disk's size, and that is the bound checked. Alongside it
+ * are the deployed tree and one partition image at a time, about three times the tree at the
+ * peak: under the disk's size unless the tree fills more than a third of the disk, and then a tool
+ * failing for want of space is reported the same way.
+ */
 async function buildDisk(
   context: RunnerContext<DiskImageRunnerProps>,
 ): Promise<Record<string, RunnerOutput>> {
-  const { exec, workDir, props, nodePath } = context;
+  const { workDir, props, nodePath } = context;
   const { layout, bios } = checkBuildable(props, nodePath);
+  const space: SpaceNeed = {
+    directory: workDir,
+    neededBytes: layout.diskSize,
+    what: `a ${props.sizeGiB} GiB disk`,
+    constructPath: nodePath,
+    field: 'sizeGiB',
+  };
+  await ensureFreeSpace(space);
+  return translatingNoSpace(space, () => writeDisk(context, layout, bios));
+}
+
+/** Writes the disk: deploy, filesystems, partition table, bootloaders; returns the `disk` output. */
+async function writeDisk(
+  context: RunnerContext<DiskImageRunnerProps>,
+  layout: DiskLayout,
+  bios: boolean,
+): Promise<Record<string, RunnerOutput>> {
+  const { exec, workDir, props } = context;
   const commit = await commitFacts(context);
   const kernelArguments = [...BASE_KERNEL_ARGUMENTS, ...props.kargs, `ignition.platform.id=${DISK_PLATFORM}`];
   const trees = await deployTrees(context, commit, kernelArguments);

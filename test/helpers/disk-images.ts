@@ -64,8 +64,9 @@ async function runNode(
   props: Record<string, JsonValue>,
   inputs: Record<string, ResolvedArtifact>,
   log: string[],
+  workDir?: string,
 ) {
-  const workDir = await makeTempDir(`fcos-${kind.toLowerCase()}-`);
+  workDir ??= await makeTempDir(`fcos-${kind.toLowerCase()}-`);
   const context: RunnerContext = {
     nodePath,
     props,
@@ -81,8 +82,11 @@ async function runNode(
   return RUNNERS[kind].run(context);
 }
 
-/** Builds a disk of the tiny OS commit with `props` over {@link DEFAULT_DISK_PROPS}. */
-export async function buildDisk(props: Partial<DiskProps> = {}): Promise<BuiltDisk> {
+/**
+ * Builds a disk of the tiny OS commit with `props` over {@link DEFAULT_DISK_PROPS}, in `workDir`
+ * (a new temporary directory when omitted).
+ */
+export async function buildDisk(props: Partial<DiskProps> = {}, workDir?: string): Promise<BuiltDisk> {
   const commit = inject('tinyCommit');
   const log: string[] = [];
   const started = performance.now();
@@ -105,6 +109,7 @@ export async function buildDisk(props: Partial<DiskProps> = {}): Promise<BuiltDi
       },
     },
     log,
+    workDir,
   );
   const seconds = (performance.now() - started) / 1000;
   const output = outputs.disk;
