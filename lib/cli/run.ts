@@ -2,6 +2,7 @@
  * `fcos-run`: execute fcos.out/pipeline.json with the cache, and `fcos-run cache ls|verify|gc`.
  * Argument parsing, signals, messages and exit codes only.
  */
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ResourceClass } from '../kind.ts';
@@ -134,6 +135,10 @@ export async function main(
       capacities,
       ...(signal ? { signal } : {}),
       observers: [values.quiet ? quietReporter : reporter],
+      onWaitForOutdir: (owner) =>
+        io.stderr(
+          `fcos-run: waiting for the other fcos-run in ${path.relative(process.cwd(), outdir) || '.'} to finish (pid ${owner.pid}${owner.hostname === hostname() ? '' : ` on ${owner.hostname}`})\n`,
+        ),
     });
     io.stdout(summarize(result, outdir, values['dry-run'] ?? false));
     if (values['update-lockfiles'] && result.status === 'ok' && !values['dry-run']) {
@@ -150,7 +155,8 @@ export async function main(
       return 2;
     }
     const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`fcos-run: error: ${message}\n`);
+    // Interrupted before the run began (waiting for another run's lock): not an error of ours.
+    io.stderr(signal?.aborted ? `fcos-run: interrupted (${message})\n` : `fcos-run: error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     if (error instanceof UnmatchedPatternError) return 2;
     // Whatever stopped the run once it was interrupted (a wait for a lock cut short), the caller

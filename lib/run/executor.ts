@@ -6,6 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { LockOwner } from '../cache/lock.ts';
 import type { ResourceClass } from '../kind.ts';
 import type { Runner } from '../runner.ts';
 import { readAssembly } from '../synth/assembly.ts';
@@ -20,6 +21,7 @@ import { NodeBuilder } from './node-attempt.ts';
 import { settleNode } from './node-fate.ts';
 import { forcedNodes, selectNodes } from './node-selection.ts';
 import { OutDirectory } from './out-directory.ts';
+import { lockOutputDirectory } from './outdir-lock.ts';
 import { type NodeOutcome, RunState } from './run-state.ts';
 import { runInDependencyOrder } from './scheduler.ts';
 
@@ -79,6 +81,11 @@ export interface RunOptions {
    */
   readonly observers?: readonly RunObserver[];
   /**
+   * Told, before waiting, that another run holds the output directory.
+   * @default nothing is said
+   */
+  readonly onWaitForOutdir?: (owner: LockOwner) => void;
+  /**
    * Refuse a pipeline.json older than its program.
    * @default true
    */
@@ -119,7 +126,41 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const store = new ArtifactStore(options.cacheDir);
   await store.init();
   await mkdir(outdir, { recursive: true });
+  const release = await lockOutputDirectory(outdir, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onWaitForOutdir ? { onWait: options.onWaitForOutdir } : {}),
+  });
+  try {
+    return await runLocked(options, {
+      outdir,
+      assembly,
+      projectDir,
+      graph,
+      selected,
+      forced,
+      runners,
+      store,
+    });
+  } finally {
+    await release();
+  }
+}
 
+/** What {@link runPipeline} prepared before it took the output directory's lock. */
+interface PreparedRun {
+  readonly outdir: string;
+  readonly assembly: Awaited<ReturnType<typeof readAssembly>>;
+  readonly projectDir: string;
+  readonly graph: ReturnType<typeof graphOfAssembly>;
+  readonly selected: ReturnType<typeof selectNodes>;
+  readonly forced: ReturnType<typeof forcedNodes>;
+  readonly runners: Awaited<ReturnType<typeof loadRunners>>;
+  readonly store: ArtifactStore;
+}
+
+/** The run itself, alone in its output directory. */
+async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<RunResult> {
+  const { outdir, assembly, projectDir, graph, selected, forced, runners, store } = prepared;
   // The wall time is the run's own: loading runners and opening the cache are set-up before it.
   const startedAt = Date.now();
   const dryRun = options.dryRun ?? false;
