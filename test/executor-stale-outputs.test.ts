@@ -5,14 +5,24 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { programHeader, runIn, synthIn, testKindsHeader, writeProgram } from './helpers/temp-project.ts';
+import { main as runMain } from '../lib/cli/run.ts';
+import {
+  captureIo,
+  programHeader,
+  readEvents,
+  runIn,
+  synthIn,
+  testKindsHeader,
+  writeProgram,
+} from './helpers/temp-project.ts';
 
-/** The program: a Report node (failing or not) with a node nested under it, and a sibling. */
-function program(failReport: boolean): string {
+/** The program: a Report node (failing, or slow, or not) with a node nested under it, and a sibling. */
+function program(failReport: boolean, sleepMs = 0): string {
   return `${testKindsHeader()}
 const pipeline = new Pipeline({ name: 'stale' });
-const report = new TestStep(pipeline, 'Report', { content: 'pass', fail: ${failReport} });
+const report = new TestStep(pipeline, 'Report', { content: 'pass', fail: ${failReport}, sleepMs: ${sleepMs} });
 new TestStep(report, 'Inner', { content: 'inner' });
 new TestStep(pipeline, 'Other', { content: 'other' });
 `;
@@ -38,5 +48,31 @@ describe('a failed node and its published outputs', () => {
     expect(await readFile(path.join(outdir, 'artifacts/Report/Inner/output.txt'), 'utf8')).toBe('inner');
     expect(await readFile(path.join(outdir, 'artifacts/Other/output.txt'), 'utf8')).toBe('other');
     expect(Object.keys(outputs).sort()).toEqual(['Other', 'Report/Inner']);
+  }, 60_000);
+
+  it('removes them when the node is interrupted while it is being built again', async () => {
+    const directory = await writeProgram(program(false));
+    const outdir = path.join(directory, 'fcos.out');
+    expect((await synthIn(directory)).code).toBe(0);
+    expect((await runIn(directory)).code).toBe(0);
+    const reportFile = path.join(outdir, 'artifacts/Report/output.txt');
+    expect(existsSync(reportFile)).toBe(true);
+
+    await writeFile(path.join(directory, 'app.ts'), `${programHeader()}${program(false, 30_000)}\n`);
+    expect((await synthIn(directory)).code).toBe(0);
+    const controller = new AbortController();
+    const run = runMain(
+      ['--out', outdir, '--cache', path.join(directory, 'cache'), '--plain'],
+      captureIo(),
+      controller.signal,
+    );
+    // Until this run has started Report (the file still holds the last run's events at first).
+    const started = (events: Array<{ event: string; node?: string }>) =>
+      events.some((event) => event.event === 'start' && event.node === 'Report') &&
+      !events.some((event) => event.event === 'run-finish');
+    while (!started(await readEvents(directory).catch(() => []))) await sleep(20);
+    controller.abort(new Error('received SIGINT'));
+    expect(await run).toBe(130);
+    expect(existsSync(reportFile)).toBe(false);
   }, 60_000);
 });
