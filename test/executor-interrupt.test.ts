@@ -49,7 +49,10 @@ new StubbornStep(pipeline, 'Talker', { lingerMs: 800, pidFile: ${JSON.stringify(
       const outdir = path.join(directory, 'fcos.out');
       const cache = path.join(directory, 'cache');
       const run = execa('node', [RUN_BIN, '--out', outdir, '--cache', cache, '--plain'], { reject: false });
-      await waitFor(() => existsSync(pidFile) && alive(Number(readPid(pidFile))));
+      // The file may exist still empty: pid 0 would name this very process group.
+      await waitFor(
+        () => existsSync(pidFile) && Number(readPid(pidFile)) > 0 && alive(Number(readPid(pidFile))),
+      );
       const pid = Number(readPid(pidFile));
       // Let output flow into the log before the signal, as QEMU's does.
       await sleep(200);
