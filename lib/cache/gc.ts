@@ -57,11 +57,6 @@ export interface GarbageCollectionReport extends CollectGarbageResult {
   readonly keptReferenced: KeptBlobs;
   /** Blobs kept because they were stored within the grace period (no record references them now). */
   readonly keptInGrace: KeptBlobs;
-  /**
-   * Records not evicted although over the bound: every blob evicting them would orphan is within
-   * the grace period, so evicting them would lose the record and free nothing yet.
-   */
-  readonly recordsKeptForGrace: number;
   /** The grace period applied, in milliseconds. */
   readonly graceMs: number;
 }
@@ -105,9 +100,7 @@ export function allocatedBytes(stats: { readonly size: number; readonly blocks: 
 /**
  * Evicts least-recently-used action records until the blobs left fit in `maxSizeBytes`, then
  * deletes every blob no record references and not stored within the grace period. Sizes are
- * allocated bytes. A record is not evicted when every blob evicting it would orphan is within the
- * grace period: that would lose the record and free nothing. Runs under the `gc` lock; staging
- * files of dead processes are swept too.
+ * allocated bytes. Runs under the `gc` lock; staging files of dead processes are swept too.
  */
 export async function collectGarbage(
   root: string,
@@ -146,33 +139,24 @@ export async function collectGarbageWithReport(
       referencesByRecord.set(record.key, references);
       for (const digest of references) referenceCounts.set(digest, (referenceCounts.get(digest) ?? 0) + 1);
     }
-    // What will be left: every blob but the unreferenced ones past the grace period.
-    let leftBytes = 0;
-    for (const [digest, blob] of blobs) {
-      if (referenceCounts.has(digest) || blob.inGrace) leftBytes += blob.bytes;
-    }
+    // The bound applies to what the records kept reference; unreferenced blobs within the grace
+    // period stay too (a run may be about to reference them), and are reported as kept for that.
+    let referencedBytes = 0;
+    for (const digest of referenceCounts.keys()) referencedBytes += blobs.get(digest)?.bytes ?? 0;
 
     let removedRecords = 0;
-    let recordsKeptForGrace = 0;
     for (const { record } of entries) {
-      if (leftBytes <= options.maxSizeBytes) break;
-      const references = referencesByRecord.get(record.key) ?? new Set<string>();
-      const orphaned = [...references].filter((digest) => referenceCounts.get(digest) === 1);
-      const freed = orphaned.reduce((total, digest) => {
-        const blob = blobs.get(digest);
-        return blob && !blob.inGrace ? total + blob.bytes : total;
-      }, 0);
-      if (freed === 0 && orphaned.some((digest) => blobs.get(digest)?.inGrace)) {
-        recordsKeptForGrace += 1;
-        continue;
-      }
+      if (referencedBytes <= options.maxSizeBytes) break;
       await actions.remove(record.key);
       removedRecords += 1;
-      leftBytes -= freed;
-      for (const digest of references) {
+      for (const digest of referencesByRecord.get(record.key) ?? []) {
         const count = (referenceCounts.get(digest) ?? 1) - 1;
-        if (count > 0) referenceCounts.set(digest, count);
-        else referenceCounts.delete(digest);
+        if (count > 0) {
+          referenceCounts.set(digest, count);
+          continue;
+        }
+        referenceCounts.delete(digest);
+        referencedBytes -= blobs.get(digest)?.bytes ?? 0;
       }
     }
 
@@ -203,7 +187,6 @@ export async function collectGarbageWithReport(
       keptRecords: entries.length - removedRecords,
       keptReferenced,
       keptInGrace,
-      recordsKeptForGrace,
       graceMs,
     };
   });
