@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../lib/cache/process-liveness.ts';
 import { makeTempDir, REPO_ROOT, synthIn, writeProgram } from './helpers/temp-project.ts';
 
 const RUN_BIN = path.join(REPO_ROOT, 'bin/fcos-run.js');
@@ -16,16 +17,6 @@ const RUN_BIN = path.join(REPO_ROOT, 'bin/fcos-run.js');
 /** The import line of the StubbornStep test kind, for a program. */
 function stubbornHeader(): string {
   return `import { StubbornStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/stubborn-step.ts')).href}';\n`;
-}
-
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Waits until `condition` holds (polling), failing after `timeoutMs`. */
@@ -51,7 +42,7 @@ new StubbornStep(pipeline, 'Talker', { lingerMs: 800, pidFile: ${JSON.stringify(
       const run = execa('node', [RUN_BIN, '--out', outdir, '--cache', cache, '--plain'], { reject: false });
       // The file may exist still empty: pid 0 would name this very process group.
       await waitFor(
-        () => existsSync(pidFile) && Number(readPid(pidFile)) > 0 && alive(Number(readPid(pidFile))),
+        () => existsSync(pidFile) && Number(readPid(pidFile)) > 0 && isProcessAlive(Number(readPid(pidFile))),
       );
       const pid = Number(readPid(pidFile));
       // Let output flow into the log before the signal, as QEMU's does.
@@ -63,7 +54,7 @@ new StubbornStep(pipeline, 'Talker', { lingerMs: 800, pidFile: ${JSON.stringify(
       expect(result.exitCode).toBe(130);
       expect(result.stdout).toMatch(/fcos-run: interrupted in .*0 built, 0 cached, 0 failed, 1 skipped/);
       // The tool lingered 800 ms after SIGTERM: the run waited for it rather than leaving it behind.
-      expect(alive(pid)).toBe(false);
+      expect(isProcessAlive(pid)).toBe(false);
       expect(await readdir(path.join(cache, 'locks')).catch(() => [])).toEqual([]);
       const events = (await readFile(path.join(outdir, 'events.jsonl'), 'utf8')).trim().split('\n');
       expect(JSON.parse(events.at(-1)!)).toMatchObject({ event: 'run-finish', status: 'interrupted' });

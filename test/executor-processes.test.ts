@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../lib/cache/process-liveness.ts';
 import {
   REPO_ROOT,
   readEvents,
@@ -14,16 +15,6 @@ import {
 } from './helpers/temp-project.ts';
 
 const RUN_BIN = path.join(REPO_ROOT, 'bin/fcos-run.js');
-
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Waits until `condition` holds (polling), failing after `timeoutMs`. */
 async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
@@ -73,14 +64,14 @@ new TestStep(pipeline, 'Long', { content: 'l', sleepMs: 30000, spawnGrandchild: 
       async () => existsSync(pidFile) && (await eventsOf(outdir)).some((event) => event.event === 'finish'),
     );
     const pids = (await readFile(pidFile, 'utf8')).split(' ').map(Number);
-    expect(pids.every(alive)).toBe(true);
+    expect(pids.every(isProcessAlive)).toBe(true);
     const interruptedAt = Date.now();
     run.kill('SIGINT');
     const result = await run;
     expect(result.exitCode).toBe(130);
     expect(Date.now() - interruptedAt).toBeLessThan(10_000);
     expect(result.stderr).toContain('SIGINT: stopping running nodes');
-    await waitFor(() => !pids.some(alive), 5000);
+    await waitFor(() => !pids.some(isProcessAlive), 5000);
     const events = await eventsOf(outdir);
     expect(events.at(-1)).toMatchObject({ event: 'run-finish', status: 'interrupted' });
 
