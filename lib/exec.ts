@@ -88,6 +88,20 @@ export function findOnPath(tool: string): string | undefined {
 /** Grace period between SIGTERM and SIGKILL of a cancelled process group. */
 const KILL_GRACE_MS = 2000;
 
+/** util-linux's setpriv, if installed (it is part of every Debian and Fedora base system). */
+let setpriv: string | undefined | null = null;
+
+/**
+ * The program and arguments that run `file args` so that the kernel kills the tool when fcos-run
+ * dies, even by `kill -9` (a tool runs in its own process group, out of reach of the signal that
+ * killed its parent): `setpriv --pdeathsig KILL` sets the tool's parent-death signal, then execs
+ * it, so the tool keeps its pid and its process group.
+ */
+function killedWithParent(file: string, args: readonly string[]): [string, string[]] {
+  if (setpriv === null) setpriv = findOnPath('setpriv');
+  return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', file, ...args]] : [file, [...args]];
+}
+
 /** Runs `file args` with cancellation by `signal`; output lines go to `log`. */
 export async function runTool(
   file: string,
@@ -100,7 +114,8 @@ export async function runTool(
   const started = performance.now();
   // Loaded on first use: a run served from the cache never starts a tool, and execa is many modules.
   const { execa } = await import('execa');
-  const subprocess = execa(file, [...args], {
+  const [program, programArguments] = killedWithParent(file, args);
+  const subprocess = execa(program, programArguments, {
     cwd: options.cwd,
     env: { LC_ALL: 'C.UTF-8', ...options.env },
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,6 +88,31 @@ new TestStep(pipeline, 'Long', { content: 'l', sleepMs: 30000, spawnGrandchild: 
       'Quick',
     ]);
     expect(resumed.stdout).toContain('[cached] Quick');
+  }, 60_000);
+
+  it('kill -9 of fcos-run takes the tool it was running with it', async () => {
+    const directory = await writeProgram('');
+    const stateDir = path.join(directory, 'state');
+    const program = `${await readFile(path.join(directory, 'app.ts'), 'utf8')}${testKindsHeader()}
+const pipeline = new Pipeline({ name: 'killed' });
+new TestStep(pipeline, 'Long', { content: 'l', sleepMs: 30000, spawnGrandchild: true, stateDir: ${JSON.stringify(stateDir)} });
+`;
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path.join(directory, 'app.ts'), program);
+    expect((await synthIn(directory)).code).toBe(0);
+    const cache = path.join(directory, 'cache');
+    const run = execa('node', [RUN_BIN, '--cache', cache, '--plain'], { cwd: directory, reject: false });
+    const pidFile = path.join(stateDir, 'Long.pids');
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').includes(' '));
+    const [tool, grandchild] = readFileSync(pidFile, 'utf8').split(' ').map(Number);
+    expect(isProcessAlive(tool!)).toBe(true);
+    const killedAt = Date.now();
+    run.kill('SIGKILL');
+    await run;
+    // The tool runs in its own process group, out of reach of the signal: the kernel kills it.
+    await waitFor(() => !isProcessAlive(tool!), 5000);
+    expect(Date.now() - killedAt).toBeLessThan(5000);
+    if (grandchild && isProcessAlive(grandchild)) process.kill(grandchild, 'SIGKILL');
   }, 60_000);
 
   it('kill -9 midway, then a rerun, completes with outputs identical to an uninterrupted run', async () => {
