@@ -16,8 +16,9 @@ import { execa } from 'execa';
 import S3rver from 's3rver';
 import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
 import type { Arch } from '../lib/artifacts.ts';
-import { loadUploader, uploaderSpec } from '../lib/cloud/uploader-module.ts';
+import { loadUploader } from '../lib/cloud/uploader-module.ts';
 import { runTool } from '../lib/exec.ts';
+import { portableModuleSpec } from '../lib/util/package-root.ts';
 import { findPlatform } from '../targets/index.ts';
 import { ArmTestDouble } from '../test/doubles/arm-test-double.ts';
 import { Ec2TestDouble } from '../test/doubles/ec2-test-double.ts';
@@ -266,7 +267,7 @@ async function runChild(task: ChildTask, env: Record<string, string>): Promise<C
 /** The child role: uploads `task.file` with the cloud's uploader, then prints its timing and peak RSS. */
 async function uploadChild(task: ChildTask): Promise<void> {
   // Loaded the way the Upload runner loads it: by the module spec synthesis would record.
-  const spec = uploaderSpec(findPlatform(task.cloud)!.upload!.uploaderFile, REPO_ROOT);
+  const spec = portableModuleSpec(findPlatform(task.cloud)!.upload!.uploaderFile, REPO_ROOT);
   const uploader = await loadUploader(spec, task.cloud, { projectDir: REPO_ROOT, nodePath: 'bench' });
   const options = uploader.parseOptions(task.options);
   const digest = randomBytes(32).toString('hex');

@@ -7,19 +7,12 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { FcosError } from '../errors.ts';
-import { resolveRunnerSpec } from '../run/load-runners.ts';
-import { toProjectPath } from '../synth/session.ts';
-import { packageModuleSpec } from '../util/package-root.ts';
+import { resolveModuleSpec } from '../util/package-root.ts';
 import { prepareImportOf } from '../util/typescript-loader.ts';
 import { type CloudUploader, isUploader } from './uploader.ts';
 
 /** The uploader module a node names is missing, exports no uploader, or uploads another platform. */
 export class UploaderModuleError extends FcosError {}
-
-/** The portable spec of the uploader module `file`, as recorded in pipeline.json. */
-export function uploaderSpec(file: string, projectDir: string): string {
-  return packageModuleSpec(file) ?? `./${toProjectPath(file, projectDir)}`;
-}
 
 /** Imports the uploader module `spec` (resolved like a runner spec) and checks it uploads `platform`. */
 export async function loadUploader(
@@ -28,7 +21,7 @@ export async function loadUploader(
   where: { readonly projectDir: string; readonly nodePath: string },
 ): Promise<CloudUploader> {
   const located = { constructPath: where.nodePath, field: 'uploader' };
-  const file = resolveRunnerSpec(spec, where.projectDir);
+  const file = resolveModuleSpec(spec, where.projectDir);
   if (!existsSync(file)) {
     throw new UploaderModuleError(
       `the uploader of ${platform} (${spec}) does not exist at ${file}: run fcos-synth again`,

@@ -4,19 +4,12 @@
  * are imported once each, only for the selected nodes, so a run never loads a kind it does not run.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FcosError } from '../errors.ts';
 import { isRunner, type Runner } from '../runner.ts';
 import type { Assembly } from '../synth/assembly.ts';
-import { packageModuleFile } from '../util/package-root.ts';
+import { resolveModuleSpec } from '../util/package-root.ts';
 import { prepareImportOf } from '../util/typescript-loader.ts';
-
-/** The file a runner spec of pipeline.json names. */
-export function resolveRunnerSpec(spec: string, projectDir: string): string {
-  if (spec.startsWith('fcos-cdk/')) return packageModuleFile(spec);
-  return path.resolve(projectDir, spec);
-}
 
 /** The runner of every selected node, by construct path; a typed error names the first node whose runner is unusable. */
 export async function loadRunners(
@@ -29,7 +22,7 @@ export async function loadRunners(
   for (const nodePath of [...selected].sort()) {
     const node = assembly.nodes[nodePath]!;
     const where = { constructPath: nodePath, field: 'runner' };
-    const file = resolveRunnerSpec(node.runner, projectDir);
+    const file = resolveModuleSpec(node.runner, projectDir);
     if (!bySpec.has(node.runner)) {
       if (!existsSync(file)) {
         throw new FcosError(

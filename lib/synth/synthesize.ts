@@ -11,7 +11,7 @@ import { CycleError, ValidationError, type ValidationIssue } from '../errors.ts'
 import type { Pipeline } from '../pipeline.ts';
 import { Step } from '../step.ts';
 import { canonicalize, canonicalStringify } from '../util/canonical-json.ts';
-import { packageModuleSpec } from '../util/package-root.ts';
+import { portableModuleSpec } from '../util/package-root.ts';
 import {
   ASSEMBLY_SCHEMA_VERSION,
   type Assembly,
@@ -71,7 +71,7 @@ export function synthesize(pipeline: Pipeline, options: SynthesizeOptions = {}):
     nodes[step.node.path] = {
       kind: step.kind,
       kindVersion: step.kindVersion,
-      runner: runnerSpec(step.runnerFile, projectDir),
+      runner: portableModuleSpec(step.runnerFile, projectDir),
       props: props as Record<string, never>,
       inputs,
       dependsOn: explicitDependencies(step),
@@ -135,11 +135,6 @@ function explicitDependencies(step: Step): string[] {
 /** The Steps in the subtree rooted at `construct`. */
 function stepsWithin(construct: IConstruct): Step[] {
   return construct.node.findAll().filter((child): child is Step => Step.isStep(child));
-}
-
-/** Portable name of a kind's runner module: `fcos-cdk/...` or a path relative to the project. */
-function runnerSpec(file: string, projectDir: string): string {
-  return packageModuleSpec(file) ?? `./${toProjectPath(file, projectDir)}`;
 }
 
 /** Issues in construct-path order, so error output is as deterministic as the assembly. */

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toProjectPath } from '../synth/session.ts';
 
 /** The directory holding fcos-cdk's package.json (the first one above this module). */
 export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
@@ -48,4 +49,18 @@ export function packageModuleFile(spec: string): string {
   const source = spec.slice('fcos-cdk/'.length);
   const compiled = path.join(PACKAGE_ROOT, 'dist', `${source}.js`);
   return RUNS_COMPILED && existsSync(compiled) ? compiled : path.join(PACKAGE_ROOT, `${source}.ts`);
+}
+
+/**
+ * The portable spec of a module that pipeline.json names (a kind's runner, a cloud's uploader):
+ * {@link packageModuleSpec} for fcos-cdk's own, else the path relative to the project (`./...`).
+ */
+export function portableModuleSpec(file: string, projectDir: string): string {
+  return packageModuleSpec(file) ?? `./${toProjectPath(file, projectDir)}`;
+}
+
+/** The file a {@link portableModuleSpec} names, in this copy of fcos-cdk or in the project. */
+export function resolveModuleSpec(spec: string, projectDir: string): string {
+  if (spec.startsWith('fcos-cdk/')) return packageModuleFile(spec);
+  return path.resolve(projectDir, spec);
 }

@@ -6,11 +6,11 @@
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
-import { uploaderSpec } from '../../lib/cloud/uploader-module.ts';
 import { defineKind } from '../../lib/kind.ts';
 import type { AnyUploadOptions } from '../../lib/platform.ts';
 import { Step } from '../../lib/step.ts';
 import { currentProjectDir } from '../../lib/synth/session.ts';
+import { portableModuleSpec } from '../../lib/util/package-root.ts';
 import { findPlatform, platformNames } from '../../targets/index.ts';
 
 /** Props of {@link Upload}. */
@@ -73,7 +73,7 @@ const schema = z
       arch,
       options: parsed.data as Readonly<Record<string, unknown>>,
       // Where the runner finds the cloud's uploader: portable like a runner spec.
-      uploader: uploaderSpec(upload.uploaderFile, currentProjectDir()),
+      uploader: portableModuleSpec(upload.uploaderFile, currentProjectDir()),
     };
   });
 
