@@ -5,10 +5,9 @@
  * the run side needs no platform registry and synthesis never loads a cloud SDK.
  */
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { FcosError } from '../errors.ts';
 import { resolveModuleSpec } from '../util/package-root.ts';
-import { prepareImportOf } from '../util/typescript-loader.ts';
+import { importDefaultExport } from '../util/typescript-loader.ts';
 import { type CloudUploader, isUploader } from './uploader.ts';
 
 /** The uploader module a node names is missing, exports no uploader, or uploads another platform. */
@@ -29,19 +28,18 @@ export async function loadUploader(
     );
   }
   // A project's own uploader is TypeScript: compiled fcos-cdk registers tsx first, as for runners.
-  await prepareImportOf(file);
-  const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
-  if (!isUploader(module.default)) {
+  const uploader = await importDefaultExport(file);
+  if (!isUploader(uploader)) {
     throw new UploaderModuleError(
       `${spec} does not export an uploader: its default export must be defineUploader(${platform}, { lookup, upload })`,
       located,
     );
   }
-  if (module.default.cloud !== platform) {
+  if (uploader.cloud !== platform) {
     throw new UploaderModuleError(
-      `${spec} uploads ${module.default.cloud} images, not ${platform}: run fcos-synth again`,
+      `${spec} uploads ${uploader.cloud} images, not ${platform}: run fcos-synth again`,
       located,
     );
   }
-  return module.default;
+  return uploader;
 }

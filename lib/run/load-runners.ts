@@ -4,12 +4,11 @@
  * are imported once each, only for the selected nodes, so a run never loads a kind it does not run.
  */
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { FcosError } from '../errors.ts';
 import { isRunner, type Runner } from '../runner.ts';
 import type { Assembly } from '../synth/assembly.ts';
 import { resolveModuleSpec } from '../util/package-root.ts';
-import { prepareImportOf } from '../util/typescript-loader.ts';
+import { importDefaultExport } from '../util/typescript-loader.ts';
 
 /** The runner of every selected node, by construct path; a typed error names the first node whose runner is unusable. */
 export async function loadRunners(
@@ -30,12 +29,7 @@ export async function loadRunners(
           where,
         );
       }
-      bySpec.set(
-        node.runner,
-        prepareImportOf(file)
-          .then(() => import(pathToFileURL(file).href))
-          .then((module: { default?: unknown }) => module.default),
-      );
+      bySpec.set(node.runner, importDefaultExport(file));
     }
     const runner = await bySpec.get(node.runner)!;
     if (!isRunner(runner)) {

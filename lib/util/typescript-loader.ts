@@ -4,6 +4,7 @@
  * hooks are registered the first time such a file is imported, and never when only JavaScript is,
  * so a run of built-in kinds does not pay for loading a compiler.
  */
+import { pathToFileURL } from 'node:url';
 import { RUNS_COMPILED } from './package-root.ts';
 
 const TYPESCRIPT_FILE = /\.[cm]?tsx?$/;
@@ -23,4 +24,11 @@ async function registerTsx(): Promise<void> {
   const [esm, commonJs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
   esm.register();
   commonJs.register();
+}
+
+/** The default export of module `file`, TypeScript or JavaScript (a runner or an uploader module). */
+export async function importDefaultExport(file: string): Promise<unknown> {
+  await prepareImportOf(file);
+  const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  return module.default;
 }
