@@ -12,6 +12,7 @@ import { runTool } from '../lib/exec.ts';
 import type { RunnerContext } from '../lib/runner.ts';
 import type { JsonValue } from '../lib/util/canonical-json.ts';
 import { buildDisk, buildImage } from './helpers/disk-images.ts';
+import { KOLA_NODE_PROPS } from './helpers/kola-props.ts';
 import { RUNNERS } from './helpers/runners.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
@@ -35,19 +36,7 @@ async function kola(
   const log: string[] = [];
   const context: RunnerContext = {
     nodePath: 'testing/x86_64/Kola',
-    props: {
-      image: { $input: 'image' },
-      tests: ['basic'],
-      tags: [],
-      testsDir: 'tests/kola',
-      parallelism: 1,
-      memoryMiB: 1024,
-      firmware: 'uefi',
-      rerunFailed: true,
-      bootTimeoutSeconds: 120,
-      accelerator: 'tcg',
-      ...props,
-    },
+    props: { ...KOLA_NODE_PROPS, ...props },
     inputs: {
       image: {
         type: 'platform-image',

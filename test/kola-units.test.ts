@@ -8,6 +8,7 @@ import { readDataFiles } from '../lib/kola/test-data.ts';
 import { groupIntoVms } from '../stages/kola-test/reruns.ts';
 import { planTests } from '../stages/kola-test/test-plan.ts';
 import { vmIgnitionConfig } from '../stages/kola-test/vm-config.ts';
+import { KOLA_NODE_PROPS } from './helpers/kola-props.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
 describe('kola denylist', () => {
@@ -305,18 +306,7 @@ describe('a fedora-coreos-config tests/kola tree', () => {
   it('plans them as kola filters them: patterns, tags, required tags, arch, distro, Butane, grace period', async () => {
     const root = await configTree();
     const projectDir = path.dirname(path.dirname(root));
-    const props = {
-      image: { $input: 'image' },
-      tests: ['basic', 'ext.*'],
-      tags: [],
-      testsDir: 'tests/kola',
-      parallelism: 1,
-      memoryMiB: 1024,
-      firmware: 'uefi',
-      rerunFailed: true,
-      bootTimeoutSeconds: 120,
-      accelerator: 'tcg',
-    } as const;
+    const props = { ...KOLA_NODE_PROPS, tests: ['basic', 'ext.*'] };
     const plan = (extra: Partial<Record<'tests' | 'tags', string[]>>, arch = 'x86_64') =>
       planTests({
         props: { ...props, ...extra },
@@ -371,18 +361,7 @@ describe('a fedora-coreos-config tests/kola tree', () => {
   it('gives a VM kola environment, data and merged configs, and buckets tests by their conflicts', async () => {
     const root = await configTree();
     const { planned } = await planTests({
-      props: {
-        image: { $input: 'image' },
-        tests: ['basic', 'ext.config.files.*'],
-        tags: [],
-        testsDir: 'tests/kola',
-        parallelism: 1,
-        memoryMiB: 1024,
-        firmware: 'uefi',
-        rerunFailed: true,
-        bootTimeoutSeconds: 120,
-        accelerator: 'tcg',
-      },
+      props: { ...KOLA_NODE_PROPS, tests: ['basic', 'ext.config.files.*'] },
       projectDir: path.dirname(path.dirname(root)),
       arch: 'x86_64',
       platform: 'qemu',
