@@ -33,6 +33,14 @@ export interface ArtifactAttributeMap {
   blob: Readonly<Record<string, never>>;
   /** A kola-style test report (JSON and JUnit XML). */
   'test-report': Readonly<Record<string, never>>;
+  /** One arch of a build of a stream: cosa's meta.json (images, commit, cloud images, parent). */
+  build: { readonly arch: Arch; readonly stream: string };
+  /** A release of a stream, every arch: release.json. */
+  release: { readonly stream: string };
+  /** A stream's update metadata (barriers, dead-ends, rollouts): updates/<stream>.json. */
+  'update-metadata': { readonly stream: string };
+  /** What a Publish step put into its destination, as JSON (keys, digests, the stream's versions). */
+  publication: { readonly stream: string };
 }
 
 /** The name of an artifact type. */
