@@ -8,7 +8,9 @@ import { main as hash } from './hash.ts';
 import { main as local } from './local.ts';
 import { main as run } from './run.ts';
 import { main as synth } from './synth.ts';
+import { main as updateGraph } from './update-graph.ts';
 
+await updateGraph();
 await synth();
 await run();
 await hash([]);
