@@ -56,6 +56,12 @@ export interface FingerprintContext<Props = { readonly [key: string]: JsonValue 
   readonly signal: AbortSignal;
   /** Runs a tool (argument array, no shell), killing its process group on cancel. */
   readonly exec: ToolExec;
+  /**
+   * The cache's root directory, for state a runner keeps across runs beside the cache (the
+   * throwaway signing key of local builds).
+   * @default undefined (the runner was called outside fcos-run, by a test)
+   */
+  readonly cacheDirectory?: string;
 }
 
 /** Everything a runner gets to do its work. */

@@ -32,6 +32,7 @@ export async function keyMaterialOf(
   keyed: KeyedNode,
   projectDir: string,
   signal: AbortSignal,
+  cacheDirectory?: string,
 ): Promise<KeyMaterial> {
   const { nodePath, node, runner, inputs } = keyed;
   const fingerprint = runner.fingerprint
@@ -47,6 +48,7 @@ export async function keyMaterialOf(
         projectDir,
         signal,
         exec: (file, args, execOptions) => runTool(file, args, { ...execOptions, signal }),
+        ...(cacheDirectory === undefined ? {} : { cacheDirectory }),
       })
     : null;
   return {

@@ -170,6 +170,7 @@ export class NodeBuilder {
         projectDir: this.settings.projectDir,
         workDir: outputDir,
         ostreeRepo: this.store.ostreeRepo,
+        cacheDirectory: this.store.root,
         signal,
         log,
         exec: (file, args, execOptions) => tools.track(runTool(file, args, { ...execOptions, signal, log })),

@@ -81,7 +81,12 @@ async function decide(context: NodeFateContext, nodePath: string, node: Assembly
   const inputs = inputsOf(state, node);
   if (!inputs) return state.plan(nodePath, node.kind, undefined, ['an input will be rebuilt']);
   const runner = context.runners.get(nodePath)!;
-  const material = await keyMaterialOf({ nodePath, node, runner, inputs }, context.projectDir, state.signal);
+  const material = await keyMaterialOf(
+    { nodePath, node, runner, inputs },
+    context.projectDir,
+    state.signal,
+    context.store.root,
+  );
   const key = actionKey(material);
   const forced = context.forced.has(nodePath);
   if (!forced) {
