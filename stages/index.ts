@@ -5,4 +5,5 @@ export * from './local-package-repo/index.ts';
 export * from './manifest/index.ts';
 export * from './platform-image/index.ts';
 export * from './rpm-ostree-compose/index.ts';
+export * from './update-metadata/index.ts';
 export * from './upload/index.ts';

@@ -1,0 +1,145 @@
+/**
+ * The UpdateMetadata runner: resolves the versions of the releases being built from their inputs'
+ * metadata, reads the `from` document, and writes `<stream>.json` with
+ * lib/release/update-metadata.ts. Its output depends on props, inputs and the `from` file only
+ * (the fingerprint is that file's sha256), never on the wall clock.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FcosError } from '../../lib/errors.ts';
+import { type UpdateMetadataDocument, updateMetadataSchema } from '../../lib/release/formats.ts';
+import {
+  buildUpdateMetadata,
+  renderUpdateMetadata,
+  type UpdateEntryInput,
+} from '../../lib/release/update-metadata.ts';
+import {
+  defineRunner,
+  type FingerprintContext,
+  type InputReference,
+  type NodeProps,
+  requireInput,
+} from '../../lib/runner.ts';
+import { type UpdateMetadataConfig, updateMetadataKind } from './index.ts';
+
+/** Props of an UpdateMetadata node as its runner receives them. */
+export type UpdateMetadataNodeProps = NodeProps<UpdateMetadataConfig>;
+
+/** The `from` document or a release input cannot be used. */
+export class UpdateMetadataInputError extends FcosError {}
+
+/** Whether a recorded version is a reference to a release input. */
+function isInputReference(version: string | InputReference): version is InputReference {
+  return typeof version === 'object' && version !== null && '$input' in version;
+}
+
+/** The entries with each release input's version read from its metadata. */
+function resolveEntries(context: FingerprintContext<UpdateMetadataNodeProps>): UpdateEntryInput[] {
+  const { props, nodePath } = context;
+  return props.releases.map((entry, index) => {
+    let version: string;
+    if (isInputReference(entry.version)) {
+      const input = requireInput(context, entry.version);
+      const field = `releases.${index}.version`;
+      const recorded = input.metadata.version;
+      if (typeof recorded !== 'string' || recorded === '') {
+        throw new UpdateMetadataInputError(
+          `input '${entry.version.$input}' (${input.type}) records no version in its metadata`,
+          { constructPath: nodePath, field },
+        );
+      }
+      const stream = input.metadata.stream;
+      if (typeof stream === 'string' && stream !== props.stream) {
+        throw new UpdateMetadataInputError(
+          `release ${recorded} is of stream '${stream}', not '${props.stream}'`,
+          {
+            constructPath: nodePath,
+            field,
+          },
+        );
+      }
+      version = recorded;
+    } else {
+      version = entry.version;
+    }
+    return {
+      version,
+      ...(entry.barrier ? { barrier: entry.barrier } : {}),
+      ...(entry.deadend ? { deadend: entry.deadend } : {}),
+      ...(entry.rollout ? { rollout: entry.rollout } : {}),
+    };
+  });
+}
+
+/** The `from` document, parsed and validated; undefined without `from`. */
+async function readFromDocument(
+  context: FingerprintContext<UpdateMetadataNodeProps>,
+): Promise<{ document: UpdateMetadataDocument; text: string } | undefined> {
+  const from = context.props.from;
+  if (from === undefined) return undefined;
+  const errorOptions = { constructPath: context.nodePath, field: 'from' };
+  let text: string;
+  try {
+    text = await readFile(path.resolve(context.projectDir, from), 'utf8');
+  } catch (error) {
+    throw new UpdateMetadataInputError(`cannot read update metadata '${from}': ${(error as Error).message}`, {
+      ...errorOptions,
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UpdateMetadataInputError(`'${from}' is not JSON: ${(error as Error).message}`, errorOptions);
+  }
+  const result = updateMetadataSchema.safeParse(parsed);
+  if (!result.success) {
+    const first = result.error.issues[0]!;
+    throw new UpdateMetadataInputError(
+      `'${from}' is not update metadata: ${first.path.join('.')}: ${first.message}`,
+      errorOptions,
+    );
+  }
+  return { document: result.data, text };
+}
+
+/** Writes `<stream>.json`. */
+export default defineRunner(updateMetadataKind, {
+  timeoutSeconds: 60,
+
+  /** The `from` document's sha256: the one thing outside props and inputs the output depends on. */
+  async fingerprint(context) {
+    const from = await readFromDocument(context);
+    return from === undefined ? null : { from: createHash('sha256').update(from.text).digest('hex') };
+  },
+
+  /** Builds the document from the entries (release versions resolved) and the from document, and writes it. */
+  async run(context) {
+    const from = await readFromDocument(context);
+    const document = buildUpdateMetadata({
+      stream: context.props.stream,
+      entries: resolveEntries(context),
+      ...(from ? { existing: from.document } : {}),
+      ...(context.props.asOf === undefined ? {} : { asOf: context.props.asOf }),
+      constructPath: context.nodePath,
+    });
+    // What we write must read back as update metadata; a failure here is a bug, not a user error.
+    updateMetadataSchema.parse(document);
+    const file = path.join(context.workDir, `${context.props.stream}.json`);
+    await writeFile(file, renderUpdateMetadata(document));
+    context.log(`${document.releases.length} releases, last-modified ${document.metadata['last-modified']}`);
+    return {
+      updates: {
+        storage: 'file',
+        path: file,
+        metadata: {
+          stream: document.stream,
+          'last-modified': document.metadata['last-modified'],
+          versions: document.releases.map((entry) => entry.version),
+        },
+      },
+    };
+  },
+});
