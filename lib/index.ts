@@ -10,6 +10,12 @@ export * from '../stages/index.ts';
 export * from '../targets/index.ts';
 export * from './artifacts.ts';
 export * from './cloud/index.ts';
+export {
+  STREAM_CODES,
+  type StreamName,
+  streamCode,
+  UnknownStreamError,
+} from './compose/version.ts';
 export * from './errors.ts';
 export * from './kind.ts';
 export * from './pipeline.ts';
