@@ -1,10 +1,11 @@
 /**
  * The LocalPackageRepo runner for real: the tiny OS's RPMs built twice in different directories
- * (identical bytes), their names and contents, the fingerprint, and an offline dnf install of them
- * from which tiny-dracut builds an initramfs.
+ * (identical bytes), dated by their specs' %changelog as rpm's own source_date_epoch_from_changelog
+ * dates them, their names and contents, the fingerprint, and an offline dnf install of them from
+ * which tiny-dracut builds an initramfs.
  */
 import { createHash } from 'node:crypto';
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -13,15 +14,20 @@ import { runTool } from '../lib/exec.ts';
 import type { RunnerContext, RunnerOutput } from '../lib/runner.ts';
 import { installPackages } from '../lib/tools/dnf.ts';
 import { listPackageFiles, readPackageIdentities } from '../lib/tools/rpm.ts';
+import { REPRODUCIBLE_DEFINES } from '../lib/tools/rpmbuild.ts';
+import { ChangelogDateError, newestChangelogTime, parseChangelogDate } from '../lib/tools/spec-changelog.ts';
 import { buildInitramfs } from '../lib/tools/tiny-dracut.ts';
 import type { LocalPackageRepoConfig } from '../stages/local-package-repo/index.ts';
-import localPackageRepoRunner, { findHostKernel } from '../stages/local-package-repo/runner.ts';
+import localPackageRepoRunner, {
+  findHostKernel,
+  LocalPackageRepoError,
+} from '../stages/local-package-repo/runner.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
 
+/** The pipeline's props: no sourceDateEpoch, each spec dated by its %changelog. */
 const PROPS: LocalPackageRepoConfig = {
   specs: 'local-os/packages',
   name: 'local',
-  sourceDateEpoch: 1_700_000_000,
   arch: 'x86_64',
 };
 
@@ -35,10 +41,11 @@ function runnerContext(
   workDir: string,
   projectDir: string,
   log: string[],
+  props: LocalPackageRepoConfig = PROPS,
 ): RunnerContext<LocalPackageRepoConfig> {
   return {
     nodePath: 'Packages',
-    props: PROPS,
+    props,
     inputs: {},
     declaredOutputs: { repo: { type: 'rpm-repo', attributes: { name: PROPS.name } } },
     projectDir,
@@ -99,7 +106,7 @@ beforeAll(async () => {
     repositories: [{ name: 'local', directory: treePath(first.repo) }],
     packages: treefile.packages,
     releaseVersion: String(treefile.releasever),
-    sourceDateEpoch: PROPS.sourceDateEpoch,
+    sourceDateEpoch: 0,
   });
   const initramfs = path.join(scratch, 'initramfs.img');
   await buildInitramfs(testExec(log), { root: installRoot, kernelVersion, output: initramfs });
@@ -159,6 +166,104 @@ describe('LocalPackageRepo runner', () => {
     expect(files).toContain(`${modules}/kernel/fs/ext4/ext4.ko`);
   });
 
+  it("dates each RPM by its spec's newest %changelog entry, as rpm's source_date_epoch_from_changelog does", async () => {
+    const repo = treePath(first.repo);
+    const packages = path.join(repo, 'Packages');
+    const files = (await readdir(packages)).sort();
+    const buildTimes = await runTool('rpm', [
+      '-qp',
+      '--qf',
+      '%{NAME}\\t%{BUILDTIME}\\n',
+      ...files.map((name) => path.join(packages, name)),
+    ]);
+    const byName = new Map(
+      buildTimes.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split('\t') as [string, string]),
+    );
+    for (const [name, buildTime] of byName) {
+      const spec = await readFile(path.join(REPO_ROOT, 'local-os/packages', `${name}.spec`), 'utf8');
+      expect(Number(buildTime), name).toBe(newestChangelogTime(spec));
+    }
+    // The tiny OS is as new as tiny-dracut, its newest spec; the repository's revision says so.
+    expect(new Set(byName.values()).size).toBeGreaterThan(1);
+    const newest = Math.max(...[...byName.values()].map(Number));
+    expect(await readFile(path.join(repo, 'repodata/repomd.xml'), 'utf8')).toContain(
+      `<revision>${newest}</revision>`,
+    );
+    // rpmbuild itself, with rpm's macro and no SOURCE_DATE_EPOCH: the same build time for tiny-init.
+    const scratch = await makeTempDir('fcos-rpm-sde-');
+    await mkdir(path.join(scratch, 'home'));
+    const defines = {
+      _topdir: path.join(scratch, 'top'),
+      _sourcedir: path.join(REPO_ROOT, 'local-os/packages/tiny-init'),
+      _rpmdir: path.join(scratch, 'rpms'),
+      _build_name_fmt: '%{NAME}.rpm',
+      ...REPRODUCIBLE_DEFINES,
+      source_date_epoch_from_changelog: '1',
+    };
+    const output = await runTool(
+      'env',
+      [
+        '-u',
+        'SOURCE_DATE_EPOCH',
+        'rpmbuild',
+        '-bb',
+        ...Object.entries(defines).flatMap(([name, value]) => ['--define', `${name} ${value}`]),
+        path.join(REPO_ROOT, 'local-os/packages/tiny-init.spec'),
+      ],
+      { env: { HOME: path.join(scratch, 'home'), TZ: 'America/New_York' } },
+    );
+    expect(output.stdout + output.stderr).toContain(`setting SOURCE_DATE_EPOCH=${byName.get('tiny-init')}`);
+    const rpmOwn = await runTool('rpm', [
+      '-qp',
+      '--qf',
+      '%{BUILDTIME}',
+      path.join(scratch, 'rpms/tiny-init.rpm'),
+    ]);
+    expect(rpmOwn.stdout).toBe(byName.get('tiny-init'));
+  });
+
+  it('names a spec without a %changelog, unless sourceDateEpoch is given', async () => {
+    const project = await makeTempDir('fcos-undated-');
+    const specs = path.join(project, 'local-os/packages');
+    await cp(path.join(REPO_ROOT, 'local-os/packages/tiny-init'), path.join(specs, 'tiny-init'), {
+      recursive: true,
+    });
+    const dated = await readFile(path.join(REPO_ROOT, 'local-os/packages/tiny-init.spec'), 'utf8');
+    await writeFile(path.join(specs, 'tiny-init.spec'), dated.slice(0, dated.indexOf('%changelog')));
+    const props = { ...PROPS, packages: ['tiny-init'] };
+    const error = await localPackageRepoRunner
+      .run(runnerContext(await makeTempDir(), project, log, props))
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LocalPackageRepoError);
+    expect(error).toMatchObject({
+      constructPath: 'Packages',
+      field: 'sourceDateEpoch',
+      message:
+        'tiny-init.spec has no %changelog entry to date its build from: add one (the date of its content), or set sourceDateEpoch',
+    });
+    // An explicit sourceDateEpoch dates every package without a changelog.
+    const outputs = await localPackageRepoRunner.run(
+      runnerContext(await makeTempDir(), project, log, { ...props, sourceDateEpoch: 1_700_000_000 }),
+    );
+    const rpm = path.join(treePath(outputs.repo), 'Packages/tiny-init-1.0-1.noarch.rpm');
+    expect((await runTool('rpm', ['-qp', '--qf', '%{BUILDTIME}', rpm])).stdout).toBe('1700000000');
+    // A date rpm would read otherwise (or not at all) is named with the spec.
+    await writeFile(
+      path.join(specs, 'tiny-init.spec'),
+      `${dated.slice(0, dated.indexOf('%changelog'))}%changelog\n* Mon Nov 02 12:00:00 CET 2026 x\n- y\n`,
+    );
+    await expect(
+      localPackageRepoRunner.run(runnerContext(await makeTempDir(), project, log, props)),
+    ).rejects.toMatchObject({
+      name: 'LocalPackageRepoError',
+      field: 'sourceDateEpoch',
+      message: expect.stringMatching(/^tiny-init\.spec: %changelog entry .* give the time in UTC, not 'CET'/),
+    });
+  });
+
   it('has a fingerprint that is stable and changes when a spec file changes', async () => {
     const project = await makeTempDir('fcos-specs-');
     await cp(path.join(REPO_ROOT, 'local-os/packages'), path.join(project, 'local-os/packages'), {
@@ -206,5 +311,48 @@ describe('the tiny OS installed offline with dnf', () => {
     expect(initramfsEntries).toContain('bin/chroot');
     expect(initramfsEntries).toContain('bin/id');
     expect(initramfsEntries.some((entry) => entry.endsWith('/libaudit.so.1'))).toBe(true);
+  });
+});
+
+describe('%changelog dates', () => {
+  it('reads the newest (first) entry: a day is its 00:00 UTC, a time in UTC that instant', () => {
+    const spec = [
+      'Name: x',
+      '%files',
+      '/x',
+      '',
+      '%changelog',
+      '',
+      '* Mon Nov 16 2026 Someone <someone@example.com> - 1.0-2',
+      '- newer',
+      '',
+      '* Mon Sep 14 2026 Someone <someone@example.com> - 1.0-1',
+      '- older',
+    ].join('\n');
+    expect(newestChangelogTime(spec)).toBe(Date.UTC(2026, 10, 16) / 1000);
+    expect(parseChangelogDate('Tue Mar  4 2025 Someone')).toBe(Date.UTC(2025, 2, 4) / 1000);
+    expect(parseChangelogDate('Tue Mar 04 18:30:00 UTC 2025 Someone - 1')).toBe(
+      Date.UTC(2025, 2, 4, 18, 30) / 1000,
+    );
+    expect(parseChangelogDate('Tue Mar 04 18:30:00 GMT 2025 Someone - 1')).toBe(
+      Date.UTC(2025, 2, 4, 18, 30) / 1000,
+    );
+  });
+
+  it('finds no date in a spec without a %changelog or without an entry in it', () => {
+    expect(newestChangelogTime('Name: x\n%files\n/x\n')).toBeUndefined();
+    expect(newestChangelogTime('Name: x\n%changelog\n\n')).toBeUndefined();
+    // `%changelog` only as a whole line starts the section.
+    expect(newestChangelogTime('# see %changelog below\nName: x\n')).toBeUndefined();
+  });
+
+  it('refuses a date rpm reads otherwise, or not at all', () => {
+    for (const entry of ['Tue Mar 32 2025 x', 'Tue Mar 04 25 x', 'Tue March 04 2025 x', 'Feb 29 2025 x']) {
+      expect(() => parseChangelogDate(entry), entry).toThrow(ChangelogDateError);
+    }
+    expect(() => parseChangelogDate('Tue Mar 04 18:30:00 CET 2025 x')).toThrow(
+      /give the time in UTC, not 'CET'/,
+    );
+    expect(() => parseChangelogDate('Tue Mar 04 25:30:00 UTC 2025 x')).toThrow(ChangelogDateError);
   });
 });

@@ -30,7 +30,9 @@ export interface LocalPackageRepoProps {
   readonly packages?: readonly string[];
   /**
    * SOURCE_DATE_EPOCH for rpmbuild: build time and file mtimes of every RPM, for reproducibility.
-   * @default 1700000000
+   * Each spec's build time is the content's date, which the compose dates its version from.
+   * @default each spec's newest `%changelog` entry (rpm's `source_date_epoch_from_changelog`); a
+   *   spec without one is an error
    */
   readonly sourceDateEpoch?: number;
   /**
@@ -45,7 +47,7 @@ const schema = z
     specs: projectPathSchema().default('packages'),
     name: simpleNameSchema.default('local'),
     packages: z.array(simpleNameSchema).min(1).optional(),
-    sourceDateEpoch: z.number().int().nonnegative().default(1_700_000_000),
+    sourceDateEpoch: z.number().int().nonnegative().optional(),
     arch: archSchema.default('x86_64'),
   })
   .strict();
@@ -56,7 +58,8 @@ export type LocalPackageRepoConfig = z.output<typeof schema>;
 /** The LocalPackageRepo kind. */
 export const localPackageRepoKind = defineKind({
   kind: 'LocalPackageRepo',
-  version: 1,
+  // 2: the build time of each RPM is its spec's newest %changelog date, no longer a constant.
+  version: 2,
   schema,
   resources: () => ({ class: 'cpu' }),
   runner: new URL('./runner.ts', import.meta.url),

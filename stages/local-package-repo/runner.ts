@@ -1,9 +1,9 @@
 /**
- * The LocalPackageRepo runner: rpmbuild of every spec, reproducibly (SOURCE_DATE_EPOCH, the build
- * host's inputs as fingerprint), then createrepo_c.
+ * The LocalPackageRepo runner: rpmbuild of every spec, reproducibly (SOURCE_DATE_EPOCH from the
+ * spec's newest %changelog entry, the build host's inputs as fingerprint), then createrepo_c.
  */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../../lib/artifacts.ts';
 import { FcosError } from '../../lib/errors.ts';
@@ -13,6 +13,7 @@ import { createRepository } from '../../lib/tools/createrepo.ts';
 import { installedVersions, upstreamVersion } from '../../lib/tools/dpkg.ts';
 import { formatNevra, readPackageIdentities } from '../../lib/tools/rpm.ts';
 import { buildBinaryRpms } from '../../lib/tools/rpmbuild.ts';
+import { ChangelogDateError, newestChangelogTime } from '../../lib/tools/spec-changelog.ts';
 import { directoryListing } from '../../lib/util/directory-listing.ts';
 import { localPackageRepoKind } from './index.ts';
 
@@ -138,6 +139,37 @@ async function selectSpecs(
   return wanted.map((name) => path.join(specsDirectory, `${name}.spec`));
 }
 
+/**
+ * SOURCE_DATE_EPOCH of one spec: `sourceDateEpoch` when the props give it, else the spec's newest
+ * %changelog entry (rpm's `source_date_epoch_from_changelog`), the date of the content it packages.
+ */
+export async function specSourceDateEpoch(
+  specFile: string,
+  sourceDateEpoch: number | undefined,
+  constructPath: string,
+): Promise<number> {
+  if (sourceDateEpoch !== undefined) return sourceDateEpoch;
+  const spec = path.basename(specFile);
+  let time: number | undefined;
+  try {
+    time = newestChangelogTime(await readFile(specFile, 'utf8'));
+  } catch (error) {
+    if (!(error instanceof ChangelogDateError)) throw error;
+    throw new LocalPackageRepoError(`${spec}: ${error.message}`, {
+      constructPath,
+      field: 'sourceDateEpoch',
+      cause: error,
+    });
+  }
+  if (time === undefined) {
+    throw new LocalPackageRepoError(
+      `${spec} has no %changelog entry to date its build from: add one (the date of its content), or set sourceDateEpoch`,
+      { constructPath, field: 'sourceDateEpoch' },
+    );
+  }
+  return time;
+}
+
 /** The host's architecture as RPM names it, or undefined for one Fedora CoreOS is not built for. */
 function hostArch(): Arch | undefined {
   const names: Partial<Record<string, Arch>> = {
@@ -176,6 +208,11 @@ export default defineRunner(localPackageRepoKind, {
     const specs = await selectSpecs(specsDirectory, props.packages, context.nodePath);
     const defines = hostDefines(await readHostInputs(context.exec, context.nodePath));
     const repoDirectory = path.join(context.workDir, 'repo');
+    // Every spec is dated before anything is built: a spec without a date fails the node at once.
+    const epochs = new Map<string, number>();
+    for (const specFile of specs) {
+      epochs.set(specFile, await specSourceDateEpoch(specFile, props.sourceDateEpoch, context.nodePath));
+    }
     const rpmFiles: string[] = [];
     for (const specFile of specs) {
       const sources = path.join(specsDirectory, path.basename(specFile, '.spec'));
@@ -184,13 +221,15 @@ export default defineRunner(localPackageRepoKind, {
         sourceDir: existsSync(sources) ? sources : specsDirectory,
         topDir: path.join(context.workDir, 'rpmbuild'),
         rpmDir: path.join(repoDirectory, 'Packages'),
-        sourceDateEpoch: props.sourceDateEpoch,
+        sourceDateEpoch: epochs.get(specFile)!,
         targetArch: props.arch,
         defines,
       });
       rpmFiles.push(...written);
     }
-    await createRepository(context.exec, { directory: repoDirectory, revision: props.sourceDateEpoch });
+    // The repository is as new as its newest package.
+    const revision = Math.max(...epochs.values());
+    await createRepository(context.exec, { directory: repoDirectory, revision });
     const packages = (await readPackageIdentities(context.exec, rpmFiles)).map(formatNevra).sort();
     context.log(`repository '${props.name}': ${packages.join(' ')}`);
     return { repo: { storage: 'tree', path: repoDirectory, metadata: { name: props.name, packages } } };
