@@ -4,14 +4,15 @@
  * RpmOstreeCompose runner, dnf driver), so the disk and image tests do not compose again. Tests
  * read them with `inject('tinyRepo')` and `inject('tinyCommit')`.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { parse } from 'yaml';
+import { streamCode } from '../lib/compose/version.ts';
 import { runTool } from '../lib/exec.ts';
 import type { RunnerContext } from '../lib/runner.ts';
+import { flattenTreefile } from '../lib/treefile/flatten.ts';
 import { canonicalStringify, type JsonValue } from '../lib/util/canonical-json.ts';
 import { RUNNERS } from './helpers/runners.ts';
 import '../stages/rpm-ostree-compose/index.ts';
@@ -24,7 +25,7 @@ export interface TinyCommit {
   readonly checksum: string;
   /** The ref it was committed to. */
   readonly ref: string;
-  /** Its version (`41.20231114.0`). */
+  /** Its version (`41.20261116.2.0`: dated from its packages' newest build time, testing's code 2). */
   readonly version: string;
   /** Kernel version of the tree. */
   readonly kernelVersion: string;
@@ -39,19 +40,19 @@ declare module 'vitest' {
   }
 }
 
-/** The tiny OS's treefile: local-os/manifest.yaml with its variables substituted for x86_64. */
+/**
+ * The tiny OS's treefile: local-os/manifest.yaml flattened for x86_64 and the testing stream, with
+ * the variables pipeline.ts gives (stream, stream_code), as the Manifest runner writes it.
+ */
 async function localTreefile(): Promise<Record<string, unknown>> {
-  const manifest = parse(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  const variables: Record<string, string> = {
-    basearch: 'x86_64',
-    ...(manifest.variables as Record<string, string> | undefined),
-  };
-  const ref = String(manifest.ref).replace(/\$\{(\w+)\}/g, (_, name: string) => variables[name] ?? '');
-  const { variables: _variables, ...treefile } = manifest;
-  return { ...treefile, ref };
+  const flat = await flattenTreefile({
+    constructPath: 'testing/Manifest',
+    projectDir: REPO_ROOT,
+    source: { file: path.join(REPO_ROOT, 'local-os/manifest.yaml') },
+    arch: 'x86_64',
+    variables: { stream: 'testing', stream_code: streamCode('testing') },
+  });
+  return flat.treefile;
 }
 
 /** Composes the tiny OS from `repo` into a new archive repository under `directory`. */
@@ -71,7 +72,6 @@ async function composeTinyCommit(directory: string, repo: string): Promise<TinyC
       treefile: { $input: 'treefile' },
       localRepos: [{ $input: 'localRepos.0' }],
       driver: 'dnf',
-      timestamp: 1_700_000_000,
       respin: 0,
     },
     inputs: {
@@ -117,7 +117,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-fixtures-'));
   const outputs = await RUNNERS.LocalPackageRepo.run({
     nodePath: 'Packages',
-    props: { specs: 'local-os/packages', name: 'local', sourceDateEpoch: 1_700_000_000, arch: 'x86_64' },
+    // Each RPM dated by its spec's newest %changelog entry, as the pipeline builds them.
+    props: { specs: 'local-os/packages', name: 'local', arch: 'x86_64' },
     inputs: {},
     declaredOutputs: { repo: { type: 'rpm-repo', attributes: { name: 'local' } } },
     projectDir: REPO_ROOT,

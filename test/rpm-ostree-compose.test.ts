@@ -1,15 +1,21 @@
 /**
  * The RpmOstreeCompose runner (dnf driver) for real, on the tiny OS's repository built once per
- * run: reproducible commits, the ostree layout, versions (prefix and respin, nothing else),
- * package list, the lockfile hook, bad inputs, check-passwd/check-groups (file, previous) and
- * add-files.
+ * run: reproducible commits, the ostree layout, versions (Fedora CoreOS's X.Y.Z.A: the prefix
+ * dated from the packages' newest build time, the respin, nothing else), package list, the
+ * lockfile hook, bad inputs, check-passwd/check-groups (file, previous) and add-files.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { PasswdCheckError } from '../lib/compose/errors.ts';
-import { expandVersionPrefix } from '../lib/compose/version.ts';
+import {
+  composeVersion,
+  expandVersionPrefix,
+  STREAM_CODES,
+  streamCode,
+  UnknownStreamError,
+} from '../lib/compose/version.ts';
 import { runTool } from '../lib/exec.ts';
 import type { LockfileUpdateContext, RunnerContext, RunnerOutput } from '../lib/runner.ts';
 import { PackageNotFoundError } from '../lib/tools/dnf.ts';
@@ -32,17 +38,21 @@ async function treefileInput(treefile: Record<string, unknown>): Promise<string>
   return directory;
 }
 
-/** What a test varies in a compose: its log, the treefile's digest, the driver and the respin prop. */
+/**
+ * What a test varies in a compose: its log, the treefile's digest, the driver, the respin prop and
+ * the timestamp prop (none by default: the compose is dated from its packages).
+ */
 interface ComposeOptions {
   readonly log?: string[];
   readonly digest?: string;
   readonly driver?: 'dnf' | 'auto';
   readonly respin?: number;
+  readonly timestamp?: number;
 }
 
 /** Runs the compose runner with a new work dir against `ostreeRepo`. */
 async function compose(treefileDir: string, ostreeRepo: string, options: ComposeOptions = {}) {
-  const { log = [], digest = 'a'.repeat(64), driver = 'dnf', respin = 0 } = options;
+  const { log = [], digest = 'a'.repeat(64), driver = 'dnf', respin = 0, timestamp } = options;
   const runner = RUNNERS.RpmOstreeCompose;
   const workDir = await makeTempDir();
   const context: RunnerContext = {
@@ -51,7 +61,7 @@ async function compose(treefileDir: string, ostreeRepo: string, options: Compose
       treefile: { $input: 'treefile' },
       localRepos: [{ $input: 'localRepos.0' }],
       driver,
-      timestamp: 1_700_000_000,
+      ...(timestamp === undefined ? {} : { timestamp }),
       respin,
     },
     inputs: {
@@ -86,12 +96,30 @@ async function ostree(repo: string, ...args: string[]): Promise<string> {
   return (await runTool('ostree', [`--repo=${repo}`, ...args])).stdout;
 }
 
+/**
+ * The newest build time of the tiny OS's packages, read by rpm from the RPM files (the date the
+ * compose is dated by), in seconds and as the version's `YYYYMMDD`.
+ */
+async function tinyRepoSnapshot(): Promise<{ time: number; date: string }> {
+  const packages = path.join(inject('tinyRepo'), 'Packages');
+  const files = (await readdir(packages)).map((name) => path.join(packages, name));
+  const result = await runTool('rpm', ['-qp', '--qf', '%{BUILDTIME}\\n', ...files]);
+  const time = Math.max(...result.stdout.trim().split('\n').map(Number));
+  return { time, date: new Date(time * 1000).toISOString().slice(0, 10).replaceAll('-', '') };
+}
+
+/** The `Date:` line `ostree show` prints for a commit. */
+async function commitDate(repo: string, checksum: string): Promise<string | undefined> {
+  return /^Date: +(.+)$/m.exec(await ostree(repo, 'show', checksum))?.[1]?.trim();
+}
+
 const TREEFILE = {
   ref: 'fedora/x86_64/coreos/testing',
   releasever: 41,
   repos: ['local'],
   packages: TINY_PACKAGES,
-  'automatic-version-prefix': '41.<date:%Y%m%d>',
+  // As local-os/manifest.yaml (and fedora-coreos-config) for the testing stream: code 2.
+  'automatic-version-prefix': '41.<date:%Y%m%d>.2',
   'mutate-os-release': '41',
   'add-commit-metadata': { 'fedora-coreos.stream': 'testing', 'fcos-cdk.answer': 42 },
   postprocess: ['#!/bin/sh\nset -e\necho postprocessed > /usr/lib/fcos-cdk-postprocessed\n'],
@@ -99,10 +127,18 @@ const TREEFILE = {
 };
 
 describe('RpmOstreeCompose (dnf driver)', () => {
-  let first: { checksum: string; repo: string; version: string; packages: RunnerOutput };
+  let first: {
+    checksum: string;
+    repo: string;
+    version: string;
+    snapshotTime: unknown;
+    packages: RunnerOutput;
+  };
+  let snapshot: { time: number; date: string };
 
   beforeAll(async () => {
     await import('../stages/rpm-ostree-compose/index.ts');
+    snapshot = await tinyRepoSnapshot();
     const repo = path.join(await makeTempDir(), 'ostree/repo');
     const outputs = await compose(await treefileInput(TREEFILE), repo);
     const commit = outputs.commit!;
@@ -111,6 +147,7 @@ describe('RpmOstreeCompose (dnf driver)', () => {
       checksum: commit.checksum,
       repo,
       version: String(commit.metadata?.version),
+      snapshotTime: commit.metadata?.snapshotTime,
       packages: outputs.packages!,
     };
   }, 120_000);
@@ -119,8 +156,42 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     const repo = path.join(await makeTempDir(), 'ostree/repo');
     const outputs = await compose(await treefileInput(TREEFILE), repo);
     expect(outputs.commit).toMatchObject({ storage: 'ostree-commit', checksum: first.checksum });
-    expect(first.version).toBe('41.20231114.0');
+    expect(first.version).toBe(`41.${snapshot.date}.2.0`);
   }, 120_000);
+
+  it("dates the version and the commit from the packages' newest build time, and records it", async () => {
+    // The tiny OS's specs are dated by their %changelog: the newest is well after the old constant.
+    expect(snapshot.time).toBeGreaterThan(1_700_000_000);
+    expect(first.version).toMatch(/^41\.\d{8}\.2\.0$/);
+    expect(first.version).toBe(`41.${snapshot.date}.2.0`);
+    expect(first.snapshotTime).toBe(snapshot.time);
+    expect(await commitDate(first.repo, first.checksum)).toBe(
+      `${new Date(snapshot.time * 1000).toISOString().slice(0, 19).replace('T', ' ')} +0000`,
+    );
+  });
+
+  it('takes the date from the timestamp prop when given', async () => {
+    const repo = path.join(await makeTempDir(), 'ostree/repo');
+    const outputs = await compose(await treefileInput(TREEFILE), repo, { timestamp: 1_700_000_000 });
+    const commit = outputs.commit as { checksum: string; metadata: Record<string, unknown> };
+    expect(commit.metadata).toMatchObject({ version: '41.20231114.2.0', snapshotTime: 1_700_000_000 });
+    expect(await commitDate(repo, commit.checksum)).toBe('2023-11-14 22:13:20 +0000');
+    expect(commit.checksum).not.toBe(first.checksum);
+  }, 120_000);
+
+  it('gives the shared tiny OS commit (local-os/manifest.yaml, testing) its Fedora CoreOS version and stream', async () => {
+    const tiny = inject('tinyCommit');
+    expect(tiny.version).toBe(`41.${snapshot.date}.2.0`);
+    expect((await ostree(tiny.repo, 'show', '--print-metadata-key=version', tiny.checksum)).trim()).toBe(
+      `'${tiny.version}'`,
+    );
+    expect(
+      (await ostree(tiny.repo, 'show', '--print-metadata-key=fedora-coreos.stream', tiny.checksum)).trim(),
+    ).toBe("'testing'");
+    expect(await ostree(tiny.repo, 'cat', tiny.checksum, '/usr/lib/os-release')).toContain(
+      `OSTREE_VERSION='${tiny.version}'`,
+    );
+  });
 
   it('lays the tree out for ostree', async () => {
     const listing = await ostree(first.repo, 'ls', '-R', first.checksum);
@@ -145,13 +216,13 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     expect(tmpfiles).toContain('d /var/roothome 0700 root root - -');
     expect(tmpfiles).toContain('L /var/lib/rpm - - - - ../../usr/lib/sysimage/rpm');
     const osRelease = await ostree(first.repo, 'cat', first.checksum, '/usr/lib/os-release');
-    expect(osRelease).toContain("OSTREE_VERSION='41.20231114.0'");
+    expect(osRelease).toContain(`OSTREE_VERSION='41.${snapshot.date}.2.0'`);
     expect(osRelease).toContain('VARIANT_ID=coreos');
   });
 
   it('records version, ref binding and add-commit-metadata in the commit', async () => {
     const metadata = await ostree(first.repo, 'show', '--print-metadata-key=version', first.checksum);
-    expect(metadata.trim()).toBe("'41.20231114.0'");
+    expect(metadata.trim()).toBe(`'41.${snapshot.date}.2.0'`);
     expect(
       (await ostree(first.repo, 'show', '--print-metadata-key=fedora-coreos.stream', first.checksum)).trim(),
     ).toBe("'testing'");
@@ -173,17 +244,17 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     });
     const same = await compose(await treefileInput(TREEFILE), repo, { digest: 'c'.repeat(64) });
     const respun = await compose(await treefileInput(TREEFILE), repo, { digest: 'c'.repeat(64), respin: 2 });
-    expect(changed.commit?.metadata?.version).toBe('41.20231114.0');
-    expect(same.commit?.metadata?.version).toBe('41.20231114.0');
+    expect(changed.commit?.metadata?.version).toBe(`41.${snapshot.date}.2.0`);
+    expect(same.commit?.metadata?.version).toBe(`41.${snapshot.date}.2.0`);
     expect(same.commit).toMatchObject({ checksum: first.checksum });
-    expect(respun.commit?.metadata?.version).toBe('41.20231114.2');
+    expect(respun.commit?.metadata?.version).toBe(`41.${snapshot.date}.2.2`);
     const respunChecksum = (respun.commit as { checksum: string }).checksum;
     expect(respunChecksum).not.toBe(first.checksum);
     expect((await ostree(repo, 'show', '--print-metadata-key=version', respunChecksum)).trim()).toBe(
-      "'41.20231114.2'",
+      `'41.${snapshot.date}.2.2'`,
     );
     expect(await ostree(repo, 'cat', respunChecksum, '/usr/lib/os-release')).toContain(
-      "OSTREE_VERSION='41.20231114.2'",
+      `OSTREE_VERSION='41.${snapshot.date}.2.2'`,
     );
     // Nothing is written outside the cache's stores (the old `versions/` index beside the repo).
     expect(existsSync(path.join(path.dirname(repo), 'versions'))).toBe(false);
@@ -274,7 +345,7 @@ describe('RpmOstreeCompose (dnf driver)', () => {
     );
   });
 
-  it('uses rpm-ostree when it is installed (a test double here), with the treefile, .repo file and lockfile laid out', async () => {
+  it('uses rpm-ostree when it is installed (a test double here): compose install to date the packages, then compose tree', async () => {
     const repo = path.join(await makeTempDir(), 'ostree/repo');
     const input = await treefileInput(TREEFILE);
     await writeFile(
@@ -291,24 +362,85 @@ describe('RpmOstreeCompose (dnf driver)', () => {
         storage: 'ostree-commit',
         metadata: { driver: 'rpm-ostree', version: '41.double.0' },
       });
-      const argv: string[] = JSON.parse(await readFile(argvLog, 'utf8'));
-      expect(argv.slice(0, 3)).toEqual(['compose', 'tree', '--unified-core']);
-      expect(argv).toContain(`--repo=${repo}`);
-      expect(argv.find((arg) => arg.startsWith('--ex-lockfile='))).toMatch(/lockfile\.json$/);
-      // The version is given, not left to rpm-ostree's automatic-version-prefix over the repository's history.
-      expect(argv).toContain('--add-metadata-string=version=41.20231114.0');
-      expect(argv.at(-1)).toMatch(/compose\/treefile\.json$/);
+      const [install, tree, ...more]: string[][] = (await readFile(argvLog, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(more).toEqual([]);
+      // First the packages are installed into a scratch root, whose rpm database dates the compose.
+      expect(install!.slice(0, 3)).toEqual(['compose', 'install', '--unified-core']);
+      expect(install).toContain(`--repo=${repo}`);
+      expect(install!.at(-2)).toMatch(/compose\/treefile\.json$/);
+      expect(install!.at(-1)).toMatch(/\/snapshot-install$/);
+      expect(existsSync(install!.at(-1)!)).toBe(false);
+      expect(tree!.slice(0, 3)).toEqual(['compose', 'tree', '--unified-core']);
+      expect(tree).toContain(`--repo=${repo}`);
+      // The same cache directory and lockfile: compose tree installs what compose install dated.
+      const cachedir = tree!.find((arg) => arg.startsWith('--cachedir='));
+      expect(install).toContain(cachedir);
+      expect(tree!.find((arg) => arg.startsWith('--ex-lockfile='))).toMatch(/lockfile\.json$/);
+      expect(install).toContain(tree!.find((arg) => arg.startsWith('--ex-lockfile=')));
+      // The version is given, not left to rpm-ostree's automatic-version-prefix over the
+      // repository's history and the clock; the commit is dated SOURCE_DATE_EPOCH, the snapshot.
+      expect(tree).toContain(`--add-metadata-string=version=41.${snapshot.date}.2.0`);
+      expect(tree!.at(-1)).toMatch(/compose\/treefile\.json$/);
       const checksum = (outputs.commit as { checksum: string }).checksum;
       expect((await ostree(repo, 'rev-parse', TREEFILE.ref)).trim()).toBe(checksum);
+      expect(outputs.commit?.metadata?.snapshotTime).toBe(snapshot.time);
+      expect(await commitDate(repo, checksum)).toBe(
+        `${new Date(snapshot.time * 1000).toISOString().slice(0, 19).replace('T', ' ')} +0000`,
+      );
     } finally {
       process.env.PATH = savedPath;
       delete process.env.RPM_OSTREE_DOUBLE_LOG;
     }
   });
 
-  it('expands <date:...> from the commit time, not the clock', () => {
+  it('expands <date:...> from the snapshot time, not the clock', () => {
     expect(expandVersionPrefix('41.<date:%Y%m%d>', 1_700_000_000)).toBe('41.20231114');
     expect(expandVersionPrefix('<date:%Y>-x', 0)).toBe('1970-x');
+    // UTC: 2026-11-16 23:30 in UTC is the 16th wherever the tests run.
+    expect(expandVersionPrefix('<date:%Y%m%d>', Date.UTC(2026, 10, 16, 23, 30) / 1000)).toBe('20261116');
+  });
+
+  it("formats Fedora CoreOS's X.Y.Z.A: the prefix X.Y.Z, then the respin", () => {
+    const time = Date.UTC(2026, 10, 16) / 1000;
+    const prefix = `41.<date:%Y%m%d>.${streamCode('stable')}`;
+    expect(composeVersion({ automaticVersionPrefix: prefix, timestamp: time, respin: 0 })).toBe(
+      '41.20261116.3.0',
+    );
+    expect(composeVersion({ automaticVersionPrefix: prefix, timestamp: time, respin: 1 })).toBe(
+      '41.20261116.3.1',
+    );
+    // Without a prefix: <releasever>.<date>, as rpm-ostree's default.
+    expect(composeVersion({ releasever: 42, timestamp: time, respin: 0 })).toBe('42.20261116.0');
+  });
+
+  it('numbers the streams as Fedora CoreOS does, and names an unknown one', () => {
+    expect(STREAM_CODES).toEqual({
+      next: 1,
+      testing: 2,
+      stable: 3,
+      'next-devel': 10,
+      'testing-devel': 20,
+      rawhide: 91,
+      branched: 92,
+    });
+    expect(streamCode('testing')).toBe(2);
+    expect(streamCode('testing-devel')).toBe(20);
+    expect(() => streamCode('toString')).toThrow(UnknownStreamError);
+    const error = (() => {
+      try {
+        return streamCode('nightly', { constructPath: 'nightly/Manifest' });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(UnknownStreamError);
+    expect(error).toMatchObject({ constructPath: 'nightly/Manifest', field: 'stream', stream: 'nightly' });
+    expect((error as Error).message).toBe(
+      "stream 'nightly' has no Fedora CoreOS version code: known streams are next (1), testing (2), stable (3), next-devel (10), testing-devel (20), rawhide (91), branched (92)",
+    );
   });
 });
 

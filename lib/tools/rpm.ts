@@ -53,6 +53,30 @@ export async function installedPackages(exec: ToolExec, root: string): Promise<P
   );
 }
 
+/**
+ * The newest build time (`%{BUILDTIME}`, seconds since the epoch) of the packages installed in
+ * `root`, whose rpm database is at `databasePath` inside it: the time of the content's snapshot.
+ * Undefined when nothing is installed.
+ */
+export async function newestInstalledBuildTime(
+  exec: ToolExec,
+  root: string,
+  databasePath = `/${RPM_DB_PATH}`,
+): Promise<number | undefined> {
+  const result = await exec(
+    'rpm',
+    ['--root', root, '--dbpath', databasePath, '-qa', '--qf', '%{BUILDTIME}\\n'],
+    {
+      quietStdout: true,
+    },
+  );
+  const times = result.stdout
+    .split('\n')
+    .filter((line) => /^\d+$/.test(line))
+    .map(Number);
+  return times.length === 0 ? undefined : Math.max(...times);
+}
+
 /** Parses lines printed with {@link IDENTITY_FORMAT}. */
 function parseIdentities(output: string): PackageIdentity[] {
   return output

@@ -1,5 +1,6 @@
 /**
- * The dnf driver: dnf --installroot into a plain directory, the treefile's edits, an initramfs,
+ * The dnf driver: dnf --installroot into a plain directory, the content's snapshot time (the
+ * newest build time in its rpm database) that dates the version, the treefile's edits, an initramfs,
  * the ostree layout, `check-passwd`/`check-groups`, and `ostree commit` into the cache's
  * repository. Portable: it is what runs where rpm-ostree cannot be installed (Debian hosts).
  */
@@ -16,13 +17,13 @@ import {
   runPostprocess,
 } from '../../lib/compose/treefile-edits.ts';
 import type { ToolExec } from '../../lib/exec.ts';
-import { installPackages } from '../../lib/tools/dnf.ts';
+import { installPackages, RPM_DB_PATH } from '../../lib/tools/dnf.ts';
 import { commitTree, ensureArchiveRepository } from '../../lib/tools/ostree.ts';
 import { installedPackages } from '../../lib/tools/rpm.ts';
 import { buildInitramfs, TINY_DRACUT_PATH } from '../../lib/tools/tiny-dracut.ts';
 import type { Lockfile } from '../../lib/treefile/lockfile.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
-import type { ComposeDriver } from './driver.ts';
+import { type ComposeDriver, clockBeforeSnapshot, readSnapshotTime } from './driver.ts';
 
 /** dnf install specs: locked packages at their exact version, the others by name. */
 function installSpecs(packages: readonly string[], lockfile: Lockfile | undefined): string[] {
@@ -111,8 +112,11 @@ export function keysIgnoredByDnfDriver(treefile: Readonly<Record<string, unknown
     .sort();
 }
 
-/** Composes with dnf --installroot and ostree commit. */
-export const composeWithDnf: ComposeDriver = async (context, { input, repositories, version }) => {
+/**
+ * Composes with dnf --installroot and ostree commit; the version and the commit are dated from the
+ * installed packages' newest build time (or the `timestamp` prop).
+ */
+export const composeWithDnf: ComposeDriver = async (context, { input, repositories, versionAt }) => {
   const { exec, workDir, props } = context;
   const { treefile } = input;
   const ignored = keysIgnoredByDnfDriver(treefile);
@@ -127,12 +131,14 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     packages: installSpecs(treefile.packages, input.lockfile),
     exclude: treefile['exclude-packages'],
     releaseVersion: String(treefile.releasever ?? '0'),
-    sourceDateEpoch: props.timestamp,
+    sourceDateEpoch: clockBeforeSnapshot(props),
     // The compose input records treefile.json only, not the Manifest's source file: the ref names it.
     origin: `treefile ${treefile.ref}`,
     constructPath: context.nodePath,
   });
   const packages = await installedPackages(exec, root);
+  const snapshotTime = await readSnapshotTime(context, root, `/${RPM_DB_PATH}`);
+  const version = versionAt(snapshotTime);
   await applyLayers(
     exec,
     root,
@@ -152,7 +158,7 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
   await runPostprocess(exec, root, scripts);
   const kernelVersion = await findKernelVersion(root);
   await placeKernel(root, kernelVersion);
-  await makeInitramfs(exec, root, kernelVersion, props.timestamp);
+  await makeInitramfs(exec, root, kernelVersion, snapshotTime);
   await convertToOstreeLayout(root, context.log);
   // Last before the commit, as rpm-ostree's impl_commit_tree; the previous commit is the ref's
   // in the cache's repository, not yet moved.
@@ -171,10 +177,10 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     repo: context.ostreeRepo,
     tree: root,
     ref: treefile.ref,
-    timestamp: props.timestamp,
+    timestamp: snapshotTime,
     subject: `${treefile.ref} ${version}`,
     metadata: metadata.strings,
     variantMetadata: metadata.variants,
   });
-  return { checksum, version, packages, metadata: { kernelVersion } };
+  return { checksum, version, snapshotTime, packages, metadata: { kernelVersion } };
 };

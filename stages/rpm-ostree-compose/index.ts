@@ -29,15 +29,17 @@ export interface RpmOstreeComposeProps {
    */
   readonly driver?: (typeof COMPOSE_DRIVERS)[number];
   /**
-   * Commit timestamp, seconds since the epoch; a fixed value makes the checksum reproducible.
-   * @default 1700000000
+   * Commit timestamp and the date of the version (`<date:...>` of `automatic-version-prefix`),
+   * seconds since the epoch: overrides the content's snapshot time.
+   * @default the content's snapshot: the newest build time of the packages the compose installs
+   *   (so the same packages give the same checksum and version, on any machine, on any day)
    */
   readonly timestamp?: number;
   /**
-   * The last component of the version, `<automatic-version-prefix>.<respin>` (the prefix's
-   * `<date:...>` is expanded from `timestamp`). The release tooling raises it when it releases the
-   * same content date again; the version depends on nothing else, so every cache and machine
-   * composes the same commit with the same version.
+   * The last component of the version, `<automatic-version-prefix>.<respin>` (Fedora CoreOS's
+   * `X.Y.Z.A`: the prefix spells `X.Y.Z`, its `<date:...>` expanded from the snapshot time). The
+   * release tooling raises it when it releases the same content date again; the version depends
+   * on nothing else, so every cache and machine composes the same commit with the same version.
    * @default 0
    */
   readonly respin?: number;
@@ -48,7 +50,7 @@ const schema = z
     treefile: artifactSchema('treefile'),
     localRepos: z.array(artifactSchema('rpm-repo')).default([]),
     driver: z.enum(COMPOSE_DRIVERS).default('auto'),
-    timestamp: z.number().int().nonnegative().default(1_700_000_000),
+    timestamp: z.number().int().nonnegative().optional(),
     respin: z.number().int().nonnegative().default(0),
   })
   .strict();
@@ -63,7 +65,9 @@ export const rpmOstreeComposeKind = defineKind({
   // 3: the version is `<prefix>.<respin>`, no longer numbered by an index kept in the cache.
   // 4: the dnf driver checks check-passwd/check-groups (previous by default), adds add-files, and
   //    edits in rpm-ostree's order (mutate-os-release, remove-files, add-files, postprocess).
-  version: 4,
+  // 5: the commit and the version are dated from the packages' newest build time by default, not
+  //    a constant; the commit's metadata records that time as snapshotTime.
+  version: 5,
   schema,
   resources: () => ({ class: 'cpu' }),
   runner: new URL('./runner.ts', import.meta.url),
@@ -77,7 +81,11 @@ function manifestRepos(treefile: Artifact<'treefile'> | undefined): readonly Art
 
 /** An ostree commit composed from a treefile. */
 export class RpmOstreeCompose extends Step<RpmOstreeComposeProps, RpmOstreeComposeConfig> {
-  /** The ostree commit. */
+  /**
+   * The ostree commit; its metadata: `ref`, `version`, `arch`, `driver`, `snapshotTime` (the time
+   * the commit and its version are dated by: the newest build time of its packages, or the
+   * `timestamp` prop) and, from the dnf driver, `kernelVersion`.
+   */
   readonly commit: Artifact<'ostree-commit'>;
   /** The packages in the commit (name, epoch, version, release, arch), as JSON. */
   readonly packages: Artifact<'package-list'>;

@@ -1,9 +1,9 @@
 /**
- * The RpmOstreeCompose runner: reads the Manifest's compose input, decides the version, picks a
- * driver (rpm-ostree when installed, else dnf + ostree; one file each) and records the commit and
- * its package list. Its fingerprint is the tools' versions and the remote repositories' metadata;
- * its lockfile hook (lockfile-update.ts) writes the composed packages back for
- * `fcos-run --update-lockfiles`.
+ * The RpmOstreeCompose runner: reads the Manifest's compose input, gives the version's rule (the
+ * driver dates it from the installed packages' snapshot), picks a driver (rpm-ostree when
+ * installed, else dnf + ostree; one file each) and records the commit and its package list. Its
+ * fingerprint is the tools' versions and the remote repositories' metadata; its lockfile hook
+ * (lockfile-update.ts) writes the composed packages back for `fcos-run --update-lockfiles`.
  */
 import path from 'node:path';
 import { ComposeError } from '../../lib/compose/errors.ts';
@@ -78,16 +78,19 @@ export default defineRunner(rpmOstreeComposeKind, {
     const { treefile } = input;
     const names = [...new Set([...treefile.repos, ...treefile['lockfile-repos']])];
     const repositories = resolveRepositories(names, input.repoDefinitions, context.inputs, context.nodePath);
-    const version = composeVersion({
-      automaticVersionPrefix: treefile['automatic-version-prefix'],
-      releasever: treefile.releasever,
-      timestamp: props.timestamp,
-      respin: props.respin,
-    });
+    /** The version of a commit dated `timestamp`. */
+    const versionAt = (timestamp: number) =>
+      composeVersion({
+        automaticVersionPrefix: treefile['automatic-version-prefix'],
+        releasever: treefile.releasever,
+        timestamp,
+        respin: props.respin,
+      });
     const driver = resolveDriver(props.driver);
-    const result = await DRIVERS[driver](context, { input, repositories, version });
+    const result = await DRIVERS[driver](context, { input, repositories, versionAt });
+    const dated = `${props.timestamp === undefined ? "the packages' snapshot" : 'the timestamp prop'} ${new Date(result.snapshotTime * 1000).toISOString()}`;
     context.log(
-      `committed ${result.checksum} to ${treefile.ref} as version ${result.version} (${result.packages.length} packages)`,
+      `committed ${result.checksum} to ${treefile.ref} as version ${result.version}, dated from ${dated} (${result.packages.length} packages)`,
     );
     const packagesFile = path.join(context.workDir, PACKAGE_LIST_FILE);
     await writePackageList(packagesFile, result.packages);
@@ -96,7 +99,14 @@ export default defineRunner(rpmOstreeComposeKind, {
       commit: {
         storage: 'ostree-commit',
         checksum: result.checksum,
-        metadata: { ref: treefile.ref, version: result.version, arch, driver, ...result.metadata },
+        metadata: {
+          ref: treefile.ref,
+          version: result.version,
+          arch,
+          driver,
+          snapshotTime: result.snapshotTime,
+          ...result.metadata,
+        },
       },
       packages: {
         storage: 'file',
