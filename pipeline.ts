@@ -23,6 +23,7 @@ import {
   PlatformImage,
   platformNames,
   RpmOstreeCompose,
+  streamCode,
   Upload,
   type UploadContextReader,
   type UploadProps,
@@ -62,7 +63,7 @@ for (const stream of streams) {
     file: `${config}/manifest.yaml`,
     localRepos: localRepo ? [localRepo.repo] : [],
     arches,
-    variables: { stream },
+    variables: { stream, stream_code: streamCode(stream) },
   });
   for (const arch of arches) {
     const archScope = new Construct(streamScope, arch);

@@ -1,11 +1,14 @@
 /**
- * LocalPackageRepo → Manifest → RpmOstreeCompose through the real executor: a rebuild with nothing
- * changed runs no tool; a new package version in the repository recomposes, and only what depends
- * on it; `--update-lockfiles` writes rpm-ostree's lockfile for the composed packages.
+ * LocalPackageRepo → Manifest → RpmOstreeCompose through the real executor: the version is
+ * Fedora CoreOS's `41.<date of the newest package>.<stream code>.0`; a rebuild with nothing
+ * changed runs no tool; a new package version in the repository recomposes, only what depends on
+ * it, with the date of its %changelog entry; `--update-lockfiles` writes rpm-ostree's lockfile for
+ * the composed packages.
  */
-import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { newestChangelogTime } from '../lib/tools/spec-changelog.ts';
 import {
   makeTempProject,
   nodesWith,
@@ -18,14 +21,34 @@ import {
 
 /** The program: the local tiny OS's compose, and a node that depends on none of it. */
 const PROGRAM = `
-import { LocalPackageRepo, Manifest, Pipeline, RpmOstreeCompose } from 'fcos-cdk';
+import { LocalPackageRepo, Manifest, Pipeline, RpmOstreeCompose, streamCode } from 'fcos-cdk';
 ${testKindsHeader()}
 const pipeline = new Pipeline({ name: 'compose' });
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: 'local-os/packages' });
-const manifest = new Manifest(pipeline, 'Manifest', { file: 'local-os/manifest.yaml', localRepos: [repo.repo], variables: { stream: 'testing' } });
+const manifest = new Manifest(pipeline, 'Manifest', { file: 'local-os/manifest.yaml', localRepos: [repo.repo], variables: { stream: 'testing', stream_code: streamCode('testing') } });
 new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
 new TestStep(pipeline, 'Unrelated', { content: 'u' });
 `;
+
+/** The newest %changelog date of the specs in `directory`, seconds since the epoch. */
+async function newestSpecDate(directory: string): Promise<number> {
+  const specs = (await readdir(directory)).filter((name) => name.endsWith('.spec'));
+  const times = await Promise.all(
+    specs.map(async (name) => newestChangelogTime(await readFile(path.join(directory, name), 'utf8')) ?? 0),
+  );
+  return Math.max(...times);
+}
+
+/** `YYYYMMDD` (UTC) of a time in seconds: the date part of a version. */
+function versionDate(time: number): string {
+  return new Date(time * 1000).toISOString().slice(0, 10).replaceAll('-', '');
+}
+
+/** A %changelog entry's date line for a time in seconds: `Www Mmm DD YYYY`. */
+function changelogDate(time: number): string {
+  const [weekday, day, month, year] = new Date(time * 1000).toUTCString().replace(',', '').split(' ');
+  return `${weekday} ${month} ${day} ${year}`;
+}
 
 describe('the compose through fcos-run', () => {
   let directory: string;
@@ -46,7 +69,10 @@ describe('the compose through fcos-run', () => {
       storage: 'ostree-commit',
       metadata: { ref: 'fedora/x86_64/coreos/testing' },
     });
-    expect(outputs.Compose.commit.metadata.version).toMatch(/^41\.\d{8}\.0$/);
+    // X.Y.Z.A: Fedora 41, the date of the newest spec's changelog (tiny-dracut's), testing's 2, respin 0.
+    const newest = await newestSpecDate(path.join(directory, 'local-os/packages'));
+    expect(outputs.Compose.commit.metadata.version).toBe(`41.${versionDate(newest)}.2.0`);
+    expect(outputs.Compose.commit.metadata.snapshotTime).toBe(newest);
     const packages = JSON.parse(
       await readFile(path.join(directory, 'fcos.out', outputs.Compose.packages.path), 'utf8'),
     );
@@ -76,9 +102,19 @@ describe('the compose through fcos-run', () => {
     await rm(path.join(directory, 'local-os/manifest-lock.x86_64.json'));
   }, 120_000);
 
-  it('a new package version in the repository recomposes, and only its downstream', async () => {
+  it('a new package version in the repository recomposes, only its downstream, dated by its changelog', async () => {
+    const before = await newestSpecDate(path.join(directory, 'local-os/packages'));
+    const released = before + 10 * 86_400;
     const spec = path.join(directory, 'local-os/packages/tiny-release.spec');
-    await writeFile(spec, (await readFile(spec, 'utf8')).replace(/^Release:\s+1$/m, 'Release:        2'));
+    await writeFile(
+      spec,
+      (await readFile(spec, 'utf8'))
+        .replace(/^Release:\s+1$/m, 'Release:        2')
+        .replace(
+          /^%changelog\n/m,
+          `%changelog\n* ${changelogDate(released)} fcos-cdk <fcos-cdk@localhost> - 41-2\n- Release 2\n\n`,
+        ),
+    );
     const plan = await runIn(directory, '--dry-run');
     expect(plan.stdout).toMatch(/\[would run\] Packages: fingerprint 'specs\.tiny-release\.spec' changed/);
     expect(plan.stdout).toContain('[cached] Unrelated');
@@ -94,5 +130,8 @@ describe('the compose through fcos-run', () => {
     expect(packages.packages.find((item: { name: string }) => item.name === 'tiny-release')).toMatchObject({
       release: '2',
     });
+    // The newest package is now tiny-release-41-2, dated ten days after the previous newest.
+    expect(outputs.Compose.commit.metadata.version).toBe(`41.${versionDate(released)}.2.0`);
+    expect(versionDate(released)).not.toBe(versionDate(before));
   }, 180_000);
 });

@@ -26,7 +26,7 @@ import { findPlatform } from '../targets/index.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
 const ENTRY = [
-  'title Fedora CoreOS 41.20231114.0 (ostree:0)',
+  'title Fedora CoreOS 41.20261116.2.0 (ostree:0)',
   'version 1',
   'options rw $ignition_firstboot mitigations=auto,nosmt ignition.platform.id=metal ostree=/ostree/boot.1/fedora-coreos/abc/0',
   'linux /ostree/fedora-coreos-abc/vmlinuz-6.1.0',
@@ -124,7 +124,7 @@ describe('BLS entries and grub.cfg', () => {
       consoleCommands: ['serial --speed=115200'],
     });
     expect(text).toContain('# CONSOLE-SETTINGS-START\nserial --speed=115200\n# CONSOLE-SETTINGS-END');
-    expect(text).toContain("menuentry 'Fedora CoreOS 41.20231114.0 (ostree:0)' --id 'bls-0' {");
+    expect(text).toContain("menuentry 'Fedora CoreOS 41.20261116.2.0 (ostree:0)' --id 'bls-0' {");
     expect(text).toContain(
       '  linux /ostree/fedora-coreos-abc/vmlinuz-6.1.0 rw $ignition_firstboot mitigations=auto,nosmt',
     );

@@ -48,7 +48,7 @@ describe('the local profile of pipeline.ts', () => {
     ]) {
       expect(first.stdout).toMatch(
         new RegExp(
-          `image: fcos\\.out/artifacts/testing/x86_64/\\w+/fedora-coreos-41\\.\\d{8}\\.0-${image.replace(/\./g, '\\.')}`,
+          `image: fcos\\.out/artifacts/testing/x86_64/\\w+/fedora-coreos-41\\.\\d{8}\\.2\\.0-${image.replace(/\./g, '\\.')}`,
         ),
       );
     }

@@ -390,7 +390,8 @@ describe('treefile flattening', () => {
       {
         file: 'local-os/manifest.yaml',
         localRepos: [{ $input: 'localRepos.0' }],
-        variables: { stream: 'testing' },
+        // As pipeline.ts gives them: the stream and its version code.
+        variables: { stream: 'testing', stream_code: 2 },
       },
       { 'localRepos.0': localRepoInput('local') },
     );
@@ -399,8 +400,11 @@ describe('treefile flattening', () => {
     expect(output.treefile).toEqual({
       ...source,
       ref: 'fedora/x86_64/coreos/testing',
+      // Fedora CoreOS's X.Y.Z of the testing stream, and the stream Zincati reads from the commit.
+      'automatic-version-prefix': '41.<date:%Y%m%d>.2',
+      'add-commit-metadata': { 'fedora-coreos.stream': 'testing' },
       basearch: 'x86_64',
-      variables: { stream: 'testing', basearch: 'x86_64', releasever: 41 },
+      variables: { stream: 'testing', stream_code: 2, basearch: 'x86_64', releasever: 41 },
     });
     expect(source.packages).toContain('tiny-kernel');
     expect(output.repos).toEqual([{ name: 'local', local: true, digest: localRepoInput('local').digest }]);
