@@ -2,7 +2,7 @@
  * The UpdateMetadata runner: resolves the versions of the releases being built from their inputs'
  * metadata, reads the `from` document, and writes `<stream>.json` with
  * lib/release/update-metadata.ts. Its output depends on props, inputs and the `from` file only
- * (the fingerprint is that file's sha256), never on the wall clock.
+ * (the fingerprint is the merged document's digest), never on the wall clock.
  */
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -105,26 +105,38 @@ async function readFromDocument(
   return { document: result.data, text };
 }
 
+/** The document from the entries (release versions resolved) merged over the `from` document. */
+async function mergedDocument(
+  context: FingerprintContext<UpdateMetadataNodeProps>,
+): Promise<UpdateMetadataDocument> {
+  const from = await readFromDocument(context);
+  return buildUpdateMetadata({
+    stream: context.props.stream,
+    entries: resolveEntries(context),
+    ...(from ? { existing: from.document } : {}),
+    ...(context.props.asOf === undefined ? {} : { asOf: context.props.asOf }),
+    constructPath: context.nodePath,
+  });
+}
+
 /** Writes `<stream>.json`. */
 export default defineRunner(updateMetadataKind, {
   timeoutSeconds: 60,
 
-  /** The `from` document's sha256: the one thing outside props and inputs the output depends on. */
+  /**
+   * The document this node would write, as a digest: when `from` is the destination's own
+   * updates/<stream>.json, publishing our output changes that file but not the merged result, so
+   * the next run stays cached instead of rebuilding an identical document.
+   */
   async fingerprint(context) {
-    const from = await readFromDocument(context);
-    return from === undefined ? null : { from: createHash('sha256').update(from.text).digest('hex') };
+    if (context.props.from === undefined) return null;
+    const document = await mergedDocument(context);
+    return { document: createHash('sha256').update(renderUpdateMetadata(document)).digest('hex') };
   },
 
   /** Builds the document from the entries (release versions resolved) and the from document, and writes it. */
   async run(context) {
-    const from = await readFromDocument(context);
-    const document = buildUpdateMetadata({
-      stream: context.props.stream,
-      entries: resolveEntries(context),
-      ...(from ? { existing: from.document } : {}),
-      ...(context.props.asOf === undefined ? {} : { asOf: context.props.asOf }),
-      constructPath: context.nodePath,
-    });
+    const document = await mergedDocument(context);
     // What we write must read back as update metadata; a failure here is a bug, not a user error.
     updateMetadataSchema.parse(document);
     const file = path.join(context.workDir, `${context.props.stream}.json`);
