@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BuildMeta } from '../lib/release/build-meta.ts';
+import { type BuildMeta, buildMetaSchema } from '../lib/release/build-meta.ts';
 import { addBuild } from '../lib/release/builds-index.ts';
+import { cosaMetaProblems } from '../lib/release/cosa-meta-validation.ts';
 import { BuildsIndexError, ReleaseDocumentError, ReleaseIndexError } from '../lib/release/errors.ts';
 import {
   buildsIndexSchema,
@@ -22,6 +23,9 @@ import {
 import { releaseFromBuilds, releaseIndexEntryFor } from '../lib/release/release-document.ts';
 import { appendRelease } from '../lib/release/release-index.ts';
 import { streamMetadataFromRelease } from '../lib/release/stream-metadata.ts';
+import { BuildError } from '../stages/build/errors.ts';
+import type { CloudImageMetadata, PlatformImageMetadata } from '../stages/build/input-metadata.ts';
+import { type MetaDocumentInput, metaDocument } from '../stages/build/meta-document.ts';
 
 const REFERENCE = path.resolve(import.meta.dirname, 'fixtures/reference');
 
@@ -382,5 +386,182 @@ describe('streamMetadataFromRelease', () => {
     const arch = streamMetadataFromRelease(release, 't').architectures.aarch64!;
     expect(arch.images).toBeUndefined();
     expect(Object.keys(arch.artifacts)).toEqual(['metal', 'qemu']);
+  });
+});
+
+describe("meta.json (the Build kind's document)", () => {
+  const version = '41.20251120.2.0';
+  const commit = digest('1');
+  /** A PlatformImage output's metadata, as stages/platform-image/runner.ts records it. */
+  const image = (
+    platform: string,
+    ignitionPlatformId: string,
+    extension: string,
+    sectorSize: 512 | 4096 = 512,
+    compressed = true,
+  ): PlatformImageMetadata => {
+    const name = `${ignitionPlatformId}${sectorSize === 4096 ? '4k' : ''}`;
+    return {
+      path: `fedora-coreos-${version}-${name}.x86_64.${extension}`,
+      sha256: digest('a'),
+      size: 700_000_000,
+      ...(compressed ? { 'uncompressed-sha256': digest('b'), 'uncompressed-size': 10_737_418_240 } : {}),
+      ...(platform === 'vmware' ? { 'skip-compression': true } : {}),
+      platform,
+      ignitionPlatformId,
+      format: 'qcow2',
+      compression: compressed ? 'xz' : 'none',
+      arch: 'x86_64',
+      sectorSize,
+      osName: 'fedora-coreos',
+      version,
+      commit,
+      kernelArguments: ['console=ttyS0'],
+    };
+  };
+  /** Upload outputs' metadata, as targets/{aws,gce,azure}/lookup.ts make it. */
+  const clouds: CloudImageMetadata[] = [
+    {
+      platform: 'aws',
+      arch: 'x86_64',
+      sourceDigest: digest('a'),
+      name: `fedora-coreos-${version}-x86_64`,
+      amis: [
+        { name: 'us-east-1', hvm: 'ami-0123456789abcdef0', snapshot: 'snap-0123456789abcdef0' },
+        { name: 'eu-west-1', hvm: 'ami-0fedcba9876543210', snapshot: 'snap-0fedcba9876543210' },
+      ],
+    },
+    {
+      platform: 'gce',
+      arch: 'x86_64',
+      sourceDigest: digest('a'),
+      name: 'fedora-coreos-41-20251120-2-0-gcp-x86-64',
+      gcp: {
+        image: 'fedora-coreos-41-20251120-2-0-gcp-x86-64',
+        project: 'fedora-coreos-cloud',
+        family: 'fedora-coreos-testing',
+        url: 'https://www.googleapis.com/compute/v1/projects/fedora-coreos-cloud/global/images/fedora-coreos-41-20251120-2-0-gcp-x86-64',
+      },
+    },
+    {
+      platform: 'azure',
+      arch: 'x86_64',
+      sourceDigest: digest('a'),
+      name: `fedora-coreos-${version}-azure.x86_64.vhd`,
+      azure: {
+        image: `fedora-coreos-${version}-azure.x86_64.vhd`,
+        url: `https://fcos.blob.core.windows.net/images/fedora-coreos-${version}-azure.x86_64.vhd`,
+      },
+      resourceId: '/subscriptions/0/resourceGroups/fcos/providers/Microsoft.Compute/images/x',
+      location: 'eastus',
+    },
+  ];
+  const input = (overrides: Partial<MetaDocumentInput> = {}): MetaDocumentInput => ({
+    nodePath: 'testing/x86_64/Build',
+    commit,
+    commitMetadata: { ref: 'fedora/x86_64/coreos/testing', version, arch: 'x86_64', driver: 'dnf' },
+    commitTimestamp: '2025-11-20T06:12:09Z',
+    ostreeArchive: {
+      path: `fedora-coreos-${version}-ostree.x86_64.tar`,
+      sha256: digest('0'),
+      size: 800_000_000,
+    },
+    images: [
+      image('qemu', 'qemu', 'qcow2.xz'),
+      image('metal', 'metal', 'raw.xz'),
+      image('metal', 'metal', 'raw.xz', 4096),
+      image('aws', 'aws', 'vmdk.xz'),
+      image('gce', 'gcp', 'tar.gz', 512, false),
+      image('azure', 'azure', 'vhd.xz'),
+      image('vmware', 'vmware', 'ova', 512, false),
+    ],
+    cloudImages: clouds,
+    parent: { version: '41.20251101.2.0', commit: digest('9') },
+    ...overrides,
+  });
+
+  it("validates against cosa's schema and makes the release.json cosa's tooling would", () => {
+    const meta = metaDocument(input());
+    expect(cosaMetaProblems(meta)).toEqual([]);
+    expect(Object.keys(meta.images as object).sort()).toEqual([
+      'aws',
+      'azure',
+      'gcp',
+      'metal',
+      'metal4k',
+      'ostree',
+      'qemu',
+      'vmware',
+    ]);
+    expect(meta).toMatchObject({
+      buildid: version,
+      name: 'fedora-coreos',
+      'ostree-commit': commit,
+      'ostree-version': version,
+      'ostree-timestamp': '2025-11-20T06:12:09Z',
+      ref: 'fedora/x86_64/coreos/testing',
+      'coreos-assembler.basearch': 'x86_64',
+      'fedora-coreos.parent-version': '41.20251101.2.0',
+      'fedora-coreos.parent-commit': digest('9'),
+    });
+    // Only the fields of cosa's schema: the uploaders' resource ids and digests stay out.
+    expect(meta.azure).toEqual(clouds[2]!.azure);
+    expect(meta.amis).toEqual(clouds[0]!.amis);
+    expect((meta.images as Record<string, unknown>).vmware).toMatchObject({ 'skip-compression': true });
+
+    const release = releaseFromBuilds([buildMetaSchema.parse(meta)], { stream: 'testing', baseUrl: BASE });
+    const media = release.architectures.x86_64!.media;
+    expect(Object.keys(media)).toEqual(['aws', 'azure', 'gcp', 'metal', 'qemu', 'vmware']);
+    expect(Object.keys(media.metal!.artifacts!)).toEqual(['raw.xz', '4k.raw.xz']);
+    expect(Object.keys(media.gcp!.artifacts!)).toEqual(['tar.gz']);
+    expect(media.gcp!.image).toEqual({
+      project: 'fedora-coreos-cloud',
+      family: 'fedora-coreos-testing',
+      name: 'fedora-coreos-41-20251120-2-0-gcp-x86-64',
+    });
+    expect(media.aws!.images).toEqual({
+      'us-east-1': { image: 'ami-0123456789abcdef0' },
+      'eu-west-1': { image: 'ami-0fedcba9876543210' },
+    });
+    expect(media.azure!.image).toBeUndefined();
+    expect(media.azure!.images).toBeUndefined();
+  });
+
+  it('has no parent fields without a parent, and stays valid', () => {
+    const meta = metaDocument(input({ parent: undefined, cloudImages: [] }));
+    expect(cosaMetaProblems(meta)).toEqual([]);
+    expect(Object.keys(meta).filter((key) => key.startsWith('fedora-coreos.'))).toEqual([]);
+    expect(meta.amis).toBeUndefined();
+  });
+
+  it('refuses images of another commit, a cloud field twice and a cloud image without one', () => {
+    const stranger = { ...image('qemu', 'qemu', 'qcow2.xz'), commit: digest('7') };
+    expect(() => metaDocument(input({ images: [image('metal', 'metal', 'raw.xz'), stranger] }))).toThrow(
+      expect.objectContaining({
+        name: 'BuildError',
+        field: 'images.1',
+        constructPath: 'testing/x86_64/Build',
+        message: expect.stringContaining(
+          `made from commit ${digest('7')}, not from the build's commit ${commit}`,
+        ),
+      }),
+    );
+    expect(() => metaDocument(input({ cloudImages: [clouds[0]!, clouds[0]!] }))).toThrow(
+      /two cloud images give meta\.json's 'amis'/,
+    );
+    expect(() =>
+      metaDocument(input({ cloudImages: [{ platform: 'exoscale', arch: 'x86_64', name: 'x' }] })),
+    ).toThrow(BuildError);
+  });
+
+  it("lets cosa's schema name what it refuses", () => {
+    const meta = metaDocument(input());
+    const { ostree: _ostree, ...images } = meta.images as Record<string, unknown>;
+    const broken = { ...meta, images, 'fedora-coreos.parent-commit': 'short', stream: 'testing' };
+    expect(cosaMetaProblems(broken).sort()).toEqual([
+      "(top level): must NOT have additional properties 'stream'",
+      '/fedora-coreos.parent-commit: must NOT have fewer than 64 characters',
+      "/images: must have required property 'ostree'",
+    ]);
   });
 });

@@ -204,6 +204,7 @@ const DELIVERABLE_TYPES: Readonly<Record<string, string>> = {
   'platform-image': 'image',
   'test-report': 'tests',
   'cloud-image': 'cloud',
+  release: 'release',
 };
 
 /** `image: fcos.out/artifacts/.../x.qcow2` lines for the run's images, reports and cloud images. */
