@@ -293,7 +293,7 @@ describe('Build and Release through fcos-run', () => {
     expect(nodesWith(events, 'fail')).toEqual(['Tests']);
     expect(nodesWith(events, 'skip')).toEqual(['Release']);
     expect(run.stdout).toMatch(/failed: .*ext\.config\.broken/);
-    expect(run.stdout).toMatch(/\[skipped\] Release: /);
+    expect(run.stdout).toMatch(/\[skipped\] Release: Tests failed/);
     expect(run.stdout).toMatch(/1 failed, 1 skipped/);
     expect(existsSync(path.join(directory, 'fcos.out/artifacts/Release/release.json'))).toBe(false);
     const meta = await artifact<Record<string, unknown>>(directory, 'Build/meta.json');
