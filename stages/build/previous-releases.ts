@@ -4,7 +4,6 @@
  * build's arch (what cosa records as `fedora-coreos.parent-version` / `parent-commit`, the
  * starting point of the upgrade test).
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ReleaseIndex, releaseIndexSchema } from '../../lib/release/formats.ts';
@@ -63,11 +62,6 @@ export async function readPreviousReleases(location: string, where: Where): Prom
       cause: error,
     });
   }
-}
-
-/** sha256 of the release index's text, or null when there is none: the fingerprint's part. */
-export function previousReleasesDigest(text: string | undefined): string | null {
-  return text === undefined ? null : createHash('sha256').update(text).digest('hex');
 }
 
 /** The release index parsed from its text; a BuildError naming the bad field. */

@@ -2,7 +2,8 @@
  * The Build runner: reads the commit's timestamp and archives the commit with the ostree CLI,
  * finds the parent release in the stream's release index, writes meta.json from its inputs'
  * metadata (meta-document.ts) and validates it against cosa's schema before returning it. Its
- * fingerprint is the release index's digest: a new release of the stream changes the parent.
+ * fingerprint is the parent it would pick from the release index: a new release of the stream
+ * changes the parent, publishing this build itself does not.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,7 +25,6 @@ import {
   type ParentRelease,
   parentRelease,
   parsePreviousReleases,
-  previousReleasesDigest,
   readPreviousReleases,
 } from './previous-releases.ts';
 
@@ -141,7 +141,25 @@ export default defineRunner(buildKind, {
   async fingerprint(context) {
     const location = context.props.previousReleases;
     if (location === undefined) return null;
-    return { previousReleases: previousReleasesDigest(await readPreviousReleases(location, context)) };
+    const text = await readPreviousReleases(location, context);
+    if (text === undefined) return { parent: null };
+    // The parent this build would record, not the index's digest: publishing this very build
+    // appends it to the index, and that must not make the next run rebuild an identical meta.json.
+    const commit = parseInputMetadata(
+      commitMetadataSchema,
+      requireInput(context, context.props.commit).metadata,
+      {
+        nodePath: context.nodePath,
+        field: 'commit',
+        producer: 'RpmOstreeCompose',
+      },
+    );
+    const parent = parentRelease(
+      parsePreviousReleases(text, location, context.nodePath),
+      commit.version,
+      commit.arch,
+    );
+    return { parent: parent ? { version: parent.version, commit: parent.commit } : null };
   },
   run: runBuild,
 });
