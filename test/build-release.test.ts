@@ -254,6 +254,8 @@ describe('Build and Release through fcos-run', () => {
       version: VERSION,
       stream: 'testing',
       arches: ['x86_64'],
+      // The newest ostree-timestamp of the builds: where a rollout of this release starts by default.
+      snapshotTime: 1_700_000_000,
     });
     expect(outputs.Build.build.metadata).toEqual({
       version: VERSION,

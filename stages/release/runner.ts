@@ -33,6 +33,11 @@ async function readBuild(file: string, field: string, nodePath: string): Promise
   );
 }
 
+/** The newest commit timestamp of the builds, Unix seconds: when the release's content was taken. */
+function snapshotTime(builds: readonly BuildMeta[]): number {
+  return Math.max(...builds.map((build) => Date.parse(build['ostree-timestamp']) / 1000));
+}
+
 /** Checks the gates and writes release.json. */
 async function runRelease(context: RunnerContext<ReleaseNodeProps>) {
   const { props, nodePath } = context;
@@ -70,7 +75,12 @@ async function runRelease(context: RunnerContext<ReleaseNodeProps>) {
     release: {
       storage: 'file' as const,
       path: file,
-      metadata: { version: document.release, stream: props.stream, arches },
+      metadata: {
+        version: document.release,
+        stream: props.stream,
+        arches,
+        snapshotTime: snapshotTime(builds),
+      },
     },
   };
 }

@@ -25,8 +25,12 @@ export interface UpdateReasonProps {
 
 /** A staged rollout of one release. */
 export interface RolloutProps {
-  /** When the rollout starts, Unix seconds. */
-  readonly startEpoch: number;
+  /**
+   * When the rollout starts, Unix seconds.
+   * @default the release's snapshot time (the newest commit timestamp of its builds), when
+   * `version` is a Release; required for a version given as a string
+   */
+  readonly startEpoch?: number;
   /**
    * Share of the fleet (0–1) offered the release at the start.
    * @default 0
@@ -111,7 +115,7 @@ const entrySchema = z
     deadend: reasonSchema.optional(),
     rollout: z
       .object({
-        startEpoch: z.number().int().nonnegative(),
+        startEpoch: z.number().int().nonnegative().optional(),
         startPercentage: z.number().min(0).max(1).default(0),
         durationMinutes: z.number().int().nonnegative().optional(),
       })
@@ -156,6 +160,12 @@ function entryIssues(
       issues.push({ path, message: `the same release is listed twice (also releases.${earlier})` });
     }
     seen.set(identity, index);
+    if (typeof version === 'string' && entry.rollout && entry.rollout.startEpoch === undefined) {
+      issues.push({
+        path: ['releases', index, 'rollout', 'startEpoch'],
+        message: `give the rollout's start (Unix seconds): only a Release's rollout defaults to its snapshot time`,
+      });
+    }
     if (typeof version !== 'string') {
       if (version.attributes.stream !== stream) {
         issues.push({

@@ -34,11 +34,29 @@ function isInputReference(version: string | InputReference): version is InputRef
   return typeof version === 'object' && version !== null && '$input' in version;
 }
 
+/** A rollout with its start resolved: given, or the release input's snapshot time. */
+function resolveRollout(
+  rollout: UpdateMetadataNodeProps['releases'][number]['rollout'] & object,
+  snapshotTime: number | undefined,
+  nodePath: string,
+  index: number,
+): UpdateEntryInput['rollout'] & object {
+  const startEpoch = rollout.startEpoch ?? snapshotTime;
+  if (startEpoch === undefined) {
+    throw new UpdateMetadataInputError('the release records no snapshot time to start its rollout at', {
+      constructPath: nodePath,
+      field: `releases.${index}.rollout.startEpoch`,
+    });
+  }
+  return { ...rollout, startEpoch };
+}
+
 /** The entries with each release input's version read from its metadata. */
 function resolveEntries(context: FingerprintContext<UpdateMetadataNodeProps>): UpdateEntryInput[] {
   const { props, nodePath } = context;
   return props.releases.map((entry, index) => {
     let version: string;
+    let snapshotTime: number | undefined;
     if (isInputReference(entry.version)) {
       const input = requireInput(context, entry.version);
       const field = `releases.${index}.version`;
@@ -60,6 +78,7 @@ function resolveEntries(context: FingerprintContext<UpdateMetadataNodeProps>): U
         );
       }
       version = recorded;
+      if (typeof input.metadata.snapshotTime === 'number') snapshotTime = input.metadata.snapshotTime;
     } else {
       version = entry.version;
     }
@@ -67,7 +86,7 @@ function resolveEntries(context: FingerprintContext<UpdateMetadataNodeProps>): U
       version,
       ...(entry.barrier ? { barrier: entry.barrier } : {}),
       ...(entry.deadend ? { deadend: entry.deadend } : {}),
-      ...(entry.rollout ? { rollout: entry.rollout } : {}),
+      ...(entry.rollout ? { rollout: resolveRollout(entry.rollout, snapshotTime, nodePath, index) } : {}),
     };
   });
 }
