@@ -357,6 +357,11 @@ describe('the UpdateMetadata construct', () => {
       ],
     },
     {
+      name: 'a rollout of a version given as a string without its start',
+      releases: () => [{ version: '40.1.2.0', rollout: { durationMinutes: 60 } }],
+      issues: [/^releases\.0\.rollout\.startEpoch: give the rollout's start/],
+    },
+    {
       name: 'unknown and missing fields',
       releases: () => [{ version: '40.1.2.0', barrier: {}, rollout: { startEpoch: S, duration: 5 } }],
       issues: [
@@ -464,6 +469,38 @@ describe('the UpdateMetadata runner', () => {
       constructPath: 'p/Updates',
     });
     await expect(run(projectDir, props, {})).rejects.toMatchObject({ field: 'releases.0.version' });
+  });
+
+  it("starts a Release's rollout at its snapshot time unless startEpoch is given", async () => {
+    const projectDir = await makeTempDir('fcos-updates-');
+    const props: UpdateMetadataNodeProps = {
+      stream: 'testing',
+      releases: [
+        { version: { $input: 'releases.0.version' }, rollout: { startPercentage: 0, durationMinutes: 60 } },
+      ],
+    };
+    const release = { version: '40.1.2.0', stream: 'testing', snapshotTime: S + 7 } as unknown as Record<
+      string,
+      string
+    >;
+    const { text } = await run(projectDir, props, { 'releases.0.version': release });
+    expect(JSON.parse(text).releases[0].metadata.rollout).toEqual({
+      start_epoch: S + 7,
+      start_percentage: 0,
+      duration_minutes: 60,
+    });
+    const given = await run(
+      projectDir,
+      { ...props, releases: [{ ...props.releases[0]!, rollout: { startEpoch: S, startPercentage: 0 } }] },
+      { 'releases.0.version': release },
+    );
+    expect(JSON.parse(given.text).releases[0].metadata.rollout.start_epoch).toBe(S);
+    await expect(
+      run(projectDir, props, { 'releases.0.version': { version: '40.1.2.0', stream: 'testing' } }),
+    ).rejects.toMatchObject({
+      constructor: UpdateMetadataInputError,
+      field: 'releases.0.rollout.startEpoch',
+    });
   });
 
   it('names the from file when it is not update metadata', async () => {
