@@ -5,6 +5,7 @@ export * from './kola-test/index.ts';
 export * from './local-package-repo/index.ts';
 export * from './manifest/index.ts';
 export * from './platform-image/index.ts';
+export * from './publish/index.ts';
 export * from './release/index.ts';
 export * from './rpm-ostree-compose/index.ts';
 export * from './update-metadata/index.ts';

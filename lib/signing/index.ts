@@ -6,6 +6,7 @@
 export * from './errors.ts';
 export * from './file-signatures.ts';
 export { type GnupgHome, type ListedKey, listKeys, openGnupgHome, stopAgent } from './gnupg-home.ts';
+export * from './modes.ts';
 export * from './ostree-signatures.ts';
 export * from './signing-key.ts';
 export * from './throwaway-key.ts';

@@ -18,6 +18,7 @@ import {
   listKeys,
   openGnupgHome,
 } from './gnupg-home.ts';
+import type { SigningMode } from './modes.ts';
 import { ensureThrowawayKey } from './throwaway-key.ts';
 
 /** The environment variables that name a signing key. */
@@ -29,11 +30,6 @@ export const SIGNING_ENVIRONMENT = {
   /** An armored secret key file, imported into a private home for the node. */
   keyFile: 'FCOS_SIGNING_KEY_FILE',
 } as const;
-
-/** What a node asks for: sign with the throwaway key (unless the environment names one), the environment's key if any, or nothing. */
-export const SIGNING_MODES = ['throwaway', 'environment', 'none'] as const;
-/** One of {@link SIGNING_MODES}. */
-export type SigningMode = (typeof SIGNING_MODES)[number];
 
 /** Where a resolved key came from. */
 export type SigningKeySource = 'gnupg-home' | 'key-file' | 'throwaway';
