@@ -1020,5 +1020,38 @@ describe('Publish into S3', () => {
     const refused = publish(project, aarch64Only, destination);
     await expect(refused).rejects.toMatchObject({ name: 'PublishConflictError', constructPath: NODE_PATH });
     await expect(refused).rejects.toThrow(/re-adding must keep every arch/);
+
+    // A newer release of x86_64 alone: the repository's summary keeps the aarch64 ref it already had.
+    const newer = await fabricateRelease(project, '41.20231120.2.0', ['x86_64'], {
+      timestamp: 1_700_518_400,
+    });
+    await publish(project, newer, destination);
+    const client = path.join(project.directory, 'client-repo');
+    await exec('ostree', ['init', '--mode=archive', `--repo=${client}`]);
+    await writeFile(
+      path.join(project.directory, 'key.asc'),
+      await objectText(`superset/${publishedPaths.signingKey}`),
+    );
+    await exec('ostree', [
+      `--repo=${client}`,
+      'remote',
+      'add',
+      '--set=gpg-verify=true',
+      '--set=gpg-verify-summary=true',
+      `--gpg-import=${path.join(project.directory, 'key.asc')}`,
+      'origin',
+      `${endpoint}/${BUCKET}/superset/${publishedPaths.ostreeRepo(STREAM)}`,
+    ]);
+    const refs = await exec('ostree', [`--repo=${client}`, 'remote', 'refs', 'origin']);
+    expect(refs.stdout.trim().split('\n').sort()).toEqual([
+      `origin:${refOf('aarch64')}`,
+      `origin:${refOf('x86_64')}`,
+    ]);
+    for (const build of [...both.builds.filter((build) => build.arch === 'aarch64'), ...newer.builds]) {
+      await exec('ostree', [`--repo=${client}`, 'pull', 'origin', build.ref]);
+      expect(
+        (await exec('ostree', [`--repo=${client}`, 'rev-parse', `origin:${build.ref}`])).stdout.trim(),
+      ).toBe(build.commit);
+    }
   });
 });

@@ -113,6 +113,7 @@ async function prepareRepository(
     ? new OstreeClientCheck(exec, key, repository, path.join(options.workDir, 'ostree-client'))
     : undefined;
   if (key && client) {
+    log('checking the signatures with a gpg-verifying client (its errors below mean: not signed yet)');
     for (const commit of options.commits) {
       if (await client.commitIsSigned(commit.checksum)) continue;
       await announce(`objects/${objectPath(commit.checksum, 'commitmeta')}`);
