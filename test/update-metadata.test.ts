@@ -396,6 +396,12 @@ describe('the UpdateMetadata construct', () => {
     const pipeline = new Pipeline({ name: 'p' });
     try {
       new UpdateMetadata(pipeline, 'Missing', { stream: 'testing', from: 'none.json' });
+      // Not published yet: allowed to be missing.
+      new UpdateMetadata(pipeline, 'Unpublished', {
+        stream: 'testing',
+        from: 'none.json',
+        allowMissingFrom: true,
+      });
       new UpdateMetadata(pipeline, 'Bad', { stream: 'testing', from: 'bad.json' });
       new UpdateMetadata(pipeline, 'Other', { stream: 'testing', from: 'stable.json' });
       new UpdateMetadata(pipeline, 'Good', { stream: 'stable', from: 'stable.json' });
@@ -446,6 +452,7 @@ describe('the UpdateMetadata runner', () => {
     const projectDir = await makeTempDir('fcos-updates-');
     const props: UpdateMetadataNodeProps = {
       stream: 'testing',
+      allowMissingFrom: false,
       releases: [
         { version: { $input: 'releases.0.version' }, rollout: { startEpoch: S, startPercentage: 0.5 } },
       ],
@@ -475,6 +482,7 @@ describe('the UpdateMetadata runner', () => {
     const projectDir = await makeTempDir('fcos-updates-');
     const props: UpdateMetadataNodeProps = {
       stream: 'testing',
+      allowMissingFrom: false,
       releases: [
         { version: { $input: 'releases.0.version' }, rollout: { startPercentage: 0, durationMinutes: 60 } },
       ],
@@ -503,11 +511,29 @@ describe('the UpdateMetadata runner', () => {
     });
   });
 
+  it('starts empty from a missing from file only when allowMissingFrom says so', async () => {
+    const projectDir = await makeTempDir('fcos-updates-');
+    const props: UpdateMetadataNodeProps = {
+      stream: 'testing',
+      releases: [{ version: '40.1.2.0', barrier: { reason: 'r' } }],
+      from: 'publish/updates/testing.json',
+      allowMissingFrom: true,
+    };
+    const { text } = await run(projectDir, props);
+    expect(JSON.parse(text).releases.map((entry: { version: string }) => entry.version)).toEqual([
+      '40.1.2.0',
+    ]);
+    await expect(run(projectDir, { ...props, allowMissingFrom: false })).rejects.toMatchObject({
+      constructor: UpdateMetadataInputError,
+      field: 'from',
+    });
+  });
+
   it('names the from file when it is not update metadata', async () => {
     const projectDir = await makeTempDir('fcos-updates-');
     await writeFile(path.join(projectDir, 'testing.json'), '{"stream": "testing", "releases": [{}]}');
     await expect(
-      run(projectDir, { stream: 'testing', releases: [], from: 'testing.json' }),
+      run(projectDir, { stream: 'testing', releases: [], from: 'testing.json', allowMissingFrom: false }),
     ).rejects.toMatchObject({
       constructor: UpdateMetadataInputError,
       field: 'from',

@@ -80,6 +80,12 @@ export interface UpdateMetadataProps {
    */
   readonly from?: string;
   /**
+   * Whether `from` may not exist yet: the destination's own `updates/<stream>.json` before the
+   * first publish. A missing file then means no earlier entries; otherwise it is an error.
+   * @default false
+   */
+  readonly allowMissingFrom?: boolean;
+  /**
    * The time (Unix seconds) a rollout must have ended by to be collapsed to `start_percentage: 1.0`,
    * and the document's `last-modified`. Never the wall clock, so the output is reproducible.
    * @default the start of the newest rollout (last-modified: that, or the from document's if later)
@@ -129,6 +135,7 @@ const schema = z
     stream: simpleNameSchema,
     releases: z.array(entrySchema).default([]),
     from: projectPathSchema().optional(),
+    allowMissingFrom: z.boolean().default(false),
     asOf: z.number().int().nonnegative().optional(),
   })
   .strict()
@@ -211,7 +218,11 @@ export class UpdateMetadata extends Step<UpdateMetadataProps, UpdateMetadataConf
     const from = this.props.from;
     if (from === undefined) return [];
     const file = path.resolve(this.projectDir, from);
-    if (!existsSync(file)) return [this.issue('from', `update metadata '${from}' does not exist`)];
+    if (!existsSync(file)) {
+      return this.props.allowMissingFrom
+        ? []
+        : [this.issue('from', `update metadata '${from}' does not exist`)];
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));

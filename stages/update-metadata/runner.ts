@@ -102,6 +102,8 @@ async function readFromDocument(
   try {
     text = await readFile(path.resolve(context.projectDir, from), 'utf8');
   } catch (error) {
+    if (context.props.allowMissingFrom && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      return undefined;
     throw new UpdateMetadataInputError(`cannot read update metadata '${from}': ${(error as Error).message}`, {
       ...errorOptions,
       cause: error,
