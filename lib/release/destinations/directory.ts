@@ -6,12 +6,38 @@
  * from the files, remembered while size and modification time stay the same.
  */
 import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../../cache/hash.ts';
 import { isProcessAlive } from '../../cache/process-liveness.ts';
 import { FcosError } from '../../errors.ts';
 import type { ObjectContent, PublishDestination, StoredObject } from './destination.ts';
+
+/**
+ * Puts `source` at `target`: a hardlink where the filesystem allows (a published image costs no
+ * space or time while the cache holds it, and a sparse disk stays sparse), else a reflink or copy.
+ * Like fcos.out/artifacts/, a hardlinked file is the cache's read-only blob: edit a copy, not it.
+ */
+async function linkOrCopy(source: string, target: string): Promise<void> {
+  try {
+    await link(source, target);
+  } catch (error) {
+    if (!['EXDEV', 'EMLINK', 'EPERM', 'EACCES'].includes((error as NodeJS.ErrnoException).code ?? ''))
+      throw error;
+    await copyFile(source, target, constants.COPYFILE_FICLONE);
+  }
+}
 
 /** Suffix of a temporary file: `.<name>.<pid>.publishing`. */
 const TEMPORARY_SUFFIX = '.publishing';
@@ -70,7 +96,7 @@ export class DirectoryDestination implements PublishDestination {
     }
   }
 
-  /** Writes a temporary file beside the key (a reflink of a local file where the filesystem can) and renames it over the key. */
+  /** Writes a temporary file beside the key (a hardlink or reflink of a local file where the filesystem can) and renames it over the key. */
   async write(key: string, content: ObjectContent, sha256: string): Promise<void> {
     const file = this.fileOf(key);
     const directory = path.dirname(file);
@@ -78,10 +104,10 @@ export class DirectoryDestination implements PublishDestination {
     await this.sweep(directory);
     const temporary = path.join(directory, `.${path.basename(file)}.${process.pid}${TEMPORARY_SUFFIX}`);
     try {
-      if ('file' in content) await copyFile(content.file, temporary, constants.COPYFILE_FICLONE);
+      if ('file' in content) await linkOrCopy(content.file, temporary);
       else await writeFile(temporary, content.bytes);
-      // Cache blobs are read-only; published files are ordinary files of the web root.
-      await chmod(temporary, 0o644);
+      // Readable by a web server; a hardlinked cache blob (0444) already is, and keeps its mode.
+      if (((await lstat(temporary)).mode & 0o004) === 0) await chmod(temporary, 0o644);
       await rename(temporary, file);
     } catch (error) {
       await rm(temporary, { force: true });
