@@ -114,6 +114,14 @@ export interface RunnerDefinition<Props> {
    * @default none
    */
   fingerprint?(context: FingerprintContext<Props>): Promise<JsonValue>;
+  /**
+   * The fingerprint looks at what the run itself changes (a cloud holding the uploaded image, a
+   * destination holding the published release): after a successful run it is taken again and the
+   * record is also stored under that key, so the next unchanged run is a hit instead of a run that
+   * finds its work already done.
+   * @default false
+   */
+  readonly fingerprintChangesWhenRun?: boolean;
   /** Does the work and returns the outputs by name (every declared output). */
   run(context: RunnerContext<Props>): Promise<Readonly<Record<string, RunnerOutput>>>;
   /**

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -133,6 +133,63 @@ describe('fcos-run', () => {
     const none = await runIn(directory, '--only', 'nothing/**');
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--only nothing/** matches no node');
+  });
+
+  it('a runner whose fingerprint changes when it runs is keyed again after the run: the next run is a hit', async () => {
+    const markerKinds = pathToFileURL(path.join(REPO_ROOT, 'test/kinds/marker-step.ts')).href;
+    const directory = await project(`import { MarkerStep } from '${markerKinds}';
+const pipeline = new Pipeline({ name: 'markers' });
+new MarkerStep(pipeline, 'Flagged', { marker: 'flagged.marker', content: 'f' });
+new MarkerStep(pipeline, 'Unflagged', { marker: 'unflagged.marker', content: 'u', fingerprintChangesWhenRun: false });
+`);
+    const fingerprints = async (marker: string) =>
+      (await readFile(path.join(directory, `${marker}.fingerprints`), 'utf8')).trim().split('\n');
+
+    const first = await runIn(directory);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Flagged', 'Unflagged']);
+    // Only the flagged runner's fingerprint is taken again, after its run.
+    expect(await fingerprints('flagged.marker')).toEqual(['absent', 'present']);
+    expect(await fingerprints('unflagged.marker')).toEqual(['absent']);
+
+    const second = await runIn(directory);
+    expect(second.code).toBe(0);
+    let events = await readEvents(directory);
+    expect(nodesWith(events, 'cached')).toEqual(['Flagged']);
+    expect(nodesWith(events, 'finish')).toEqual(['Unflagged']);
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/Flagged/output.txt'), 'utf8')).toBe('f');
+
+    // The unflagged node's second run was keyed by the marker it finds: from now on it is a hit too.
+    expect((await runIn(directory)).code).toBe(0);
+    expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Flagged', 'Unflagged']);
+
+    // The effect undone (the image deleted in the cloud): the fingerprint is fresh and the node runs.
+    await rm(path.join(directory, 'flagged.marker'));
+    expect((await runIn(directory)).code).toBe(0);
+    events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['Flagged']);
+    expect(existsSync(path.join(directory, 'flagged.marker'))).toBe(true);
+    expect((await runIn(directory)).code).toBe(0);
+    expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Flagged', 'Unflagged']);
+  });
+
+  it('a fingerprint that throws after the run does not fail the node', async () => {
+    const markerKinds = pathToFileURL(path.join(REPO_ROOT, 'test/kinds/marker-step.ts')).href;
+    const directory = await project(`import { MarkerStep } from '${markerKinds}';
+const pipeline = new Pipeline({ name: 'markers' });
+new MarkerStep(pipeline, 'Unreachable', { marker: 'unreachable.marker', content: 'x', throwWhenMarked: true });
+`);
+    const run = await runIn(directory);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['Unreachable']);
+    expect(nodesWith(events, 'fail')).toEqual([]);
+    expect(
+      (await readFile(path.join(directory, 'unreachable.marker.fingerprints'), 'utf8')).trim().split('\n'),
+    ).toEqual(['absent', 'threw']);
+    expect(await readFile(path.join(directory, 'fcos.out/artifacts/Unreachable/output.txt'), 'utf8')).toBe(
+      'x',
+    );
   });
 
   it('detects a corrupted cache object, evicts it and rebuilds the node', async () => {
@@ -346,7 +403,6 @@ export default defineRunner(lockerKind, {
       resolved: 'ABC',
     });
 
-    const { rm } = await import('node:fs/promises');
     await rm(lockfile);
     const dryRun = await runIn(directory, '--update-lockfiles', '--dry-run');
     expect(dryRun.code).toBe(0);

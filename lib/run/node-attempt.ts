@@ -1,7 +1,8 @@
 /**
  * Building one node: each attempt gets a fresh work directory under the cache, its inputs
  * resolved (trees materialized), the runner raced against the run's cancel signal and the
- * attempt's timeout, then the outputs stored in the cache, the action record written and the
+ * attempt's timeout, then the outputs stored in the cache, the action record written (also under
+ * the key taken after the run, for a runner whose fingerprint sees its own effects) and the
  * outputs published. A failure of a retryable kind is retried up to `--retries` times.
  */
 import { setMaxListeners } from 'node:events';
@@ -12,8 +13,9 @@ import { abortReason, runTool } from '../exec.ts';
 import type { ResolvedArtifact, Runner, RunnerContext } from '../runner.ts';
 import type { AssemblyNode } from '../synth/assembly.ts';
 import type { JsonValue } from '../util/canonical-json.ts';
-import type { KeyMaterial } from './action-key.ts';
+import { actionKey, type KeyMaterial } from './action-key.ts';
 import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
+import { keyMaterialOf } from './cache-decision.ts';
 import { eventTime } from './events.ts';
 import { NodeLog } from './node-log.ts';
 import type { OutDirectory } from './out-directory.ts';
@@ -190,20 +192,33 @@ export class NodeBuilder {
   ): Promise<void> {
     const { nodePath, node, key, material } = action;
     const logBlob = await this.store.blobs.putFile(this.out.logPath(nodePath));
-    const keyMaterial = material as unknown as Record<string, JsonValue>;
-    await this.store.actions.put({
-      schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
-      key,
-      node: nodePath,
-      kind: node.kind,
-      outputs,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
-      logDigest: logBlob.digest,
-      keyMaterial,
-    });
-    await this.store.actions.setLastForNode(nodePath, key, keyMaterial);
+    // Stores the record under `recordKey` and makes it the node's last key.
+    const put = async (recordKey: string, recordMaterial: KeyMaterial) => {
+      const keyMaterial = recordMaterial as unknown as Record<string, JsonValue>;
+      await this.store.actions.put({
+        schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
+        key: recordKey,
+        node: nodePath,
+        kind: node.kind,
+        outputs,
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: finishedAt.getTime() - startedAt.getTime(),
+        logDigest: logBlob.digest,
+        keyMaterial,
+      });
+      await this.store.actions.setLastForNode(nodePath, recordKey, keyMaterial);
+    };
+    await put(key, material);
+    if (!action.runner.fingerprintChangesWhenRun) return;
+    // Only an optimisation: a fingerprint that fails now (a cloud unreachable) costs the next run a rerun.
+    const after = await keyMaterialOf(
+      action,
+      this.settings.projectDir,
+      this.state.signal,
+      this.store.root,
+    ).catch(() => undefined);
+    if (after && actionKey(after) !== key) await put(actionKey(after), after);
   }
 }
 
