@@ -851,19 +851,23 @@ new Publish(new Construct(pipeline, 'Releases'), 'Publish', {
     expect(log).not.toMatch(/PGP PRIVATE KEY/);
     expect(log).toContain(`signed with ${publication.signingKey}`);
 
-    // The first publish was keyed by the empty destination: the next run checks once, sends nothing,
-    // and from then on the node is served from the cache.
+    // The publish was keyed again by the destination it wrote: the next run is served from the cache.
     const second = await runIn(directory);
     expect(second.code).toBe(0);
+    expect(nodesWith(await readEvents(directory), 'finish')).toEqual([]);
+    expect(nodesWith(await readEvents(directory), 'cached')).toContain('Releases/Publish');
+    const destinationBefore = await treeSnapshot(root);
+
+    // Forced to run: it finds everything in place and sends nothing.
+    const third = await runIn(directory, '--force', 'Releases/Publish');
+    expect(third.code, third.stdout + third.stderr).toBe(0);
     expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Releases/Publish']);
     const again = JSON.parse(
       await readFile(path.join(directory, 'fcos.out/artifacts/Releases/Publish/publication.json'), 'utf8'),
     ) as PublicationJson;
     expect(again.bytesSent).toBe(0);
-    const third = await runIn(directory);
-    expect(third.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'finish')).toEqual([]);
-    expect(nodesWith(await readEvents(directory), 'cached')).toContain('Releases/Publish');
+    expect(again.objectsWritten).toBe(0);
+    expect(await treeSnapshot(root)).toEqual(destinationBefore);
 
     await rm(root, { recursive: true });
     const fourth = await runIn(directory);

@@ -174,18 +174,25 @@ describe('Upload to AWS', () => {
     const log = await readFile(path.join(directory, 'fcos.out/logs/Upload.log'), 'utf8');
     expect(log).toMatch(/uploading s3:\/\/fcos-images\/builds\/.*: 100% of 11534336 bytes/);
 
-    // The AMI exists: the next run finds it (new fingerprint), reuses it, and imports nothing.
+    // The upload was keyed again by the AMI it made: the next run is served from the cache.
     const second = await runChild(directory, env);
     expect(second.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Upload']);
+    let events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual([]);
+    expect(nodesWith(events, 'cached')).toEqual(['Image', 'Upload']);
     expect(ec2.count('ImportSnapshot')).toBe(1);
+    expect(ec2.count('RegisterImage')).toBe(3);
+    expect(await cloudImageOf(directory)).toEqual(metadata);
+
+    // Forced to run: it finds the AMIs in the cloud, reuses them, and imports nothing.
+    const third = await runChild(directory, env, '--force', 'Upload');
+    expect(third.code).toBe(0);
+    events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['Upload']);
+    expect(ec2.count('ImportSnapshot')).toBe(1);
+    expect(ec2.count('RegisterImage')).toBe(3);
     expect(await cloudImageOf(directory)).toEqual(metadata);
     expect(await readFile(path.join(directory, 'fcos.out/logs/Upload.log'), 'utf8')).toContain('reusing AMI');
-
-    // Same fingerprint again: served from the cache.
-    const third = await runChild(directory, env);
-    expect(third.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Image', 'Upload']);
 
     // Deleted in the cloud: uploaded again.
     ec2.deleteImage('us-east-1', main!.id);
@@ -194,7 +201,12 @@ describe('Upload to AWS', () => {
     expect(ec2.count('ImportSnapshot')).toBe(2);
     expect(ec2.images('us-east-1')).toHaveLength(1);
     expect(
-      await filesContaining(directory, CANARY_SECRET, [first.stdout, second.stdout, fourth.stdout]),
+      await filesContaining(directory, CANARY_SECRET, [
+        first.stdout,
+        second.stdout,
+        third.stdout,
+        fourth.stdout,
+      ]),
     ).toEqual([]);
     expect(await filesContaining(directory, CANARY_SESSION_TOKEN)).toEqual([]);
   });

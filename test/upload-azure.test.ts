@@ -176,17 +176,26 @@ describe('Upload to Azure', () => {
     ]);
     const { etag } = await blob.getProperties();
 
-    // The image exists: the next run reuses it without touching the blob.
+    // The upload was keyed again by the image it made: the next run is served from the cache.
     const second = await runChild(directory, env);
     expect(second.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Upload']);
+    let events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual([]);
+    expect(nodesWith(events, 'cached')).toEqual(['Image', 'Upload']);
+    expect(arm.count('PUT', '/images/')).toBe(3);
+    expect((await blob.getProperties()).etag).toBe(etag);
+
+    // Forced to run: it finds the image in the cloud and reuses it without touching the blob.
+    const third = await runChild(directory, env, '--force', 'Upload');
+    expect(third.code).toBe(0);
+    events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['Upload']);
     expect(arm.count('PUT', '/images/')).toBe(3);
     expect((await blob.getProperties()).etag).toBe(etag);
     expect(await cloudImageOf(directory)).toEqual(metadata);
-
-    const third = await runChild(directory, env);
-    expect(third.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Image', 'Upload']);
+    expect(await readFile(path.join(directory, 'fcos.out/logs/Upload.log'), 'utf8')).toContain(
+      `reusing ${resourceId} (tagged with the image digest)`,
+    );
 
     // Deleted in the cloud: created again (from the complete blob the first run left).
     arm.deleteResource(resourceId);
@@ -198,9 +207,9 @@ describe('Upload to Azure', () => {
       'reusing blob',
     );
     for (const secret of [CANARY_IDENTITY_HEADER, ...arm.issuedTokens]) {
-      expect(await filesContaining(directory, secret, [first.stdout, second.stdout, fourth.stdout])).toEqual(
-        [],
-      );
+      expect(
+        await filesContaining(directory, secret, [first.stdout, second.stdout, third.stdout, fourth.stdout]),
+      ).toEqual([]);
     }
   });
 

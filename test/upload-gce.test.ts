@@ -111,16 +111,26 @@ describe('Upload to GCE', () => {
     expect(gcp.count('PUT', '/upload/')).toBeGreaterThanOrEqual(3);
     expect(gcp.objects.has(`${BUCKET}/${name}.tar.gz`)).toBe(false);
 
-    // The image exists: the next run reuses it and uploads nothing.
+    // The upload was keyed again by the image it made: the next run is served from the cache.
     const second = await runChild(directory, env);
     expect(second.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'finish')).toEqual(['Upload']);
+    let events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual([]);
+    expect(nodesWith(events, 'cached')).toEqual(['Image', 'Upload']);
     expect(gcp.count('POST', '/upload/')).toBe(1);
-    expect(await cloudImageOf(directory)).toEqual(metadata);
+    expect(gcp.count('POST', '/global/images')).toBe(3 + 1);
 
-    const third = await runChild(directory, env);
+    // Forced to run: it finds the image in the cloud, reuses it, and uploads nothing.
+    const third = await runChild(directory, env, '--force', 'Upload');
     expect(third.code).toBe(0);
-    expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Image', 'Upload']);
+    events = await readEvents(directory);
+    expect(nodesWith(events, 'finish')).toEqual(['Upload']);
+    expect(gcp.count('POST', '/upload/')).toBe(1);
+    expect(gcp.count('POST', '/global/images')).toBe(3 + 1);
+    expect(await cloudImageOf(directory)).toEqual(metadata);
+    expect(await readFile(path.join(directory, 'fcos.out/logs/Upload.log'), 'utf8')).toContain(
+      `reusing image ${name} (READY, labelled with the image digest)`,
+    );
 
     // Deleted in the cloud: uploaded again.
     gcp.images.delete(`${PROJECT}/${name}`);
@@ -129,7 +139,12 @@ describe('Upload to GCE', () => {
     expect(gcp.count('POST', '/upload/')).toBe(2);
     expect(gcp.images.get(`${PROJECT}/${name}`)?.status).toBe('READY');
     expect(
-      await filesContaining(directory, CANARY_TOKEN, [first.stdout, second.stdout, fourth.stdout]),
+      await filesContaining(directory, CANARY_TOKEN, [
+        first.stdout,
+        second.stdout,
+        third.stdout,
+        fourth.stdout,
+      ]),
     ).toEqual([]);
   });
 

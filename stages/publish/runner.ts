@@ -62,8 +62,8 @@ export function openDestination(
  * index and the stream metadata and the signing key's fingerprint: the node is served from the
  * cache until someone changes them, or the key changes. Otherwise (nothing published yet, a
  * destination removed or unreadable) it is fresh every time, so the node runs; an absent
- * destination must never match the record of the run that first published into it. The run
- * after a first publish therefore runs once more, finds everything in place and sends nothing.
+ * destination must never match the record of the run that first published into it. It is taken
+ * again after a run (`fingerprintChangesWhenRun`), so the run after a first publish is a hit.
  */
 async function fingerprintPublish(context: FingerprintContext<PublishNodeProps>): Promise<JsonValue> {
   const destination = openDestination(context);
@@ -192,5 +192,7 @@ export default defineRunner(publishKind, {
   retryable: true,
   timeoutSeconds: 6 * 3600,
   fingerprint: fingerprintPublish,
+  // The publish writes the documents the fingerprint reads: re-key it so the next run is a hit.
+  fingerprintChangesWhenRun: true,
   run: (context) => runPublish(context),
 });

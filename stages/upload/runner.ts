@@ -94,6 +94,8 @@ export default defineRunner(uploadKind, {
   retryable: true,
   timeoutSeconds: 6 * 3600,
   fingerprint: fingerprintUpload,
+  // The upload puts the image in the cloud the fingerprint looks up: re-key it so the next run is a hit.
+  fingerprintChangesWhenRun: true,
   async run(context) {
     const image = requireInput(context, context.props.image);
     const { uploader, options } = await uploaderFor(context);
