@@ -2,18 +2,22 @@
  * The Fedora CoreOS pipeline: streams × arches × platforms, selected by context.
  *
  *   npx fcos-synth                                  local profile: the tiny OS for x86_64, every platform's
- *                                                   image (no upload), kola basic + tests/kola/ in QEMU
+ *                                                   image (no upload), kola basic + tests/kola/ in QEMU, and a
+ *                                                   signed testing release published to fcos.out/publish/
  *   npx fcos-synth -c profile=fedora -c config=../fedora-coreos-config -c aws.bucket=... ...
  *
  * Context keys: profile (local|fedora), streams, arches, platforms (comma-separated), config (the
- * fedora-coreos-config checkout; config.<stream> overrides it per stream), upload (true|false), and
- * the cloud settings each cloud's folder reads (targets/aws: aws.*, targets/azure: azure.*,
- * targets/gce: gcp.*).
+ * fedora-coreos-config checkout; config.<stream> overrides it per stream), upload (true|false), the
+ * cloud settings each cloud's folder reads (targets/aws: aws.*, targets/azure: azure.*,
+ * targets/gce: gcp.*), and the release's: publish.directory or publish.s3.bucket (+ .prefix,
+ * .region, .endpoint), release.baseUrl (where the destination is served), rollout.start (Unix
+ * seconds; default the release's snapshot time) and rollout.minutes.
  */
 import { Construct } from 'constructs';
 import {
   ARCHES,
   type Arch,
+  Build,
   DiskImage,
   findPlatform,
   KolaTest,
@@ -21,9 +25,13 @@ import {
   Manifest,
   Pipeline,
   PlatformImage,
+  Publish,
+  type PublishDestinationProps,
   platformNames,
+  Release,
   RpmOstreeCompose,
   streamCode,
+  UpdateMetadata,
   Upload,
   type UploadContextReader,
   type UploadProps,
@@ -47,6 +55,9 @@ const platforms = pipeline.contextList(
   local ? ['qemu', 'metal', 'aws', 'azure', 'gce'] : ['qemu', 'metal', 'metal4k', 'aws', 'azure', 'gce'],
 );
 const uploads = pipeline.contextChoice('upload', ['true', 'false'], local ? 'false' : 'true') === 'true';
+/** Where releases go: the local profile publishes into fcos.out/publish/, which `npx fcos-serve` serves. */
+const destination = publishDestination();
+const baseUrl = pipeline.tryGetContext('release.baseUrl') ?? 'http://127.0.0.1:8080';
 
 /** The local profile's config checkout: the tiny OS, laid out like fedora-coreos-config. */
 const LOCAL_OS = 'local-os';
@@ -65,6 +76,8 @@ for (const stream of streams) {
     arches,
     variables: { stream, stream_code: streamCode(stream) },
   });
+  const builds: Build[] = [];
+  const tests: KolaTest[] = [];
   for (const arch of arches) {
     const archScope = new Construct(streamScope, arch);
     const compose = new RpmOstreeCompose(archScope, 'Compose', { treefile: manifest.treefileFor(arch) });
@@ -74,25 +87,87 @@ for (const stream of streams) {
     const disk4k = platforms.includes(METAL_4K)
       ? new DiskImage(archScope, 'Disk4k', { commit: compose.commit, arch, sizeGiB, sectorSize: 4096 })
       : undefined;
+    const images: PlatformImage[] = [];
+    const cloudImages: Upload[] = [];
     for (const platform of platforms) {
       const image = new PlatformImage(archScope, platform, {
         disk: platform === METAL_4K && disk4k ? disk4k.disk : disk.disk,
         platform: platform === METAL_4K ? 'metal' : platform,
       });
       // The QEMU harness runs x86_64 guests (qemu-system-x86_64); other arches need their own emulator.
+      images.push(image);
       if (platform === 'qemu' && arch === 'x86_64') {
-        new KolaTest(archScope, 'Kola', {
+        const kola = new KolaTest(archScope, 'Kola', {
           image: image.image,
           stream,
           tests: ['basic', 'ext.*'],
           testsDir: `${config}/tests/kola`,
           denylist: `${config}/kola-denylist.yaml`,
         });
+        tests.push(kola);
       }
       const options = uploads ? uploadOptions(platform, stream, arch) : undefined;
-      if (options) new Upload(archScope, `Upload-${platform}`, { image: image.image, options });
+      if (options)
+        cloudImages.push(new Upload(archScope, `Upload-${platform}`, { image: image.image, options }));
     }
+    // cosa's meta.json of this arch; the parent is the stream's newest published release.
+    builds.push(
+      new Build(archScope, 'Build', {
+        stream,
+        commit: compose.commit,
+        images: images.map((image) => image.image),
+        cloudImages: cloudImages.map((upload) => upload.cloudImage),
+        ...('directory' in destination
+          ? { previousReleases: `${destination.directory}/prod/streams/${stream}/releases.json` }
+          : {}),
+      }),
+    );
   }
+  // The release is gated on the stream's tests: a failed KolaTest means no release.
+  const release = new Release(streamScope, 'Release', {
+    stream,
+    builds: builds.map((build) => build.build),
+    tests: tests.map((kola) => kola.report),
+    baseUrl,
+  });
+  const rolloutStart = pipeline.tryGetContext('rollout.start');
+  const updates = new UpdateMetadata(streamScope, 'Updates', {
+    stream,
+    // Earlier releases' barriers and rollouts are kept from what was published before.
+    ...('directory' in destination
+      ? { from: `${destination.directory}/updates/${stream}.json`, allowMissingFrom: true }
+      : {}),
+    releases: [
+      {
+        version: release.release,
+        rollout: {
+          ...(rolloutStart === undefined ? {} : { startEpoch: Number(rolloutStart) }),
+          startPercentage: 0,
+          durationMinutes: Number(pipeline.tryGetContext('rollout.minutes') ?? 2880),
+        },
+      },
+    ],
+  });
+  new Publish(streamScope, 'Publish', {
+    release: release.release,
+    updates: updates.updates,
+    destination,
+    // Local builds sign with a throwaway key kept in the cache; CI names its key in FCOS_SIGNING_*.
+    signing: local ? 'throwaway' : 'environment',
+  });
+}
+
+/** The release destination: `-c publish.s3.bucket=...` (with .prefix, .region, .endpoint), else a directory. */
+function publishDestination(): PublishDestinationProps {
+  const bucket = pipeline.tryGetContext('publish.s3.bucket');
+  if (bucket === undefined) {
+    return { directory: pipeline.tryGetContext('publish.directory') ?? 'fcos.out/publish' };
+  }
+  const optional = (key: string) => {
+    const value = pipeline.tryGetContext(`publish.s3.${key}`);
+    return value === undefined ? {} : { [key]: value };
+  };
+  return { s3: { bucket, ...optional('prefix'), ...optional('region'), ...optional('endpoint') } };
 }
 
 /** The fedora-coreos-config checkout for `stream`: `-c config.<stream>=PATH`, else `-c config=PATH`. */

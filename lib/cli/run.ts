@@ -204,6 +204,7 @@ const DELIVERABLE_TYPES: Readonly<Record<string, string>> = {
   'platform-image': 'image',
   'test-report': 'tests',
   'cloud-image': 'cloud',
+  publication: 'published',
   release: 'release',
 };
 
@@ -214,6 +215,11 @@ function deliverablePaths(result: RunResult, shown: string): string[] {
     for (const [name, output] of Object.entries(outcome.outputs ?? {})) {
       const label = DELIVERABLE_TYPES[output.type];
       if (!label) continue;
+      if (output.type === 'publication') {
+        const { stream, version, destination } = output.metadata;
+        lines.push(`${label}: ${String(stream)} ${String(version)} in ${String(destination)}`);
+        continue;
+      }
       const where = path.posix.join(
         shown,
         'artifacts',

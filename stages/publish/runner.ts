@@ -179,6 +179,11 @@ export async function runPublish(
       metadata: {
         stream: publication.stream,
         version: publication.version,
+        // As the pipeline named it (project-relative directory, or s3://bucket/prefix).
+        destination:
+          'directory' in context.props.destination
+            ? context.props.destination.directory
+            : destination.description,
         bytesSent: publication.bytesSent,
         objectsWritten: publication.objectsWritten,
       },
