@@ -30,7 +30,7 @@ async function copyProject(directory: string): Promise<void> {
 }
 
 describe('the default pipeline', () => {
-  it('local profile: the tiny OS for x86_64, every platform image, one kola test, no upload', async () => {
+  it('local profile: the tiny OS for x86_64, every platform image, one kola test, no upload, a signed testing release', async () => {
     const { code, stderr, out } = await synthDefault();
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -42,6 +42,10 @@ describe('the default pipeline', () => {
     expect(kinds).toEqual({
       Packages: 'LocalPackageRepo',
       'testing/Manifest': 'Manifest',
+      'testing/Publish': 'Publish',
+      'testing/Release': 'Release',
+      'testing/Updates': 'UpdateMetadata',
+      'testing/x86_64/Build': 'Build',
       'testing/x86_64/Compose': 'RpmOstreeCompose',
       'testing/x86_64/Disk': 'DiskImage',
       'testing/x86_64/Kola': 'KolaTest',
@@ -57,6 +61,22 @@ describe('the default pipeline', () => {
     });
     expect(assembly.nodes['testing/Manifest']!.props.file).toBe('local-os/manifest.yaml');
     expect(assembly.nodes['testing/x86_64/Kola']!.inputs.image!.node).toBe('testing/x86_64/qemu');
+    // The release is gated on the kola report and published, signed, where fcos-serve looks.
+    expect(assembly.nodes['testing/Release']!.inputs['tests.0']!.node).toBe('testing/x86_64/Kola');
+    expect(assembly.nodes['testing/Publish']!.props).toMatchObject({
+      destination: { directory: 'fcos.out/publish' },
+      signing: 'throwaway',
+    });
+    expect(assembly.nodes['testing/x86_64/Build']!.props.previousReleases).toBe(
+      'fcos.out/publish/prod/streams/testing/releases.json',
+    );
+    expect(assembly.nodes['testing/Updates']!.props).toMatchObject({
+      from: 'fcos.out/publish/updates/testing.json',
+      allowMissingFrom: true,
+      releases: [
+        { version: { $input: 'releases.0.version' }, rollout: { startPercentage: 0, durationMinutes: 2880 } },
+      ],
+    });
   });
 
   it('fedora profile: three streams, two arches, every platform with uploads', async () => {
@@ -90,6 +110,11 @@ describe('the default pipeline', () => {
     expect(count('Upload')).toBe(18);
     expect(count('KolaTest')).toBe(3);
     expect(count('LocalPackageRepo')).toBe(0);
+    expect(count('Build')).toBe(6);
+    expect(count('Release')).toBe(3);
+    expect(count('Publish')).toBe(3);
+    // Signed with the key CI names in FCOS_SIGNING_*, never a throwaway one.
+    expect(assembly.nodes['stable/Publish']!.props.signing).toBe('environment');
     const gce = assembly.nodes['next/aarch64/Upload-gce']!;
     expect(gce.props.options).toMatchObject({
       project: 'fedora-coreos-cloud',
@@ -109,6 +134,25 @@ describe('the default pipeline', () => {
     expect(stderr).toContain(
       "'stable' needs context value 'config', which was not given: pass -c config=VALUE",
     );
+  });
+
+  it('publishes to S3 when -c publish.s3.bucket is given', async () => {
+    const { code, stderr, out } = await synthDefault(
+      '-c',
+      'publish.s3.bucket=fcos-builds',
+      '-c',
+      'publish.s3.endpoint=http://127.0.0.1:9000',
+      '-c',
+      'release.baseUrl=https://builds.example.org',
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const assembly = await readAssembly(path.join(out, 'pipeline.json'));
+    expect(assembly.nodes['testing/Publish']!.props.destination).toMatchObject({
+      s3: expect.objectContaining({ bucket: 'fcos-builds', endpoint: 'http://127.0.0.1:9000' }),
+    });
+    expect(assembly.nodes['testing/Release']!.props.baseUrl).toBe('https://builds.example.org');
+    expect(assembly.nodes['testing/Publish']!.resources.class).toBe('net');
   });
 
   it('rejects an unknown platform in context, naming the key', async () => {
