@@ -1,14 +1,19 @@
 /**
  * The newcomer's job, end to end through the real binaries on a copy of the project: the default
  * pipeline's local profile builds the tiny OS, its disk, every platform image, boots the qemu image
- * and runs kola basic and tests/kola/; the summary says where the images and reports are; a second
- * run is served from the cache.
+ * and runs kola basic and tests/kola/, then releases it: cosa's meta.json, release.json, a signed
+ * publish into fcos.out/publish that fcos-serve serves (the update graph, and the stream's ostree
+ * repo pulled by a gpg-verifying client); the summary says where everything is; a second run is
+ * served from the cache.
  */
 import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
+import { cosaMetaProblems } from '../lib/release/cosa-meta-validation.ts';
+import { streamMetadataSchema, updateGraphSchema } from '../lib/release/formats.ts';
+import { startServer } from '../lib/serve/server.ts';
+import { makeTempDir, makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
 
 /** Runs one of the bins in `directory`. */
 function bin(directory: string, name: string, ...args: string[]) {
@@ -35,9 +40,9 @@ describe('the local profile of pipeline.ts', () => {
   it('builds and tests everything, and says where the images and reports are', async () => {
     expect(first.stderr).toBe('');
     expect(first.exitCode).toBe(0);
-    expect(first.stdout).toMatch(/fcos-run: ok in .*: 10 built, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/fcos-run: ok in .*: 14 built, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(
-      /critical path .*Compose -> testing\/x86_64\/Disk -> testing\/x86_64\/qemu -> testing\/x86_64\/Kola/,
+      /critical path .*Compose -> testing\/x86_64\/Disk -> testing\/x86_64\/qemu -> testing\/x86_64\/Kola -> testing\/Release -> testing\/Updates -> testing\/Publish/,
     );
     for (const image of [
       'aws.x86_64.vmdk',
@@ -76,9 +81,54 @@ describe('the local profile of pipeline.ts', () => {
     ]);
   });
 
+  it('publishes a signed testing release that fcos-serve serves: graph, stream metadata, a verified ostree pull', async () => {
+    const version = /published: testing (41\.\d{8}\.2\.0) in fcos\.out\/publish/.exec(first.stdout)?.[1];
+    expect(version).toBeDefined();
+    const publish = path.join(directory, 'fcos.out/publish');
+    const meta = JSON.parse(
+      await readFile(path.join(publish, `prod/streams/testing/builds/${version}/x86_64/meta.json`), 'utf8'),
+    );
+    expect(cosaMetaProblems(meta)).toEqual([]);
+    expect(meta.buildid).toBe(version);
+    const server = await startServer({ root: publish, port: 0 });
+    try {
+      const graph = updateGraphSchema.parse(
+        await (await fetch(`${server.url}/v1/graph?basearch=x86_64&stream=testing`)).json(),
+      );
+      expect(graph.nodes).toHaveLength(1);
+      expect(graph.nodes[0]).toMatchObject({ version, payload: meta['ostree-commit'] });
+      expect(graph.nodes[0]!.metadata['org.fedoraproject.coreos.updates.rollout']).toBe('true');
+      const stream = streamMetadataSchema.parse(
+        await (await fetch(`${server.url}/streams/testing.json`)).json(),
+      );
+      expect(stream.architectures.x86_64!.artifacts.qemu!.release).toBe(version);
+      // A client that trusts only the published key pulls the stream's commit, signature checked.
+      const client = await makeTempDir('fcos-client-');
+      const repo = path.join(client, 'repo');
+      await execa('ostree', ['init', `--repo=${repo}`, '--mode=bare-user']);
+      await execa('ostree', [
+        'remote',
+        'add',
+        `--repo=${repo}`,
+        '--set=gpg-verify=true',
+        '--set=gpg-verify-summary=true',
+        'fcos',
+        `${server.url}/prod/streams/testing/repo`,
+      ]);
+      const key = await (await fetch(`${server.url}/signing-key.asc`)).text();
+      await execa('ostree', ['remote', 'gpg-import', `--repo=${repo}`, '--stdin', 'fcos'], { input: key });
+      await execa('ostree', ['pull', `--repo=${repo}`, 'fcos', 'fedora/x86_64/coreos/testing']);
+      const shown = await execa('ostree', ['show', `--repo=${repo}`, 'fedora/x86_64/coreos/testing']);
+      expect(shown.stdout).toContain(`commit ${meta['ostree-commit']}`);
+      expect(shown.stdout).toContain('Found 1 signature');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('serves a second run from the cache', async () => {
     const again = await bin(directory, 'fcos-run', '--plain');
     expect(again.exitCode).toBe(0);
-    expect(again.stdout).toMatch(/fcos-run: ok in .*: 0 built, 10 cached, 0 failed, 0 skipped/);
+    expect(again.stdout).toMatch(/fcos-run: ok in .*: 0 built, 14 cached, 0 failed, 0 skipped/);
   });
 });
