@@ -500,7 +500,8 @@ describe('fcos-serve', () => {
         '/%00../secret.txt',
       ]) {
         const response = await request(server.url, 'GET', escapingPath);
-        expect(response.status, escapingPath).toBe(404);
+        // Not found, or (a NUL byte in the path) a bad request: never the file.
+        expect([400, 404], escapingPath).toContain(response.status);
         expect(response.body).not.toContain('outside the root');
       }
     });
