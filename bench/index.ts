@@ -6,11 +6,13 @@ import { main as compose } from './compose.ts';
 import { main as disk } from './disk.ts';
 import { main as hash } from './hash.ts';
 import { main as local } from './local.ts';
+import { main as publish } from './publish.ts';
 import { main as run } from './run.ts';
 import { main as synth } from './synth.ts';
 import { main as updateGraph } from './update-graph.ts';
 
 await updateGraph();
+await publish();
 await synth();
 await run();
 await hash([]);
