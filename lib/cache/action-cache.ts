@@ -67,6 +67,20 @@ export interface ActionCacheEntry {
   readonly lastUsedAt: Date;
 }
 
+/** A record file that could not be used and was deleted, as {@link ActionCache.list} reports it. */
+export interface DeletedActionRecord {
+  /** The key it was stored under. */
+  readonly key: string;
+  /** Why it could not be used. */
+  readonly reason: string;
+}
+
+/** Options of {@link ActionCache.get} and {@link ActionCache.list}. */
+export interface ReadRecordOptions {
+  /** Told of each record that does not parse (or is stored under the wrong key), before it is deleted. */
+  readonly onDeleted?: (deleted: DeletedActionRecord) => void;
+}
+
 /** What the per-node index remembers of a node's last run. */
 export interface NodeIndexEntry {
   /** Action key of the last record written for the node. */
@@ -128,15 +142,16 @@ export class ActionCache {
 
   /**
    * The record of `key`, or undefined on a miss. A record that does not parse, or is stored under
-   * the wrong key, is deleted and reported as a miss.
+   * the wrong key, is deleted (told to `onDeleted`) and reported as a miss.
    */
-  async get(key: string): Promise<ActionRecord | undefined> {
+  async get(key: string, options: ReadRecordOptions = {}): Promise<ActionRecord | undefined> {
     const file = this.recordPath(key);
     const json = await readJsonIfExists(file);
     if (json === undefined) return undefined;
     const parsed = actionRecordSchema.safeParse(json.value);
     if (parsed.success && parsed.data.key === key) return parsed.data;
     await rm(file, { force: true });
+    options.onDeleted?.({ key, reason: whyUnusable(json.value, parsed, key) });
     return undefined;
   }
 
@@ -176,15 +191,18 @@ export class ActionCache {
     }
   }
 
-  /** Every valid record with its last use, least recently used first. Corrupt records are deleted. */
-  async list(): Promise<ActionCacheEntry[]> {
+  /**
+   * Every valid record with its last use, least recently used first. Corrupt records are deleted
+   * (each told to `onDeleted`).
+   */
+  async list(options: ReadRecordOptions = {}): Promise<ActionCacheEntry[]> {
     const entries: ActionCacheEntry[] = [];
     for (const shard of await readdirIfExists(this.actionsDirectory)) {
       const shardDirectory = path.join(this.actionsDirectory, shard);
       for (const name of await readdirIfExists(shardDirectory)) {
         const key = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
         if (!ACTION_KEY_PATTERN.test(key) || !key.startsWith(shard)) continue;
-        const record = await this.get(key);
+        const record = await this.get(key, options);
         if (!record) continue;
         const lastUsedAt = await modifiedAt(this.recordPath(key));
         if (lastUsedAt) entries.push({ record, lastUsedAt });
@@ -238,6 +256,21 @@ export class ActionCache {
       fsync: this.fsync,
     });
   }
+}
+
+/** Why a record file's content cannot be used as the record of `key`, as a phrase. */
+function whyUnusable(
+  value: unknown,
+  parsed: ReturnType<typeof actionRecordSchema.safeParse>,
+  key: string,
+): string {
+  if (value === undefined) return 'not JSON (truncated or overwritten)';
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    return `not an action record (${where}${issue?.message ?? 'invalid'})`;
+  }
+  return `stored under ${key} but it is the record of ${parsed.data.key}`;
 }
 
 /** Parsed JSON of `file` (`value` undefined when it is not JSON), or undefined when it is missing. */

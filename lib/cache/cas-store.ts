@@ -6,7 +6,7 @@
  * tree manifest (see tree-manifest.ts) whose files are blobs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, statSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -24,13 +24,15 @@ import {
   symlink,
 } from 'node:fs/promises';
 import path from 'node:path';
+import { BlobStamps, currentStamp, type StampState } from './blob-stamps.ts';
 import { forEachChunk, MAX_CHUNK_BYTES } from './chunked-read.ts';
 import { mapWithLimit } from './concurrency.ts';
-import { BlobNotFoundError, CorruptTreeError, UnsupportedFileError } from './errors.ts';
+import { BlobNotFoundError, CorruptBlobError, CorruptTreeError, UnsupportedFileError } from './errors.ts';
 import { errnoCode, isErrno, readdirIfExists } from './fs-helpers.ts';
 import { assertDigest, type ContentDigest, isDigest, sha256Bytes, sha256File } from './hash.ts';
 import { STAGING_DIRECTORY, stagingPath, sweepStaging } from './staging.ts';
 import {
+  compareCodeUnits,
   createTreeManifest,
   serializeTreeManifest,
   type TreeEntry,
@@ -106,6 +108,18 @@ export interface BlobInfo {
   readonly changedAt: Date;
 }
 
+/**
+ * What {@link CasStore.verifyForUse} found: the blob was hashed by this process already and is
+ * unchanged, was hashed now and matches, did not match (evicted), or is not stored.
+ */
+export type VerifyForUseResult = 'verified-before' | 'hashed' | 'corrupt' | 'missing';
+
+/** A file entry of a tree manifest. */
+type TreeFileEntry = Extract<TreeEntry, { type: 'file' }>;
+
+/** Largest executable of a tree compared by content by {@link CasStore.isTreeInPlace}. */
+const SMALL_EXECUTABLE_BYTES = 64 * 1024;
+
 /** Errors of `link(2)` that mean the filesystem cannot hardlink here. */
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
@@ -117,15 +131,20 @@ export class CasStore {
   readonly blobsDirectory: string;
   /** Directory of staging files: `<root>/tmp`. */
   readonly stagingDirectory: string;
+  /** What each blob's inode looked like when its content was last verified (see blob-stamps.ts). */
+  readonly stamps: BlobStamps;
   private readonly fsync: boolean;
   private readonly treeConcurrency: number;
   private readonly createdShards = new Set<string>();
+  /** Hashes in flight by {@link verifyForUse}, so that two consumers of one blob read it once. */
+  private readonly verifying = new Map<string, Promise<VerifyForUseResult>>();
   private stagingReady = false;
 
   constructor(root: string, options: CasStoreOptions = {}) {
     this.root = path.resolve(root);
     this.blobsDirectory = path.join(this.root, 'blobs', 'sha256');
     this.stagingDirectory = path.join(this.root, STAGING_DIRECTORY);
+    this.stamps = new BlobStamps(this.root);
     this.fsync = options.fsync ?? true;
     this.treeConcurrency = options.treeConcurrency ?? 8;
   }
@@ -158,7 +177,7 @@ export class CasStore {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     const digest = sha256Bytes(bytes);
     const size = bytes.byteLength;
-    if (await this.refreshExisting(digest, size)) return { digest, size };
+    if (await this.adoptExisting(digest)) return { digest, size };
     const staging = await this.newStagingPath();
     try {
       const handle = await open(staging, 'wx', BLOB_MODE);
@@ -168,7 +187,7 @@ export class CasStore {
       } finally {
         await handle.close();
       }
-      await this.publish(staging, digest, size);
+      await this.publish(staging, digest);
     } finally {
       await rm(staging, { force: true });
     }
@@ -190,7 +209,7 @@ export class CasStore {
     const staging = await this.newStagingPath();
     try {
       const stored = await this.copyIntoStaging(source, staging, signal);
-      await this.publish(staging, stored.digest, stored.size);
+      await this.publish(staging, stored.digest);
       if (options.move) await rm(source, { force: true });
       return stored;
     } finally {
@@ -209,23 +228,62 @@ export class CasStore {
   }
 
   /**
-   * Re-hashes the blob. On a mismatch (corruption) the blob is evicted; resolves to whether the
-   * blob is present with the right content.
+   * Re-hashes the blob. A match records a fresh stamp (so that a stamp changed by a copy of the
+   * cache, or anything else that kept the content, costs one re-hash, not one per run); on a
+   * mismatch (corruption) the blob is evicted. Resolves to whether the blob is present with the
+   * right content.
    */
   async verifyBlob(digest: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     const blob = this.blobPath(digest);
+    const before = currentStamp(blob);
+    if (before === undefined) return false;
     try {
       const actual = await sha256File(blob, options);
-      if (actual.digest === digest) return true;
+      if (actual.digest === digest) {
+        await this.stamps.recordVerified(digest, blob, before);
+        return true;
+      }
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
       return false;
     }
-    await rm(blob, { force: true });
+    await this.evict(digest);
     return false;
   }
 
-  /** Deletes a blob; resolves to whether it was there. Hardlinked copies elsewhere survive. */
+  /** How the blob compares with its stamp: trusted (unchanged since verified), changed, or missing. */
+  stampState(digest: string): StampState {
+    return this.stamps.state(digest, this.blobPath(digest));
+  }
+
+  /**
+   * Makes sure the blob's content matches its digest before it is consumed: a blob this process
+   * hashed (stored, verified or copied) and left unchanged since is not read again; any other is
+   * re-hashed, and evicted on a mismatch. Concurrent calls for one blob share one hash.
+   */
+  async verifyForUse(digest: string, options: { signal?: AbortSignal } = {}): Promise<VerifyForUseResult> {
+    const blob = this.blobPath(digest);
+    if (this.stamps.isVerifiedHere(digest, blob)) return 'verified-before';
+    const inFlight = this.verifying.get(digest);
+    if (inFlight) {
+      // Another consumer is hashing it: share its result, unless its own signal stopped it.
+      const shared = await inFlight.catch(() => undefined);
+      if (shared !== undefined) return shared === 'hashed' ? 'verified-before' : shared;
+      options.signal?.throwIfAborted();
+    }
+    const verification = (async (): Promise<VerifyForUseResult> => {
+      if (!(await this.has(digest))) return 'missing';
+      return (await this.verifyBlob(digest, options)) ? 'hashed' : 'corrupt';
+    })();
+    this.verifying.set(digest, verification);
+    try {
+      return await verification;
+    } finally {
+      this.verifying.delete(digest);
+    }
+  }
+
+  /** Deletes a blob and its stamp; resolves to whether it was there. Hardlinked copies elsewhere survive. */
   async removeBlob(digest: string): Promise<boolean> {
     const blob = this.blobPath(digest);
     try {
@@ -234,6 +292,8 @@ export class CasStore {
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return false;
       throw error;
+    } finally {
+      await this.stamps.forget(digest);
     }
   }
 
@@ -247,13 +307,16 @@ export class CasStore {
     const directory = path.dirname(destination);
     await mkdir(directory, { recursive: true });
     const temporary = path.join(directory, `.${path.basename(destination)}.fcos-${randomHex()}`);
-    try {
-      await this.placeBlob(digest, blob, temporary, options.executable ?? false);
-      await rename(temporary, destination);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    // A hardlink changes the blob's ctime: its stamp is kept through it.
+    await this.stamps.keepThrough([{ digest, blobPath: blob }], async () => {
+      try {
+        await this.placeBlob(digest, blob, temporary, options.executable ?? false);
+        await rename(temporary, destination);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+    });
   }
 
   /**
@@ -302,10 +365,85 @@ export class CasStore {
   /**
    * Recreates a stored tree at `destination`: directories, files (hardlinks to blobs; executables
    * as copies) and symlinks. The tree is built in a sibling staging directory and swapped in, so
-   * `destination` is never seen half-built; an existing destination is replaced.
+   * `destination` is never seen half-built; an existing destination is replaced. The links made
+   * and the old tree's links removed change the blobs' ctimes: their stamps are kept through it.
    */
   async materializeTree(digest: string, destination: string): Promise<void> {
     const manifest = await this.readTree(digest);
+    const files = manifest.entries.flatMap((entry) => (entry.type === 'file' ? [entry] : []));
+    const blobs = files.map((entry) => ({ digest: entry.digest, blobPath: this.blobPath(entry.digest) }));
+    await this.stamps.keepThrough(blobs, () =>
+      this.buildTree(manifest, destination, (entry, file) =>
+        this.placeBlob(entry.digest, this.blobPath(entry.digest), file, entry.executable),
+      ),
+    );
+  }
+
+  /**
+   * Recreates a stored tree at `destination` as copies, each file hashed as it is copied (the
+   * same pass, no extra read) unless this process verified its blob already: what a runner
+   * consumes. A file whose content does not match the manifest has its blob evicted and fails
+   * the copy with a {@link CorruptBlobError} naming it; nothing is left at `destination`.
+   * Resolves to the files and bytes hashed. Copies leave the blobs' ctimes (and stamps) alone.
+   */
+  async copyTreeVerified(
+    digest: string,
+    destination: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ readonly hashedFiles: number; readonly hashedBytes: number }> {
+    const manifest = await this.readTree(digest);
+    let hashedFiles = 0;
+    let hashedBytes = 0;
+    await this.buildTree(manifest, destination, async (entry, file) => {
+      if (await this.copyVerified(entry, file, options.signal)) {
+        hashedFiles += 1;
+        hashedBytes += entry.size;
+      }
+    });
+    return { hashedFiles, hashedBytes };
+  }
+
+  /**
+   * Whether `destination` already holds exactly the stored tree as {@link materializeTree} makes
+   * it: the same entries, each file a hardlink of its blob (an executable, a small copy with the
+   * same bytes). A null run leaves such a tree alone instead of linking it again.
+   */
+  async isTreeInPlace(digest: string, destination: string): Promise<boolean> {
+    const target = path.resolve(destination);
+    const rootStats = statSync(target, { throwIfNoEntry: false });
+    if (!rootStats?.isDirectory()) return false;
+    const manifest = await this.readTree(digest);
+    const found = (await walkTree(target)).sort((left, right) => compareCodeUnits(left.path, right.path));
+    if (found.length !== manifest.entries.length) return false;
+    for (const [index, entry] of manifest.entries.entries()) {
+      const present = found[index]!;
+      if (present.path !== entry.path || present.type !== entry.type) return false;
+      if (entry.type === 'symlink' && present.type === 'symlink' && present.target !== entry.target)
+        return false;
+      if (entry.type !== 'file') continue;
+      const file = path.join(target, entry.path);
+      const blob = statSync(this.blobPath(entry.digest), { throwIfNoEntry: false });
+      if (!blob) return false;
+      if (!entry.executable) {
+        if (statSync(file).ino !== blob.ino) return false;
+        continue;
+      }
+      if (entry.size > SMALL_EXECUTABLE_BYTES || statSync(file).size !== entry.size) return false;
+      const [copy, stored] = await Promise.all([readFile(file), readFile(this.blobPath(entry.digest))]);
+      if (!copy.equals(stored)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Builds a stored tree's entries in a sibling staging directory, each file placed by
+   * `placeFile` at a path that does not exist yet, then swaps it in at `destination`.
+   */
+  private async buildTree(
+    manifest: TreeManifest,
+    destination: string,
+    placeFile: (entry: TreeFileEntry, file: string) => Promise<void>,
+  ): Promise<void> {
     const target = path.resolve(destination);
     await mkdir(path.dirname(target), { recursive: true });
     const staging = `${target}.fcos-staging-${randomHex()}`;
@@ -314,11 +452,11 @@ export class CasStore {
       for (const entry of manifest.entries) {
         if (entry.type === 'directory') await mkdir(path.join(staging, entry.path), { recursive: true });
       }
-      const files = manifest.entries.filter((entry) => entry.type === 'file');
+      const files = manifest.entries.flatMap((entry) => (entry.type === 'file' ? [entry] : []));
       await mapWithLimit(files, this.treeConcurrency, async (entry) => {
         const file = path.join(staging, entry.path);
         await mkdir(path.dirname(file), { recursive: true });
-        await this.placeBlob(entry.digest, this.blobPath(entry.digest), file, entry.executable);
+        await placeFile(entry, file);
       });
       for (const entry of manifest.entries) {
         if (entry.type !== 'symlink') continue;
@@ -331,6 +469,46 @@ export class CasStore {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /**
+   * Copies the blob of a tree file to `target` (which must not exist) with the entry's mode. A
+   * blob this process verified is cloned; any other is hashed while it is copied, and evicted
+   * when it does not match (a {@link CorruptBlobError}). Resolves to whether it was hashed.
+   */
+  private async copyVerified(
+    entry: TreeFileEntry,
+    target: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const blob = this.blobPath(entry.digest);
+    const mode = entry.executable ? EXECUTABLE_MODE : BLOB_MODE;
+    if (this.stamps.isVerifiedHere(entry.digest, blob)) {
+      await copyFile(blob, target, fsConstants.COPYFILE_FICLONE);
+      await chmod(target, mode);
+      return false;
+    }
+    const before = currentStamp(blob);
+    if (before === undefined) throw new BlobNotFoundError(entry.digest);
+    const input = await open(blob, 'r');
+    let copied: ContentDigest;
+    try {
+      const output = await open(target, 'wx', mode);
+      try {
+        copied = await copySparseHashing(input, output, signal, entry.size);
+      } finally {
+        await output.close();
+      }
+    } finally {
+      await input.close();
+    }
+    await chmod(target, mode);
+    if (copied.digest !== entry.digest) {
+      await this.evict(entry.digest);
+      throw new CorruptBlobError(entry.digest, entry.path);
+    }
+    await this.stamps.recordVerified(entry.digest, blob, before);
+    return true;
   }
 
   /** Every stored blob, shard by shard. */
@@ -382,7 +560,7 @@ export class CasStore {
       await chmod(staging, BLOB_MODE);
       const content = await sha256File(staging, { signal });
       if (this.fsync) await syncFile(staging);
-      await this.publish(staging, content.digest, content.size);
+      await this.publish(staging, content.digest);
       published = true;
       return content;
     } finally {
@@ -408,20 +586,9 @@ export class CasStore {
       if (!stats.isFile()) throw new UnsupportedFileError(source, describeFileType(stats));
       const output = await open(staging, 'wx', BLOB_MODE);
       try {
-        const hash = createHash('sha256');
-        let offset = 0;
-        const size = await forEachChunk(
-          input,
-          async (chunk) => {
-            hash.update(chunk);
-            if (!isAllZero(chunk)) await writeFully(output, chunk, offset);
-            offset += chunk.length;
-          },
-          { signal, sizeHint: stats.size },
-        );
-        await output.truncate(size);
+        const copied = await copySparseHashing(input, output, signal, stats.size);
         if (this.fsync) await output.datasync();
-        return { digest: hash.digest('hex'), size };
+        return copied;
       } finally {
         await output.close();
       }
@@ -431,54 +598,69 @@ export class CasStore {
   }
 
   /**
-   * Makes the complete staging file visible as blob `digest`. `link(2)` never replaces, so when
-   * the blob already exists the existing one is kept (and marked as just stored, for gc), unless its
-   * size shows it is damaged, in which case it is replaced atomically by rename.
+   * Makes the complete staging file, whose content was hashed as `digest`, visible as that blob
+   * and stamps it as verified. `link(2)` never replaces, so when the blob already exists the
+   * existing one is kept (and marked as just stored, for gc) if its stamp vouches for it;
+   * otherwise (damaged, or never verified since it last changed) the verified staging file
+   * replaces it atomically by rename.
    */
-  private async publish(staging: string, digest: string, size: number): Promise<void> {
+  private async publish(staging: string, digest: string): Promise<void> {
     const blob = this.blobPath(digest);
     await this.ensureShard(digest);
     for (let attempt = 0; attempt < 3; attempt += 1) {
+      let linked = false;
       try {
         await link(staging, blob);
-        return;
+        linked = true;
       } catch (error) {
         if (isErrno(error, 'EEXIST')) {
-          if (await this.refreshExisting(digest, size)) return;
-          // The blob vanished (gc) or is damaged: the loop retries, then rename replaces it.
-          if (await this.has(digest)) {
-            await rename(staging, blob);
-            return;
-          }
+          if (await this.adoptExisting(digest)) return;
+          // The blob vanished (gc): link again; else it is untrusted: replace it below.
+          if (await this.has(digest)) break;
           continue;
         }
         if (!LINK_UNSUPPORTED.has(errnoCode(error) ?? '')) throw error;
-        if (!(await this.refreshExisting(digest, size))) await rename(staging, blob);
+        if (await this.adoptExisting(digest)) return;
+        break;
+      }
+      if (linked) {
+        // The staging name goes now, not in the caller's cleanup: dropping that link changes the
+        // blob's ctime, which the stamp must already include.
+        await rm(staging, { force: true });
+        await this.stamps.recordVerified(digest, blob);
         return;
       }
     }
     await rename(staging, blob);
+    await this.stamps.recordVerified(digest, blob);
   }
 
   /**
-   * If blob `digest` exists with size `size`, marks it as just stored and resolves to true. The
-   * mark is a chmod to {@link BLOB_MODE}, which refreshes the ctime that gc's grace period reads
-   * while leaving the mtime alone (a changed mtime means "touched" to stamp-based checks); it is
+   * If blob `digest` exists and its stamp vouches for its content, marks it as just stored and
+   * resolves to true. The mark is a chmod to {@link BLOB_MODE}, which refreshes the ctime that
+   * gc's grace period reads while leaving the mtime alone; the stamp is kept through it. It is
    * best effort, as a blob of another user of a shared cache cannot be chmodded.
    */
-  private async refreshExisting(digest: string, size: number): Promise<boolean> {
+  private async adoptExisting(digest: string): Promise<boolean> {
     const blob = this.blobPath(digest);
+    if (this.stamps.state(digest, blob) !== 'trusted') return false;
     try {
-      const stats = await stat(blob);
-      if (!stats.isFile() || stats.size !== size) return false;
-      await chmod(blob, BLOB_MODE).catch((error: unknown) => {
-        if (!isErrno(error, 'EPERM') && !isErrno(error, 'EACCES')) throw error;
-      });
+      await this.stamps.keepThrough([{ digest, blobPath: blob }], () =>
+        chmod(blob, BLOB_MODE).catch((error: unknown) => {
+          if (!isErrno(error, 'EPERM') && !isErrno(error, 'EACCES')) throw error;
+        }),
+      );
       return true;
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return false;
       throw error;
     }
+  }
+
+  /** Deletes a blob whose content does not match its digest, with its stamp. */
+  private async evict(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+    await this.stamps.forget(digest);
   }
 
   /**
@@ -573,6 +755,31 @@ async function swapIntoPlace(staging: string, target: string): Promise<void> {
   await rename(target, aside);
   await rename(staging, target);
   await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * Copies `input` to `output` in bounded memory, hashing what is read: runs of zero chunks are
+ * not written (the output is truncated to the full size), so sparse files stay sparse.
+ */
+async function copySparseHashing(
+  input: FileHandle,
+  output: FileHandle,
+  signal: AbortSignal | undefined,
+  sizeHint: number,
+): Promise<ContentDigest> {
+  const hash = createHash('sha256');
+  let offset = 0;
+  const size = await forEachChunk(
+    input,
+    async (chunk) => {
+      hash.update(chunk);
+      if (!isAllZero(chunk)) await writeFully(output, chunk, offset);
+      offset += chunk.length;
+    },
+    { signal, sizeHint },
+  );
+  await output.truncate(size);
+  return { digest: hash.digest('hex'), size };
 }
 
 let zeroChunk: Buffer | undefined;

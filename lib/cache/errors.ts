@@ -32,6 +32,25 @@ export class BlobNotFoundError extends CacheError {
   }
 }
 
+/**
+ * A blob's content does not match its digest (bit rot, an edit in place, a bad restore); it has
+ * been evicted, so whatever produced it must be run again.
+ */
+export class CorruptBlobError extends CacheError {
+  /** Digest the blob was stored under. */
+  readonly digest: string;
+  /** Path of the file in its tree, when the blob is a file of a tree. */
+  readonly treePath: string | undefined;
+
+  constructor(digest: string, treePath?: string) {
+    super(
+      `${treePath === undefined ? `blob ${digest}` : `the file '${treePath}' (blob ${digest})`} does not match its digest; it was evicted from the cache, so the action that produced it must be re-run`,
+    );
+    this.digest = digest;
+    this.treePath = treePath;
+  }
+}
+
 /** A path given to `putFile` or found by `putTree` is not something the store can hold. */
 export class UnsupportedFileError extends CacheError {
   constructor(filePath: string, what: string) {

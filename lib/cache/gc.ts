@@ -2,11 +2,14 @@
  * Maintenance of a cache root: size-bounded garbage collection (least recently used records
  * first), verification of every blob, and a listing of what is cached.
  */
-import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { ActionCache, type ActionRecord } from './action-cache.ts';
+import path from 'node:path';
+import { ActionCache, type ActionRecord, type DeletedActionRecord } from './action-cache.ts';
 import { CasStore } from './cas-store.ts';
 import { mapWithLimit } from './concurrency.ts';
+import { readdirIfExists } from './fs-helpers.ts';
 import { withLock } from './lock.ts';
 import { sweepStaging } from './staging.ts';
 
@@ -67,6 +70,10 @@ export interface VerifyCacheResult {
   readonly checkedBlobs: number;
   /** Digests of the blobs whose content did not match, now evicted. */
   readonly corruptBlobs: readonly string[];
+  /** Action records read (the valid ones and the deleted ones). */
+  readonly checkedRecords: number;
+  /** Action records that did not parse (truncated, overwritten) or sat under the wrong key, now deleted. */
+  readonly deletedRecords: readonly DeletedActionRecord[];
   /** Records that reference blobs no longer stored: they will fail to materialize. */
   readonly recordsMissingBlobs: ReadonlyArray<{ key: string; node: string; missingDigests: string[] }>;
 }
@@ -130,6 +137,7 @@ export async function collectGarbageWithReport(
       const bytes = await blobAllocatedBytes(store, blob.digest, blob.size);
       if (bytes !== undefined) blobs.set(blob.digest, { bytes, inGrace: now - storedAt < graceMs });
     }
+    await sweepOrphanStamps(store);
     const entries = await actions.list();
     const treeFiles = new Map<string, readonly string[]>();
     const referencesByRecord = new Map<string, Set<string>>();
@@ -207,7 +215,8 @@ async function blobAllocatedBytes(
 }
 
 /**
- * Re-hashes every blob, evicting the corrupt ones, then reports the records that now reference
+ * Re-hashes every blob, evicting the corrupt ones (and refreshing the stamps of the others),
+ * deletes the action records that do not parse, then reports the records that now reference
  * missing blobs (the executor will treat those as misses and re-run them).
  */
 export async function verifyCache(
@@ -222,8 +231,11 @@ export async function verifyCache(
     store.verifyBlob(digest, options),
   );
   const corruptBlobs = digests.filter((_, index) => !valid[index]);
+  await sweepOrphanStamps(store);
+  const deletedRecords: DeletedActionRecord[] = [];
+  const entries = await actions.list({ onDeleted: (deleted) => deletedRecords.push(deleted) });
   const recordsMissingBlobs: Array<{ key: string; node: string; missingDigests: string[] }> = [];
-  for (const { record } of await actions.list()) {
+  for (const { record } of entries) {
     const missingDigests: string[] = [];
     for (const digest of [...(await referencedBlobs(record, store))].sort()) {
       if (!(await store.has(digest))) missingDigests.push(digest);
@@ -231,7 +243,23 @@ export async function verifyCache(
     if (missingDigests.length > 0)
       recordsMissingBlobs.push({ key: record.key, node: record.node, missingDigests });
   }
-  return { checkedBlobs: digests.length, corruptBlobs, recordsMissingBlobs };
+  return {
+    checkedBlobs: digests.length,
+    corruptBlobs,
+    checkedRecords: entries.length + deletedRecords.length,
+    deletedRecords,
+    recordsMissingBlobs,
+  };
+}
+
+/** Deletes the stamps of blobs that are no longer stored (removed by hand, or by an older version). */
+async function sweepOrphanStamps(store: CasStore): Promise<void> {
+  for (const shard of await readdirIfExists(store.stamps.directory)) {
+    for (const digest of await readdirIfExists(path.join(store.stamps.directory, shard))) {
+      if (!/^[0-9a-f]{64}$/.test(digest) || existsSync(store.blobPath(digest))) continue;
+      await rm(store.stamps.stampPath(digest), { force: true });
+    }
+  }
 }
 
 /** Every cached record with its node, kind, size and last use, most recently used first. */

@@ -1,6 +1,6 @@
 /**
- * `fcos-run cache ls|verify|gc`: look into the cache, re-hash it, or shrink it (least recently
- * used first).
+ * `fcos-run cache ls|verify|gc`: look into the cache, re-hash it (naming every blob evicted and
+ * record deleted, exit 1 when anything was damaged), or shrink it (least recently used first).
  */
 
 import path from 'node:path';
@@ -64,13 +64,22 @@ export async function runCacheCommand(argv: readonly string[], io: CliIo): Promi
     case 'verify': {
       const result = await verifyCache(root);
       for (const digest of result.corruptBlobs) io.stdout(`corrupt blob evicted: ${digest}\n`);
+      for (const record of result.deletedRecords) {
+        io.stdout(`corrupt action record deleted: ${record.key} (${record.reason})\n`);
+      }
       for (const record of result.recordsMissingBlobs) {
         io.stdout(
           `record ${record.key.slice(0, 12)} (${record.node}) lost ${record.missingDigests.length} blob(s): it will be rebuilt\n`,
         );
       }
       io.stdout(`${result.checkedBlobs} blobs checked, ${result.corruptBlobs.length} corrupt\n`);
-      return result.corruptBlobs.length > 0 ? 1 : 0;
+      io.stdout(
+        `${result.checkedRecords} action records checked, ${result.deletedRecords.length} corrupt (deleted), ${result.recordsMissingBlobs.length} missing blobs\n`,
+      );
+      // Anything found damaged is a failure, even though it was repaired: a script must notice.
+      const damaged =
+        result.corruptBlobs.length + result.deletedRecords.length + result.recordsMissingBlobs.length;
+      return damaged > 0 ? 1 : 0;
     }
     case 'gc': {
       if (values['max-size'] === undefined) throw new UsageError('cache gc needs --max-size SIZE');

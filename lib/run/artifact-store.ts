@@ -1,13 +1,16 @@
 /**
  * The executor's view of the cache: runner outputs in, verified action records out. It turns a
  * runner's files into blobs and trees, records them, and decides whether a recorded output can
- * still be served (present, unmodified) — a damaged one is evicted and the node rebuilt.
+ * still be served (present, and unchanged since verified as its stamps tell, else re-hashed) — a
+ * damaged one is evicted and the node rebuilt. Inputs a runner consumes are verified against
+ * their digests on the way in (see {@link ArtifactStore.resolveInput}).
  */
 import { existsSync, type Stats, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ActionCache, type ActionOutput, type ActionRecord } from '../cache/action-cache.ts';
 import { CasStore } from '../cache/cas-store.ts';
+import { BlobNotFoundError, CorruptBlobError, CorruptTreeError } from '../cache/errors.ts';
 import { isProcessAlive } from '../cache/process-liveness.ts';
 import { FcosError } from '../errors.ts';
 import type { ArtifactMetadata, ArtifactStorage, ResolvedArtifact, RunnerOutput } from '../runner.ts';
@@ -29,11 +32,44 @@ export interface StoredOutput {
   readonly metadata: ArtifactMetadata;
 }
 
-/** A blob's identity on this machine at the time it was stored: a change means it was touched. */
-interface BlobStamp {
-  readonly ino: number;
-  readonly size: number;
-  readonly mtimeMs: number;
+/** Blobs hashed to verify them, and their bytes. */
+export interface HashCount {
+  /** Blobs hashed. */
+  blobs: number;
+  /** Their bytes. */
+  bytes: number;
+}
+
+/** Where an input comes from and who consumes it, for {@link ArtifactStore.resolveInput}. */
+export interface InputOrigin {
+  /** Construct path of the node consuming the input. */
+  readonly consumer: string;
+  /** Construct path of the node that produced it. */
+  readonly producer: string;
+  /** Action key of the producer's record, evicted when the input turns out to be damaged. */
+  readonly producerKey?: string;
+  /** Stops hashing a large input when the attempt is cancelled. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * An input a node was about to consume does not match its digest (or vanished): the damaged blob
+ * and the producer's cached result are evicted, so the next run rebuilds the producer.
+ */
+export class CorruptInputError extends FcosError {
+  /** Construct path of the node that produced the input. */
+  readonly producer: string;
+  /** Digest of the damaged (or missing) blob. */
+  readonly digest: string;
+
+  constructor(origin: InputOrigin, field: string, what: string, digest: string, missing: boolean) {
+    super(
+      `input '${field}' from ${origin.producer}: ${what} (blob ${digest}) ${missing ? 'is no longer in the cache' : 'does not match its digest'}; it was evicted with ${origin.producer}'s cached result: run fcos-run again to rebuild ${origin.producer}`,
+      { constructPath: origin.consumer, field },
+    );
+    this.producer = origin.producer;
+    this.digest = digest;
+  }
 }
 
 /** The cache directory layout and the operations the executor needs on it. */
@@ -79,56 +115,64 @@ export class ArtifactStore {
    * The record of `key` if every output it lists can be served; a record whose outputs are gone
    * or damaged is dropped (and damaged blobs evicted) so that the node is rebuilt.
    */
-  async lookup(key: string, onProblem: (message: string) => void): Promise<ActionRecord | undefined> {
+  async lookup(
+    key: string,
+    onProblem: (message: string) => void,
+    onRehashed?: (count: HashCount) => void,
+  ): Promise<ActionRecord | undefined> {
     const record = await this.actions.get(key);
     if (!record) return undefined;
-    for (const [name, output] of Object.entries(record.outputs)) {
-      const problem = await this.checkOutput(output);
-      if (problem) {
-        onProblem(`cached output '${name}' of ${record.node} ${problem}; rebuilding`);
-        await this.actions.remove(key);
-        return undefined;
+    const rehashed: HashCount = { blobs: 0, bytes: 0 };
+    try {
+      for (const [name, output] of Object.entries(record.outputs)) {
+        const problem = await this.checkOutput(output, rehashed);
+        if (problem) {
+          onProblem(`cached output '${name}' of ${record.node} ${problem}; rebuilding`);
+          await this.actions.remove(key);
+          return undefined;
+        }
       }
+    } finally {
+      if (rehashed.blobs > 0) onRehashed?.(rehashed);
     }
     await this.actions.touch(key);
     return record;
   }
 
-  /** Undefined if `output` can be served, else what is wrong with it. */
-  private async checkOutput(output: ActionOutput): Promise<string | undefined> {
+  /**
+   * Undefined if `output` can be served, else what is wrong with it. A null run trusts stamps:
+   * a file output's blob, a tree's manifest and every file of the tree are each checked against
+   * their stamp, and only those whose stamp changed are re-hashed (counted in `rehashed`).
+   */
+  private async checkOutput(output: ActionOutput, rehashed: HashCount): Promise<string | undefined> {
     if (output.storage === 'ostree-commit') {
       return existsSync(this.ostreeCommitObject(output.digest))
         ? undefined
         : 'is missing from the ostree repository';
     }
-    const blobProblem = await this.checkBlob(output.digest, output.stamp as BlobStamp | undefined);
+    const blobProblem = await this.checkBlob(output.digest, rehashed);
     if (blobProblem || output.storage === 'file') return blobProblem;
     const manifest = await this.blobs.readTree(output.digest).catch(() => undefined);
     if (!manifest) return 'has a damaged tree manifest';
     for (const entry of manifest.entries) {
       if (entry.type !== 'file') continue;
-      const file = statIfExists(this.blobs.blobPath(entry.digest));
-      if (!file || file.size !== entry.size) return `lost the file '${entry.path}'`;
+      const problem = await this.checkBlob(entry.digest, rehashed);
+      if (problem) return `has a file '${entry.path}' (blob ${entry.digest}) that ${problem}`;
     }
     return undefined;
   }
 
   /**
-   * Undefined if the blob is present and untouched since it was stamped; a blob whose stamp
-   * differs is re-hashed, and evicted if its content no longer matches its digest.
+   * Undefined if the blob is present and unchanged since its content was last verified (its
+   * stamp matches); a blob whose stamp differs is re-hashed, which refreshes the stamp when the
+   * content still matches its digest and evicts the blob when it does not.
    */
-  private async checkBlob(digest: string, stamp: BlobStamp | undefined): Promise<string | undefined> {
-    // Synchronous: a metadata check per cached output, thousands in a null run (see linkBlob).
-    const current = statIfExists(this.blobs.blobPath(digest));
-    if (!current) return 'is missing';
-    if (
-      stamp &&
-      current.ino === stamp.ino &&
-      current.size === stamp.size &&
-      current.mtimeMs === stamp.mtimeMs
-    ) {
-      return undefined;
-    }
+  private async checkBlob(digest: string, rehashed: HashCount): Promise<string | undefined> {
+    const state = this.blobs.stampState(digest);
+    if (state === 'missing') return 'is missing';
+    if (state === 'trusted') return undefined;
+    rehashed.blobs += 1;
+    rehashed.bytes += statIfExists(this.blobs.blobPath(digest))?.size ?? 0;
     return (await this.blobs.verifyBlob(digest)) ? undefined : 'was corrupted (evicted)';
   }
 
@@ -188,23 +232,12 @@ export class ArtifactStore {
     if (output.storage === 'file') {
       const { digest, size } = await this.blobs.putFile(output.path, { move: true, signal });
       const fileName = path.basename(output.path);
-      return { digest, storage: 'file', size, type, fileName, metadata, stamp: await this.stampOf(digest) };
+      // Stored blobs are stamped by the store itself (blob-stamps.ts), not in the record: the
+      // record is content a remote cache can share, the stamp this machine's view of its files.
+      return { digest, storage: 'file', size, type, fileName, metadata };
     }
     const tree = await this.blobs.putTree(output.path, { signal });
-    return {
-      digest: tree.digest,
-      storage: 'tree',
-      size: tree.size,
-      type,
-      metadata,
-      stamp: await this.stampOf(tree.digest),
-    };
-  }
-
-  /** The current stamp of a blob. */
-  private async stampOf(digest: string): Promise<{ ino: number; size: number; mtimeMs: number }> {
-    const stats = await stat(this.blobs.blobPath(digest));
-    return { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+    return { digest: tree.digest, storage: 'tree', size: tree.size, type, metadata };
   }
 
   /** Path of a commit object in the ostree repository. */
@@ -212,8 +245,21 @@ export class ArtifactStore {
     return path.join(this.ostreeRepo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`);
   }
 
-  /** Makes an input available to a runner: files and commits in place, trees materialized under `inputsDir`. */
-  async resolveInput(output: StoredOutput, field: string, inputsDir: string): Promise<ResolvedArtifact> {
+  /**
+   * Makes an input available to a runner, verified against its digest on the way: a file is
+   * given in place (the blob, read-only) after a hash pass, skipped when this process hashed it
+   * already (it stored or verified it) and it is unchanged since; a tree is copied under
+   * `inputsDir`, each file hashed as it is copied. Commits are given as the cache's ostree
+   * repository. A damaged input evicts its blob and its producer's record and fails with a
+   * {@link CorruptInputError}: the next run rebuilds the producer. `hashed` counts what was read.
+   */
+  async resolveInput(
+    output: StoredOutput,
+    field: string,
+    inputsDir: string,
+    origin: InputOrigin,
+    hashed: HashCount = { blobs: 0, bytes: 0 },
+  ): Promise<ResolvedArtifact> {
     const base = {
       type: output.type,
       digest: output.digest,
@@ -221,18 +267,50 @@ export class ArtifactStore {
       metadata: output.metadata,
     };
     if (output.storage === 'ostree-commit') return { ...base, path: this.ostreeRepo };
-    if (output.storage === 'file') return { ...base, path: this.blobs.blobPath(output.digest) };
+    const signal = origin.signal ? { signal: origin.signal } : {};
+    if (output.storage === 'file') {
+      const result = await this.blobs.verifyForUse(output.digest, signal);
+      if (result === 'hashed') {
+        hashed.blobs += 1;
+        hashed.bytes += output.size;
+      }
+      if (result === 'corrupt' || result === 'missing') {
+        await this.evictProducer(origin);
+        const what = `file '${output.fileName ?? field}'`;
+        throw new CorruptInputError(origin, field, what, output.digest, result === 'missing');
+      }
+      return { ...base, path: this.blobs.blobPath(output.digest) };
+    }
     const destination = path.join(inputsDir, field);
-    await this.blobs.materializeTree(output.digest, destination);
+    try {
+      const copied = await this.blobs.copyTreeVerified(output.digest, destination, signal);
+      hashed.blobs += copied.hashedFiles;
+      hashed.bytes += copied.hashedBytes;
+    } catch (error) {
+      const damage = damageOf(error, output.digest);
+      if (!damage) throw error;
+      if (damage.what === 'its tree manifest') await this.blobs.removeBlob(output.digest);
+      await this.evictProducer(origin);
+      throw new CorruptInputError(origin, field, damage.what, damage.digest, damage.missing);
+    }
     return { ...base, path: destination };
   }
 
-  /** Places an output where the user finds it (hardlinks); returns its path, or undefined for a commit. */
+  /** Drops the record of the producer of a damaged input, so that the next run rebuilds it. */
+  private async evictProducer(origin: InputOrigin): Promise<void> {
+    if (origin.producerKey) await this.actions.remove(origin.producerKey);
+  }
+
+  /**
+   * Places an output where the user finds it (hardlinks); returns its path, or undefined for a
+   * commit. A tree already in place is left alone, so that a null run changes nothing.
+   */
   async publishOutput(output: StoredOutput, directory: string, name: string): Promise<string | undefined> {
     if (output.storage === 'ostree-commit') return undefined;
     if (output.storage === 'tree') {
       const destination = path.join(directory, name);
-      await this.blobs.materializeTree(output.digest, destination);
+      if (!(await this.blobs.isTreeInPlace(output.digest, destination)))
+        await this.blobs.materializeTree(output.digest, destination);
       return destination;
     }
     const destination = path.join(directory, output.fileName ?? name);
@@ -262,6 +340,28 @@ export class ArtifactStore {
     }
     await this.blobs.linkOut(digest, destination);
   }
+}
+
+/**
+ * What is damaged when copying the tree `treeDigest` failed with `error`: one of its files, or
+ * its manifest, and whether it is gone rather than altered; undefined for any other failure.
+ */
+function damageOf(
+  error: unknown,
+  treeDigest: string,
+): { what: string; digest: string; missing: boolean } | undefined {
+  if (error instanceof CorruptBlobError) {
+    const what =
+      error.treePath === undefined ? 'a file of its tree' : `the file '${error.treePath}' of its tree`;
+    return { what, digest: error.digest, missing: false };
+  }
+  if (error instanceof BlobNotFoundError) {
+    const what = error.digest === treeDigest ? 'its tree manifest' : 'a file of its tree';
+    return { what, digest: error.digest, missing: true };
+  }
+  if (error instanceof CorruptTreeError)
+    return { what: 'its tree manifest', digest: treeDigest, missing: false };
+  return undefined;
 }
 
 /** `stat` of `file`, or undefined when it does not exist. */

@@ -69,10 +69,22 @@ export class CacheDecision {
     private readonly dryRun: boolean,
   ) {}
 
-  /** The verified record of `key`; a damaged one is reported as a warning of `nodePath` and dropped. */
+  /**
+   * The verified record of `key`; a damaged one is reported as a warning of `nodePath` and
+   * dropped, and blobs re-hashed because their stamps changed as a `verify` event.
+   */
   lookup(key: string, nodePath: string): Promise<ActionRecord | undefined> {
-    return this.store.lookup(key, (message) =>
-      this.state.emit({ event: 'warning', time: eventTime(), node: nodePath, message }),
+    return this.store.lookup(
+      key,
+      (message) => this.state.emit({ event: 'warning', time: eventTime(), node: nodePath, message }),
+      (rehashed) =>
+        this.state.emit({
+          event: 'verify',
+          time: eventTime(),
+          node: nodePath,
+          purpose: 'cached-output',
+          ...rehashed,
+        }),
     );
   }
 

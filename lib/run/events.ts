@@ -47,6 +47,20 @@ export type RunEvent =
     }
   | { readonly event: 'warning'; readonly time: string; readonly node: string; readonly message: string }
   | {
+      readonly event: 'verify';
+      readonly time: string;
+      readonly node: string;
+      /**
+       * What was hashed: blobs of a cached output whose stamps changed since they were last
+       * verified (a copied cache, a foreign write), or the inputs a node was about to consume.
+       */
+      readonly purpose: 'cached-output' | 'input';
+      /** Blobs hashed. */
+      readonly blobs: number;
+      /** Their bytes. */
+      readonly bytes: number;
+    }
+  | {
       readonly event: 'skip';
       readonly time: string;
       readonly node: string;

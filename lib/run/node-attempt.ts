@@ -14,7 +14,13 @@ import type { ResolvedArtifact, Runner, RunnerContext } from '../runner.ts';
 import type { AssemblyNode } from '../synth/assembly.ts';
 import type { JsonValue } from '../util/canonical-json.ts';
 import { actionKey, type KeyMaterial } from './action-key.ts';
-import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
+import {
+  type ArtifactStore,
+  CorruptInputError,
+  type HashCount,
+  type StoredOutput,
+  storedOutputOf,
+} from './artifact-store.ts';
 import { keyMaterialOf } from './cache-decision.ts';
 import { eventTime } from './events.ts';
 import { NodeLog } from './node-log.ts';
@@ -124,7 +130,8 @@ export class NodeBuilder {
         await tools.settled();
         log.write(`FAILED${errorName ? ` (${errorName})` : ''}: ${message}`);
         await log.close();
-        const willRetry = !interrupted && attempt < attempts;
+        // A damaged input was evicted: another attempt cannot find it, the next run rebuilds it.
+        const willRetry = !interrupted && attempt < attempts && !(error instanceof CorruptInputError);
         this.state.emit({
           event: 'fail',
           time: eventTime(),
@@ -148,7 +155,10 @@ export class NodeBuilder {
     }
   }
 
-  /** One attempt: inputs resolved into `workDir`, the runner called, its outputs stored in the cache. */
+  /**
+   * One attempt: inputs resolved into `workDir` (each verified against its digest, see
+   * ArtifactStore.resolveInput), the runner called, its outputs stored in the cache.
+   */
   private async attempt(
     action: PendingAction,
     workDir: string,
@@ -158,8 +168,21 @@ export class NodeBuilder {
   ): Promise<Record<string, ActionOutput>> {
     const { nodePath, node, runner, inputs } = action;
     const resolved: Record<string, ResolvedArtifact> = {};
+    const hashed: HashCount = { blobs: 0, bytes: 0 };
     for (const [field, output] of Object.entries(inputs)) {
-      resolved[field] = await this.store.resolveInput(output, field, path.join(workDir, 'inputs'));
+      const producer = node.inputs[field]!.node;
+      const producerKey = this.state.outcomes.get(producer)?.key;
+      const origin = { consumer: nodePath, producer, signal, ...(producerKey ? { producerKey } : {}) };
+      resolved[field] = await this.store.resolveInput(
+        output,
+        field,
+        path.join(workDir, 'inputs'),
+        origin,
+        hashed,
+      );
+    }
+    if (hashed.blobs > 0) {
+      this.state.emit({ event: 'verify', time: eventTime(), node: nodePath, purpose: 'input', ...hashed });
     }
     const outputDir = path.join(workDir, 'work');
     await mkdir(outputDir);
