@@ -1,11 +1,14 @@
 /**
  * Running external tools: argument arrays through execa (never a shell string), output copied to
  * the node's log, and cancellation that kills the tool's whole process group, so that Ctrl-C or a
- * timeout leaves no grandchild (qemu under a wrapper, dnf's scriptlets) running.
+ * timeout leaves no grandchild (qemu under a wrapper, dnf's scriptlets) running. When fcos-run
+ * itself dies (`kill -9`), the kernel kills each tool (its parent-death signal) and the tool
+ * reaper (tool-reaper.ts) kills the rest of each tool's process group.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FcosError } from './errors.ts';
+import { registerToolGroup, releaseToolGroup } from './tool-reaper.ts';
 
 /** Options of one tool invocation. */
 export interface ExecOptions {
@@ -127,6 +130,8 @@ export async function runTool(
     maxBuffer: 256 * 1024 * 1024,
   });
   const pid = subprocess.pid;
+  // Registered at once, before the tool has had time to fork: its children die with fcos-run too.
+  if (pid !== undefined) registerToolGroup(pid);
   const killGroup = () => {
     if (pid === undefined) return;
     signalGroup(pid, 'SIGTERM');
@@ -159,7 +164,10 @@ export async function runTool(
   } finally {
     options.signal?.removeEventListener('abort', killGroup);
     // A tool may leave background children in its group; they must not outlive it.
-    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    if (pid !== undefined) {
+      signalGroup(pid, 'SIGKILL');
+      releaseToolGroup(pid);
+    }
   }
 }
 

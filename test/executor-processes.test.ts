@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../lib/cache/process-liveness.ts';
+import { descendantsOf, isRunning } from './helpers/process-tree.ts';
 import {
   REPO_ROOT,
   readEvents,
@@ -90,7 +91,7 @@ new TestStep(pipeline, 'Long', { content: 'l', sleepMs: 30000, spawnGrandchild: 
     expect(resumed.stdout).toContain('[cached] Quick');
   }, 60_000);
 
-  it('kill -9 of fcos-run takes the tool it was running with it', async () => {
+  it('kill -9 of fcos-run takes the tool it was running and all its children with it', async () => {
     const directory = await writeProgram('');
     const stateDir = path.join(directory, 'state');
     const program = `${await readFile(path.join(directory, 'app.ts'), 'utf8')}${testKindsHeader()}
@@ -105,14 +106,21 @@ new TestStep(pipeline, 'Long', { content: 'l', sleepMs: 30000, spawnGrandchild: 
     const pidFile = path.join(stateDir, 'Long.pids');
     await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').includes(' '));
     const [tool, grandchild] = readFileSync(pidFile, 'utf8').split(' ').map(Number);
-    expect(isProcessAlive(tool!)).toBe(true);
+    // Every process of the run: the tool (under setpriv's pid), its grandchild `sleep 300` (in the
+    // tool's process group, no parent-death signal of its own), and the reaper.
+    const processes = descendantsOf(run.pid!);
+    expect(processes).toEqual(expect.arrayContaining([tool, grandchild]));
+    expect(processes.length).toBeGreaterThanOrEqual(3);
+    expect(processes.every(isRunning)).toBe(true);
     const killedAt = Date.now();
     run.kill('SIGKILL');
     await run;
-    // The tool runs in its own process group, out of reach of the signal: the kernel kills it.
-    await waitFor(() => !isProcessAlive(tool!), 5000);
+    try {
+      await waitFor(() => !processes.some(isRunning), 5000);
+    } finally {
+      for (const pid of processes.filter(isRunning)) process.kill(pid, 'SIGKILL');
+    }
     expect(Date.now() - killedAt).toBeLessThan(5000);
-    if (grandchild && isProcessAlive(grandchild)) process.kill(grandchild, 'SIGKILL');
   }, 60_000);
 
   it('kill -9 midway, then a rerun, completes with outputs identical to an uninterrupted run', async () => {

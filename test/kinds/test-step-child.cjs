@@ -5,7 +5,7 @@ const { spawn } = require('node:child_process');
 
 const [out, content, sleepMs, fail, grandchild, pidFile, ...inputs] = process.argv.slice(2);
 if (grandchild === '1') {
-  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const sleeper = spawn('sleep', ['300'], { stdio: 'ignore' });
   fs.writeFileSync(pidFile, `${process.pid} ${sleeper.pid}`);
 }
 console.log('test step working');
