@@ -126,6 +126,18 @@ describe('LocalPackageRepo runner', () => {
     expect(second.repo?.metadata).toEqual(first.repo?.metadata);
   });
 
+  it("writes rpmbuild's scriptlets (rpm-tmp.*) into the work directory, not /var/tmp", () => {
+    // `Executing(%install): /bin/sh -e FILE`: FILE is the scriptlet rpmbuild wrote (and leaves behind when killed).
+    const scriptlets = log
+      .map((line) => /^Executing\(%\w+\): \/bin\/sh -e (\S+)$/.exec(line.trim())?.[1])
+      .filter((file) => file !== undefined);
+    expect(scriptlets.length).toBeGreaterThan(0);
+    for (const file of scriptlets) {
+      expect(file).toMatch(/\/fcos-repo-[ab]-[^/]+\/rpmbuild\/tmp\/rpm-tmp\.[^/]+$/);
+      expect(file.startsWith('/var/tmp/')).toBe(false);
+    }
+  });
+
   it('builds the packages local.yaml installs, and records them as NEVRAs', async () => {
     const repo = treePath(first.repo);
     const rpmFiles = (await readdir(path.join(repo, 'Packages'))).map((name) =>

@@ -3,7 +3,9 @@
  * `~/.rpmmacros` would leak into the build (HOME is pointed at an empty directory); build time,
  * build host and file mtimes come from SOURCE_DATE_EPOCH only with three defines; the default gzip -9
  * payload is slow (zstd level 3 is ten times faster and smaller); RPMs are written flat into one
- * directory instead of `ARCH/` subdirectories.
+ * directory instead of `ARCH/` subdirectories; the scriptlets rpmbuild writes (`rpm-tmp.*`, in
+ * /var/tmp by default, left there when it is killed) go to `%{_tmppath}` under the top directory,
+ * so they are removed with it (a node's work directory is swept even after a `kill -9`).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +18,7 @@ export interface RpmbuildOptions {
   readonly specFile: string;
   /** Where the spec's `SourceN` files are (`%{_sourcedir}`). */
   readonly sourceDir: string;
-  /** rpmbuild's `%{_topdir}` (BUILD, BUILDROOT ...), created if missing. */
+  /** rpmbuild's `%{_topdir}` (BUILD, BUILDROOT ..., and `tmp` as `%{_tmppath}`), created if missing. */
   readonly topDir: string;
   /** Directory the RPMs are written to (flat: `NAME-VERSION-RELEASE.ARCH.rpm`), created if missing. */
   readonly rpmDir: string;
@@ -45,12 +47,15 @@ export const REPRODUCIBLE_DEFINES: Readonly<Record<string, string>> = {
 /** Runs `rpmbuild -bb` on one spec; resolves with the paths of the RPMs it wrote, sorted. */
 export async function buildBinaryRpms(exec: ToolExec, options: RpmbuildOptions): Promise<string[]> {
   const home = path.join(options.topDir, 'home');
+  const temporary = path.join(options.topDir, 'tmp');
   await mkdir(home, { recursive: true });
+  await mkdir(temporary, { recursive: true });
   await mkdir(options.rpmDir, { recursive: true });
   const defines: Record<string, string> = {
     _topdir: options.topDir,
     _sourcedir: options.sourceDir,
     _rpmdir: options.rpmDir,
+    _tmppath: temporary,
     _build_name_fmt: '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
     ...REPRODUCIBLE_DEFINES,
     ...options.defines,
