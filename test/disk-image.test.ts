@@ -163,7 +163,13 @@ describe('DiskImage (tiny OS, real tools)', () => {
       'Filesystem volume name': 'root',
       'Filesystem UUID': ROOT_FILESYSTEM_UUID,
     });
-    expect(rootHeader['Last write time']).toBe('Tue Nov 14 22:13:20 2023');
+    // The commit's time (dumpe2fs prints it like ctime(3), in UTC here).
+    const written = new Date(inject('tinyCommit').timestamp * 1000);
+    const [weekday, day, month, year] = written.toUTCString().replace(',', '').split(' ');
+    const time = written.toISOString().slice(11, 19);
+    expect(rootHeader['Last write time']).toBe(
+      `${weekday} ${month} ${day!.padStart(2, ' ')} ${time} ${year}`,
+    );
     for (const partition of [boot!, root!]) {
       await testExec('e2fsck', ['-f', '-n', filesystemSpec(disk.path, partition.offset)]);
     }

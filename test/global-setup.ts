@@ -29,6 +29,8 @@ export interface TinyCommit {
   readonly version: string;
   /** Kernel version of the tree. */
   readonly kernelVersion: string;
+  /** Commit time, Unix seconds: the newest package's build time (its spec's newest changelog date). */
+  readonly timestamp: number;
 }
 
 declare module 'vitest' {
@@ -107,6 +109,7 @@ async function composeTinyCommit(directory: string, repo: string): Promise<TinyC
     ref,
     version: String(commit.metadata?.version),
     kernelVersion: String(commit.metadata?.kernelVersion),
+    timestamp: Number(commit.metadata?.snapshotTime),
   };
 }
 

@@ -649,6 +649,7 @@ describe('Publish into a directory', () => {
     expect(first.metadata).toEqual({
       stream: STREAM,
       version: release.version,
+      destination: 'public',
       bytesSent: first.publication.bytesSent,
       objectsWritten: first.publication.objectsWritten,
     });
