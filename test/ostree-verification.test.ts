@@ -236,6 +236,24 @@ describe('the executor check before a commit is consumed (CommitVerifier)', () =
   });
 });
 
+describe('a cache whose ostree repository is gone', () => {
+  it('refuses the commit as missing and creates nothing (the next compose initializes the repository)', async () => {
+    const root = await makeTempDir('fcos-ostree-cache-');
+    const repo = cacheOstreeRepository(root);
+    const actions = new ActionCache(root);
+    const commit = inject('tinyCommit').checksum;
+    await actions.put(commitRecord('3'.repeat(64), 'Compose', commit));
+    const verifier = new CommitVerifier(repo, actions);
+    const error = await verifier
+      .ensureSound(commit, 'commit', { consumer: 'Disk', producer: 'Compose' })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CorruptCommitError);
+    expect((error as Error).message).toContain(`${commit}.commit missing`);
+    expect(existsSync(repo)).toBe(false);
+    expect(await actions.get('3'.repeat(64))).toBeUndefined();
+  });
+});
+
 describe('checking the whole cache repository (cache verify)', () => {
   it('reports nothing for a cache without an ostree repository', async () => {
     const root = await makeTempDir('fcos-ostree-cache-');

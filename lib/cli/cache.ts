@@ -1,16 +1,19 @@
 /**
- * `fcos-run cache ls|verify|gc`: look into the cache, re-hash it (naming every blob evicted and
- * record deleted, exit 1 when anything was damaged), or shrink it (least recently used first).
+ * `fcos-run cache ls|verify|gc`: look into the cache, re-hash it and fsck its ostree repository
+ * (naming every blob evicted, record deleted and commit removed, exit 1 when anything was
+ * damaged), or shrink it (least recently used first).
  */
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ActionCache } from '../cache/action-cache.ts';
 import {
   collectGarbageWithReport,
   type GarbageCollectionReport,
   listCache,
   verifyCache,
 } from '../cache/gc.ts';
+import { type OstreeRepositoryVerification, verifyOstreeRepository } from '../cache/ostree-verification.ts';
 import { type CliIo, UsageError } from './io.ts';
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -76,9 +79,15 @@ export async function runCacheCommand(argv: readonly string[], io: CliIo): Promi
       io.stdout(
         `${result.checkedRecords} action records checked, ${result.deletedRecords.length} corrupt (deleted), ${result.recordsMissingBlobs.length} missing blobs\n`,
       );
+      const ostree = await verifyOstreeRepository(root, new ActionCache(root));
+      for (const line of ostreeVerifyLines(ostree)) io.stdout(`${line}\n`);
       // Anything found damaged is a failure, even though it was repaired: a script must notice.
       const damaged =
-        result.corruptBlobs.length + result.deletedRecords.length + result.recordsMissingBlobs.length;
+        result.corruptBlobs.length +
+        result.deletedRecords.length +
+        result.recordsMissingBlobs.length +
+        (ostree.fsck?.problems.length ?? 0) +
+        (ostree.fsck?.damagedCommits.length ?? 0);
       return damaged > 0 ? 1 : 0;
     }
     case 'gc': {
@@ -128,4 +137,42 @@ export function gcShortfall(report: GarbageCollectionReport, root: string): stri
     return `${over}, blobs stored less than ${graceText(report.graceMs)} ago are kept (grace period); run gc again once no fcos-run is using the cache and they are older`;
   }
   return `${over}, still referenced by ${report.keptRecords} record(s) (a blob could not be removed?)`;
+}
+
+/**
+ * What cache verify found in the cache's ostree repository, one line each: damaged objects (the
+ * corrupt ones removed), each damaged commit removed with the records evicted for it, the refs
+ * deleted, and a count; nothing when the cache has no repository.
+ */
+export function ostreeVerifyLines(verification: OstreeRepositoryVerification): string[] {
+  const { fsck } = verification;
+  if (!fsck) return [];
+  const short = (commits: readonly string[]) => commits.map((commit) => commit.slice(0, 12)).join(', ');
+  const lines: string[] = [];
+  for (const problem of fsck.problems) {
+    const object = `${problem.checksum}.${problem.type}`;
+    const where = problem.commits.length > 0 ? ` in commit ${short(problem.commits)}` : '';
+    lines.push(
+      problem.state === 'corrupt'
+        ? `corrupt ostree object removed: ${object}${where} (${problem.detail})`
+        : `missing ostree object: ${object}${where}`,
+    );
+  }
+  for (const commit of fsck.damagedCommits) {
+    const untraversable = fsck.untraversable[commit];
+    const records = verification.evictedRecords.filter((record) => record.commit === commit);
+    const evicted =
+      records.length > 0
+        ? `${records.map((record) => `record ${record.key.slice(0, 12)} (${record.node}) evicted`).join(', ')}: it will be rebuilt`
+        : 'no record produced it';
+    lines.push(
+      `ostree commit ${commit.slice(0, 12)} removed${untraversable ? ` (${untraversable})` : ''}: ${evicted}`,
+    );
+  }
+  for (const ref of verification.removedRefs) lines.push(`ostree ref deleted: ${ref}`);
+  const checked = fsck.commits.length;
+  lines.push(
+    `${checked} ostree commit${checked === 1 ? '' : 's'} checked, ${fsck.damagedCommits.length} damaged`,
+  );
+  return lines;
 }

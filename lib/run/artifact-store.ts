@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ActionCache, type ActionOutput, type ActionRecord } from '../cache/action-cache.ts';
 import { CasStore } from '../cache/cas-store.ts';
 import { BlobNotFoundError, CorruptBlobError, CorruptTreeError } from '../cache/errors.ts';
+import { CommitVerifier } from '../cache/ostree-verification.ts';
 import { isProcessAlive } from '../cache/process-liveness.ts';
 import { FcosError } from '../errors.ts';
 import type { ArtifactMetadata, ArtifactStorage, ResolvedArtifact, RunnerOutput } from '../runner.ts';
@@ -84,6 +85,8 @@ export class ArtifactStore {
   readonly ostreeRepo: string;
   /** Where runners' work directories are made (same filesystem as the blobs, so outputs move in). */
   readonly workRoot: string;
+  /** Checks a commit before it is consumed, once per process (lib/cache/ostree-verification.ts). */
+  private readonly commits: CommitVerifier;
   /** Blobs checked in this run (inode and size), to skip relinking outputs already in place. */
   private readonly blobStats = new Map<string, { readonly ino: number; readonly size: number }>();
 
@@ -92,6 +95,7 @@ export class ArtifactStore {
     this.blobs = new CasStore(this.root);
     this.actions = new ActionCache(this.root);
     this.ostreeRepo = path.join(this.root, 'ostree', 'repo');
+    this.commits = new CommitVerifier(this.ostreeRepo, this.actions);
     this.workRoot = path.join(this.root, 'work');
   }
 
@@ -250,7 +254,8 @@ export class ArtifactStore {
    * given in place (the blob, read-only) after a hash pass, skipped when this process hashed it
    * already (it stored or verified it) and it is unchanged since; a tree is copied under
    * `inputsDir`, each file hashed as it is copied. Commits are given as the cache's ostree
-   * repository. A damaged input evicts its blob and its producer's record and fails with a
+   * repository after an fsck of the commit's objects (a damaged commit is removed and fails with a
+   * CorruptCommitError). A damaged input evicts its blob and its producer's record and fails with a
    * {@link CorruptInputError}: the next run rebuilds the producer. `hashed` counts what was read.
    */
   async resolveInput(
@@ -266,7 +271,10 @@ export class ArtifactStore {
       storage: output.storage,
       metadata: output.metadata,
     };
-    if (output.storage === 'ostree-commit') return { ...base, path: this.ostreeRepo };
+    if (output.storage === 'ostree-commit') {
+      await this.commits.ensureSound(output.digest, field, origin);
+      return { ...base, path: this.ostreeRepo };
+    }
     const signal = origin.signal ? { signal: origin.signal } : {};
     if (output.storage === 'file') {
       const result = await this.blobs.verifyForUse(output.digest, signal);

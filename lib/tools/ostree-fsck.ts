@@ -14,7 +14,7 @@
  * them as the bytes their checksum is taken of) and each commit is checked on its own, so that one
  * broken commit hides nothing about the others.
  */
-import { linkSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -78,6 +78,25 @@ export async function fsckCommits(
   options: FsckOptions,
 ): Promise<OstreeFsckResult> {
   const started = performance.now();
+  if (!existsSync(path.join(repo, 'config'))) {
+    // No repository (never created, or deleted): the commits asked for are missing. Nothing is
+    // created here, so that the next compose initializes the repository as usual.
+    const missing = commits === 'all' ? [] : [...new Set(commits)].sort();
+    return {
+      commits: [],
+      objects: 0,
+      problems: missing.map((commit) => ({
+        checksum: commit,
+        type: 'commit' as const,
+        state: 'missing' as const,
+        detail: `no ostree repository at ${repo}`,
+        commits: [commit],
+      })),
+      damagedCommits: missing,
+      untraversable: {},
+      durationMs: performance.now() - started,
+    };
+  }
   const shadow = await makeShadow(options.exec, repo);
   try {
     const wanted = commits === 'all' ? undefined : new Set(commits);
@@ -356,7 +375,7 @@ export async function removeCommits(
   repo: string,
   commits: readonly string[],
 ): Promise<string[]> {
-  if (commits.length === 0) return [];
+  if (commits.length === 0 || !existsSync(path.join(repo, 'config'))) return [];
   const doomed = new Set(commits);
   const deletedRefs: string[] = [];
   const refs = await exec('ostree', ['refs', `--repo=${repo}`], { quietStdout: true });
