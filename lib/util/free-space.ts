@@ -2,13 +2,23 @@
  * Free space of the filesystem a directory is on: a check before a node writes something big, and
  * the translation of a tool's "No space left on device" (which qemu-img, dd or mkfs report in
  * their own words, or not at all) into one {@link NoSpaceError} naming the mount point and sizes.
+ * Not at all, measured: qemu-img 7.2 writing a streamOptimized VMDK onto a full ext4 fails with
+ * `error while writing at byte N: Invalid argument`; so a failure that leaves the filesystem with
+ * less than {@link NEARLY_FULL_BYTES} free counts as a full disk too, the tool's words kept.
  */
 import { stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { NoSpaceError } from '../errors.ts';
-import { ToolError } from '../exec.ts';
+import { CancelledError, ToolError } from '../exec.ts';
 
 const MIB = 1024 * 1024;
+
+/**
+ * Free space under which a failed write is taken for a full filesystem whatever the tool said: a
+ * write fails when its chunk (qemu-img writes up to a few MiB at once) no longer fits, so a full
+ * filesystem is left with less than a chunk free.
+ */
+export const NEARLY_FULL_BYTES = 16 * MIB;
 
 /** What a space check is about, for its message and error. */
 export interface SpaceNeed {
@@ -50,12 +60,19 @@ export async function availableBytes(directory: string): Promise<number> {
   return stats.bavail * stats.bsize;
 }
 
-/** The error for `need` on its filesystem, with the space free now. */
-export async function noSpaceError(need: SpaceNeed, cause?: unknown): Promise<NoSpaceError> {
+/**
+ * The error for `need` on its filesystem, with the space free now; `toolWords` (a tool's own
+ * message, when it did not say what failed) is quoted at the end.
+ */
+export async function noSpaceError(
+  need: SpaceNeed,
+  cause?: unknown,
+  toolWords?: string,
+): Promise<NoSpaceError> {
   const mountPoint = await mountPointOf(need.directory);
   const available = await availableBytes(need.directory);
   return new NoSpaceError(
-    `no space left on ${mountPoint} (the filesystem of ${need.directory}): ${need.what} needs up to ${mib(need.neededBytes, Math.ceil)}, ${mib(available, Math.floor)} free; free some space or put the cache elsewhere`,
+    `no space left on ${mountPoint} (the filesystem of ${need.directory}): ${need.what} needs up to ${mib(need.neededBytes, Math.ceil)}, ${mib(available, Math.floor)} free; free some space or put the cache elsewhere${toolWords ? ` (the tool said: ${toolWords})` : ''}`,
     { mountPoint, neededBytes: need.neededBytes, availableBytes: available },
     {
       ...(need.constructPath === undefined ? {} : { constructPath: need.constructPath }),
@@ -83,15 +100,30 @@ export function isNoSpaceFailure(error: unknown): boolean {
   return false;
 }
 
+/** The last line of the message of `error` (a tool's own words are the last of a ToolError's). */
+function lastMessageLine(error: unknown): string {
+  const lines = String(error instanceof Error ? error.message : error)
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+  return lines.at(-1)?.trim() ?? '';
+}
+
 /**
  * Runs `work`, turning a failure for want of space into a {@link NoSpaceError} about `need`:
- * whatever tool hit the full disk, the message names the filesystem and the sizes.
+ * whatever tool hit the full disk, the message names the filesystem and the sizes. A failure
+ * that does not say so but leaves less than {@link NEARLY_FULL_BYTES} free on the filesystem is
+ * one too; its own words end the message. A cancelled run is never turned into one.
  */
 export async function translatingNoSpace<T>(need: SpaceNeed, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (isNoSpaceFailure(error)) throw await noSpaceError(need, error);
+    if (error instanceof CancelledError) throw error;
+    const available = await availableBytes(need.directory).catch(() => undefined);
+    if (available !== undefined && available < NEARLY_FULL_BYTES) {
+      throw await noSpaceError(need, error, lastMessageLine(error));
+    }
     throw error;
   }
 }

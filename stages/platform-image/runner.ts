@@ -2,8 +2,10 @@
  * The PlatformImage runner: copies the disk, edits its BLS entry and grub.cfg for the platform
  * without mounting, converts it to the platform's format and compresses it. Everything it needs of
  * the platform is in the node's props (`target`, recorded at synthesis): no platform registry here.
+ * Before writing anything it checks that the work directory's filesystem (the cache's) has room
+ * for the peak, and a tool failing there for want of space is reported as such (free-space.ts).
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../../lib/cache/hash.ts';
 import {
@@ -27,6 +29,7 @@ import {
   replaceFileCommands,
   runDebugfsBatch,
 } from '../../lib/tools/debugfs.ts';
+import { ensureFreeSpace, type SpaceNeed, translatingNoSpace } from '../../lib/util/free-space.ts';
 import { type DiskImageMetadata, diskMetadataSchema } from '../disk-image/runner.ts';
 import { type PlatformImageConfig, type PlatformImageTarget, platformImageKind } from './index.ts';
 
@@ -110,14 +113,45 @@ export async function applyPlatform(
   return { kernelArguments: kargs, changed: commands.length > 0 };
 }
 
-/** Makes the platform image: copy, platform settings, conversion, compression, meta.json fields. */
+/**
+ * What the image needs on the work directory's filesystem, at most: the disk's allocated bytes
+ * twice. The sparse copy of the disk allocates what the disk does (nothing where it reflinks), and
+ * each later file is at most as big: the converted image next to the copy, then (the copy gone)
+ * the compressed image next to the converted one; a tarball (gce, ova) next to what it packs.
+ */
+async function spaceNeed(
+  context: RunnerContext<PlatformImageRunnerProps>,
+  metadata: DiskImageMetadata,
+): Promise<SpaceNeed> {
+  const allocated = (await stat(context.inputs.disk!.path)).blocks * 512;
+  const dataMiB = Math.ceil(allocated / (1024 * 1024));
+  return {
+    directory: context.workDir,
+    neededBytes: 2 * allocated,
+    what: `the ${context.props.platform} image of a ${metadata.sizeBytes / 1024 ** 3} GiB disk (a copy of its ${dataMiB} MiB of data, then the converted and compressed image)`,
+    constructPath: context.nodePath,
+    field: 'disk',
+  };
+}
+
+/** Makes the platform image once the work directory's filesystem has room for it. */
 async function buildPlatformImage(
   context: RunnerContext<PlatformImageRunnerProps>,
+): Promise<Record<string, RunnerOutput>> {
+  const metadata = diskMetadata(context);
+  const space = await spaceNeed(context, metadata);
+  await ensureFreeSpace(space);
+  return translatingNoSpace(space, () => writePlatformImage(context, metadata));
+}
+
+/** Writes the platform image: copy, platform settings, conversion, compression, meta.json fields. */
+async function writePlatformImage(
+  context: RunnerContext<PlatformImageRunnerProps>,
+  metadata: DiskImageMetadata,
 ): Promise<Record<string, RunnerOutput>> {
   const { exec, workDir, props } = context;
   const input = context.inputs.disk!;
   const { target } = props;
-  const metadata = diskMetadata(context);
   const platformId = target.ignitionPlatformId;
   const scratch = path.join(workDir, 'scratch');
   const output = path.join(workDir, 'image');
@@ -149,6 +183,8 @@ async function buildPlatformImage(
     seed: `${input.digest}:${props.platform}`,
     ...(target.ova ? { ova: target.ova } : {}),
   });
+  // The copy is not needed any more (raw and gce moved it): its space goes to the compression.
+  await rm(rawDisk, { force: true });
   // A raw image of an unchanged disk is the disk: its digest is known (hashing 10 GiB takes seconds).
   const plain =
     target.format === 'raw' && !changed

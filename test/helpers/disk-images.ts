@@ -119,11 +119,15 @@ export async function buildDisk(props: Partial<DiskProps> = {}, workDir?: string
   return { path: output.path, digest, metadata, disk: diskMetadataSchema.parse(metadata), log, seconds };
 }
 
-/** Builds the `platform` image of `disk` with `compression` (the platform's default when omitted). */
+/**
+ * Builds the `platform` image of `disk` with `compression` (the platform's default when omitted),
+ * in `workDir` (a new temporary directory when omitted).
+ */
 export async function buildImage(
   disk: BuiltDisk,
   platform: string,
   compression?: Compression,
+  workDir?: string,
 ): Promise<BuiltFile> {
   const { findPlatform } = await import('../../targets/index.ts');
   const { platformImageTarget } = await import('../../stages/platform-image/index.ts');
@@ -148,6 +152,7 @@ export async function buildImage(
       },
     },
     log,
+    workDir,
   );
   const seconds = (performance.now() - started) / 1000;
   const output = outputs.image;

@@ -2,7 +2,7 @@
  * The raw disk turned into each platform format, reproducibly: one function per format, chosen by
  * format on the run side (converters.ts); several platforms share a format.
  */
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../../artifacts.ts';
 import { FcosError } from '../../errors.ts';
@@ -104,6 +104,8 @@ export async function toGceTarball(request: ConvertRequest): Promise<void> {
     sparse: true,
     mtime: request.timestamp,
   });
+  // The disk is in the tarball now: its space goes to gzip (the peak stays at two copies).
+  await rm(path.join(staging, 'disk.raw'));
   await request.exec('gzip', ['-n', '-6', tarball]);
   await rename(`${tarball}.gz`, request.output);
 }
@@ -124,6 +126,8 @@ export async function toOva(request: ConvertRequest): Promise<void> {
   const base = path.basename(request.output).replace(/\.ova$/, '');
   const diskFile = `${base}.vmdk`;
   await toStreamOptimizedVmdk({ ...request, output: path.join(staging, diskFile) });
+  // The raw disk is in the VMDK now: its space goes to the archive (the peak stays at two copies).
+  await rm(request.rawDisk);
   const descriptor = `${base}.ovf`;
   const name = `${request.osName}-${request.version}`;
   await writeFile(
