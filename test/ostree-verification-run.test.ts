@@ -69,10 +69,13 @@ new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
     expect(await catFile(repo, commit, '/usr/lib/os-release')).toBe(osRelease);
     expect(await plainFsck(repo)).toMatchObject({ exitCode: 0 });
 
-    // A null run checks no commit: every node is a hit.
+    // The policy: a null run checks no commit (an fsck per run would cost seconds to minutes).
+    // Damage now goes unseen while every node is a hit, and is found when a node consumes it.
+    await flipByte(await contentObjectFile(repo, commit, '/usr/lib/os-release'));
     const nullRun = await runIn(directory);
     expect(nullRun.code).toBe(0);
     expect(nodesWith(await readEvents(directory), 'cached')).toEqual(['Compose', 'Disk']);
+    expect((await plainFsck(repo)).exitCode).toBe(1);
   }, 180_000);
 });
 
