@@ -182,7 +182,7 @@ describe('KolaTest', () => {
     expect(await qemuRunningFor(broken.path)).toBe(false);
   }, 180_000);
 
-  it("rejects an invalid Ignition config before booting, with the validator's message", async () => {
+  it("rejects a test's invalid Ignition config before booting, pointing into its config.ign", async () => {
     const badProject = await makeTempDir('fcos-kola-bad-');
     await externalTest(
       path.join(badProject, 'tests/kola'),
@@ -195,8 +195,9 @@ describe('KolaTest', () => {
       },
     );
     const { run, workDir } = await kola(image, { tests: ['ext.*'] }, badProject);
+    // Checked in the user's file, before the image is even decompressed.
     await expect(run).rejects.toThrow(
-      /the Ignition config is invalid \(ignition-validate\): error at \$\.storage\.files\.\d+\.path.*path not absolute/,
+      /^the Ignition config of ext\.config\.bad-config is invalid \(ignition-validate\):\n {2}tests\/kola\/bad-config\/config\.ign:1:\d+: \$\.storage\.files\.0\.path: path not absolute$/,
     );
     await expect(readFile(path.join(workDir, 'report/consoles/vm1.log'))).rejects.toThrow(/ENOENT/);
   });

@@ -1,14 +1,20 @@
-import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runTool } from '../lib/exec.ts';
 import { consoleTail, parseConsole } from '../lib/kola/console.ts';
 import { judge, readDenylist } from '../lib/kola/denylist.ts';
 import { admits, discoverExternalTests, scanExternalTests } from '../lib/kola/external-tests.ts';
 import { readDataFiles } from '../lib/kola/test-data.ts';
+import type { RunnerContext } from '../lib/runner.ts';
+import { InvalidIgnitionConfigError } from '../lib/vm/ignition.ts';
 import { groupIntoVms } from '../stages/kola-test/reruns.ts';
+import type { KolaRunnerContext, KolaRunnerProps } from '../stages/kola-test/runner-context.ts';
+import { checkTestConfigs, pointIntoFile } from '../stages/kola-test/test-configs.ts';
 import { planTests } from '../stages/kola-test/test-plan.ts';
 import { vmIgnitionConfig } from '../stages/kola-test/vm-config.ts';
 import { KOLA_NODE_PROPS } from './helpers/kola-props.ts';
+import { RUNNERS } from './helpers/runners.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
 describe('kola denylist', () => {
@@ -410,5 +416,105 @@ describe('a fedora-coreos-config tests/kola tree', () => {
     const aloneFiles = alone.storage.files.map((file) => file.path);
     expect(aloneFiles).toContain('/etc/fcos-cdk/tests/ext.config.files.initrd.compression/test');
     expect(aloneFiles.some((file) => file.startsWith('/var/opt/kola/extdata'))).toBe(false);
+  });
+});
+
+describe("a test's own Ignition config", () => {
+  /** A project whose tests/kola has a test with an invalid config.ign, and two whose configs only warn. */
+  async function configProject(): Promise<string> {
+    const projectDir = await makeTempDir('fcos-kola-configs-');
+    const root = path.join(projectDir, 'tests/kola');
+    const script = '#!/bin/sh\nexit 0\n';
+    await put(root, 'bad-config/test.sh', script, 0o755);
+    await put(
+      root,
+      'bad-config/config.ign',
+      `${JSON.stringify({ ignition: { version: '3.3.0' }, storage: { files: [{ path: 'relative/path', mode: 420 }] } }, null, 2)}\n`,
+    );
+    const unusedKey = `${JSON.stringify({ ignition: { version: '3.3.0' }, storage: { filez: [] } }, null, 2)}\n`;
+    await put(root, 'warned/test.sh', script, 0o755);
+    await put(root, 'warned/config.ign', unusedKey);
+    await put(root, 'allowed/test.sh', script, 0o755);
+    await put(root, 'allowed/config.ign', unusedKey);
+    await put(root, 'allowed/kola.json', JSON.stringify({ allowConfigWarnings: true }));
+    return projectDir;
+  }
+
+  /** The KolaTest runner's context for `projectDir` with `tests`; its image does not exist. */
+  function kolaContext(projectDir: string, workDir: string, tests: string[]): RunnerContext {
+    return {
+      nodePath: 'testing/x86_64/Kola',
+      props: { ...KOLA_NODE_PROPS, tests },
+      inputs: {
+        image: {
+          type: 'platform-image',
+          digest: '0'.repeat(64),
+          storage: 'file',
+          path: path.join(workDir, 'no-such-image.qcow2'),
+          metadata: { arch: 'x86_64', platform: 'qemu', format: 'qcow2' },
+        },
+      },
+      declaredOutputs: {},
+      projectDir,
+      signal: new AbortController().signal,
+      workDir,
+      ostreeRepo: '',
+      log: () => {},
+      exec: (file, args, options) => runTool(file, args, options),
+    };
+  }
+
+  it('points each line of the validator into the file', () => {
+    expect(
+      pointIntoFile('t/config.ign', 'error at $.storage.files.0.path, line 5 col 19: path not absolute'),
+    ).toBe('t/config.ign:5:19: $.storage.files.0.path: path not absolute');
+    expect(pointIntoFile('t/config.ign', 'error at line 1 col 78: json: cannot unmarshal string')).toBe(
+      't/config.ign:1:78: json: cannot unmarshal string',
+    );
+    expect(pointIntoFile('t/config.ign', "couldn't parse config: invalid config version")).toBe(
+      "t/config.ign: couldn't parse config: invalid config version",
+    );
+  });
+
+  it('is checked before anything boots: an invalid one fails the node naming the test and the place in its file', async () => {
+    const projectDir = await configProject();
+    const workDir = await makeTempDir('fcos-kola-work-');
+    const error = await RUNNERS.KolaTest.run(kolaContext(projectDir, workDir, ['ext.*'])).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(InvalidIgnitionConfigError);
+    expect(error).toMatchObject({ constructPath: 'testing/x86_64/Kola', field: 'testsDir' });
+    // The line and column of the bad value in the user's file, as written above.
+    const text = await readFile(path.join(projectDir, 'tests/kola/bad-config/config.ign'), 'utf8');
+    const line = text.split('\n').findIndex((row) => row.includes('relative/path')) + 1;
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^the Ignition config of ext\\.config\\.bad-config is invalid \\(ignition-validate\\):\\n  tests/kola/bad-config/config\\.ign:${line}:\\d+: \\$\\.storage\\.files\\.0\\.path: path not absolute$`,
+      ),
+    );
+    // Not even the image was looked at (it does not exist), let alone a VM booted.
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it("adds the validator's warnings to the test's, unless its kola.json allows them", async () => {
+    const projectDir = await configProject();
+    const workDir = await makeTempDir('fcos-kola-work-');
+    const context = kolaContext(projectDir, workDir, ['ext.config.warned', 'ext.config.allowed']);
+    const plan = await planTests({
+      props: context.props as unknown as KolaRunnerProps,
+      projectDir,
+      arch: 'x86_64',
+      platform: 'qemu',
+      today: new Date('2026-06-01T00:00:00Z'),
+    });
+    const checked = await checkTestConfigs(context as unknown as KolaRunnerContext, plan.planned);
+    expect(Object.fromEntries(checked.map((test) => [test.name, test.warnings]))).toEqual({
+      'ext.config.allowed': [],
+      'ext.config.warned': [
+        expect.stringMatching(
+          /^Ignition config warning: tests\/kola\/warned\/config\.ign:\d+:\d+: \$\.storage\.filez: Unused key filez$/,
+        ),
+      ],
+    });
   });
 });

@@ -47,6 +47,8 @@ export interface ExternalTest {
   readonly metadataSource: MetadataSource;
   /** The directory's Ignition config (`config.ign`), merged into its VM's. */
   readonly ignitionConfig?: Record<string, unknown>;
+  /** The file it was read from (absolute), which its validation points into. */
+  readonly ignitionConfigFile?: string;
   /** The directory's Butane config (`config.bu`), which this harness cannot render. */
   readonly butaneConfig?: string;
   /** The directory's `data/` (copied to the guest, at `$KOLA_EXT_DATA`). */
@@ -160,7 +162,7 @@ async function scanDirectory(
       executable,
       metadata,
       metadataSource,
-      ...(ignitionConfig ? { ignitionConfig } : {}),
+      ...(ignitionConfig ? { ignitionConfig, ignitionConfigFile: path.join(directory, 'config.ign') } : {}),
       ...(butaneConfig ? { butaneConfig } : {}),
       ...(dataDirectory ? { dataDirectory } : {}),
       warnings: unsupportedKeyWarnings(metadata, metadataSource),

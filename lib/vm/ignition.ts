@@ -1,6 +1,7 @@
 /**
  * Typed Ignition configs (spec 3.3.0) for the VMs the test harness boots: files, users, units,
- * inline data URLs, merging a test's own config.ign, and validation with ignition-validate.
+ * inline data URLs, merging a test's own config.ign, and validation with ignition-validate (of the
+ * configs written here and of a test's own file, as it is).
  */
 import { writeFile } from 'node:fs/promises';
 import { FcosError } from '../errors.ts';
@@ -95,9 +96,20 @@ export interface IgnitionConfig {
   readonly systemd?: { readonly units?: readonly IgnitionUnit[] };
 }
 
-/** An Ignition config failed validation; the message is the validator's. */
 /** A config that ignition-validate refuses; the message carries the validator's words. */
 export class InvalidIgnitionConfigError extends FcosError {}
+
+/** What ignition-validate said of one config file. */
+export interface IgnitionValidation {
+  /** Whether ignition-validate is installed and ran (otherwise nothing was checked). */
+  readonly validated: boolean;
+  /** Whether it accepted the config (warnings do not make a config invalid). */
+  readonly valid: boolean;
+  /** Its errors, one per line (`error at $.storage.files.0.path, line 2 col 29: path not absolute`). */
+  readonly errors: readonly string[];
+  /** Its warnings, one per line (`warning at $.storage.filez, line 1 col 44: Unused key filez`). */
+  readonly warnings: readonly string[];
+}
 
 /** A `data:` URL of `contents` (base64, so any bytes survive). */
 export function dataUrl(contents: string | Buffer): string {
@@ -125,6 +137,30 @@ export function mergeIgnitionJson(base: unknown, extra: unknown): unknown {
 }
 
 /**
+ * Checks the config in `file` with ignition-validate (the harness's one validator, for the configs
+ * it writes and for tests' own config.ign) when it is installed; never throws for an invalid one.
+ */
+export async function validateIgnitionFile(
+  file: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<IgnitionValidation> {
+  const validator = findOnPath('ignition-validate');
+  if (!validator) return { validated: false, valid: true, errors: [], warnings: [] };
+  const result = await runTool(validator, [file], {
+    okExitCodes: [0, 1],
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const lines = `${result.stdout}\n${result.stderr}`
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const warnings = lines.filter((line) => line.startsWith('warning'));
+  const errors = lines.filter((line) => !line.startsWith('warning'));
+  const valid = result.exitCode === 0;
+  return { validated: true, valid, errors: valid ? [] : errors.length > 0 ? errors : lines, warnings };
+}
+
+/**
  * Writes `config` (canonical JSON) to `file` and checks it with ignition-validate when it is
  * installed; an invalid config is an {@link InvalidIgnitionConfigError} with the validator's words.
  */
@@ -134,17 +170,12 @@ export async function writeIgnitionConfig(
   options: { signal?: AbortSignal; constructPath?: string } = {},
 ): Promise<{ validated: boolean }> {
   await writeFile(file, `${canonicalStringify(config)}\n`);
-  const validator = findOnPath('ignition-validate');
-  if (!validator) return { validated: false };
-  const result = await runTool(validator, [file], {
-    okExitCodes: [0, 1],
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  if (result.exitCode !== 0) {
+  const validation = await validateIgnitionFile(file, options.signal ? { signal: options.signal } : {});
+  if (!validation.valid) {
     throw new InvalidIgnitionConfigError(
-      `the Ignition config is invalid (ignition-validate): ${lastLines(`${result.stdout}\n${result.stderr}`, 10)}`,
+      `the Ignition config is invalid (ignition-validate): ${lastLines(validation.errors.join('\n'), 10)}`,
       { ...(options.constructPath ? { constructPath: options.constructPath } : {}), field: 'ignition' },
     );
   }
-  return { validated: true };
+  return { validated: validation.validated };
 }

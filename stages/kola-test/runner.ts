@@ -1,5 +1,6 @@
 /**
- * The KolaTest runner: plans the tests (test-plan.ts), boots them in VMs and reruns failures
+ * The KolaTest runner: plans the tests (test-plan.ts), checks their own Ignition configs before
+ * anything boots (test-configs.ts), boots them in VMs and reruns failures
  * (reruns.ts, vm-run.ts, vm-config.ts), and writes the report (test-report.ts). Its fingerprint is
  * the tests directory's and the denylist's contents.
  */
@@ -13,6 +14,7 @@ import { bootableImage } from './bootable-image.ts';
 import { KolaTestFailedError } from './errors.ts';
 import { kolaTestKind } from './index.ts';
 import { runTests } from './reruns.ts';
+import { checkTestConfigs } from './test-configs.ts';
 import { planTests } from './test-plan.ts';
 import { writeReport } from './test-report.ts';
 
@@ -53,10 +55,12 @@ export default defineRunner(kolaTestKind, {
       platform: 'qemu',
       today: new Date(),
     });
+    // Before anything boots (or is decompressed): a test's invalid config.ign is named in its file.
+    const planned = await checkTestConfigs(context, plan.planned);
     const image = await bootableImage(context);
     const reportDir = path.join(context.workDir, 'report');
     await mkdir(reportDir, { recursive: true });
-    const runs = await runTests(context, image, plan.planned, reportDir);
+    const runs = await runTests(context, image, planned, reportDir);
     const metadata = await writeReport(context, reportDir, {
       results: [...plan.skipped, ...runs.results.values()],
       consoles: runs.consoles,

@@ -40,6 +40,13 @@ export interface PlannedTest {
   readonly skipBaseChecks: boolean;
   /** The test's own Ignition config, merged into its VM's. */
   readonly ignitionConfig?: Record<string, unknown>;
+  /** The file of its own config (absolute), checked before any VM boots (test-configs.ts). */
+  readonly ignitionConfigFile?: string;
+  /**
+   * kola.json `allowConfigWarnings`: the validator's warnings about its config are not reported.
+   * @default false
+   */
+  readonly allowConfigWarnings?: boolean;
   /** What of its metadata the harness could not honour. */
   readonly warnings: readonly string[];
 }
@@ -107,6 +114,8 @@ async function externalCandidate(test: ExternalTest): Promise<Candidate> {
     warnOnly: false,
     skipBaseChecks: (metadata.tags ?? []).includes(SKIP_BASE_CHECKS_TAG),
     ...(test.ignitionConfig ? { ignitionConfig: test.ignitionConfig } : {}),
+    ...(test.ignitionConfigFile ? { ignitionConfigFile: test.ignitionConfigFile } : {}),
+    ...(metadata.allowConfigWarnings ? { allowConfigWarnings: true } : {}),
     warnings: test.warnings,
     tags: metadata.tags ?? [],
     ...(metadata.requiredTag ? { requiredTag: metadata.requiredTag } : {}),
@@ -195,6 +204,8 @@ export async function planTests(options: PlanOptions): Promise<TestPlan> {
       warnOnly: verdict.action === 'warn' || inGracePeriod,
       skipBaseChecks: test.skipBaseChecks,
       ...(test.ignitionConfig ? { ignitionConfig: test.ignitionConfig } : {}),
+      ...(test.ignitionConfigFile ? { ignitionConfigFile: test.ignitionConfigFile } : {}),
+      ...(test.allowConfigWarnings ? { allowConfigWarnings: true } : {}),
       warnings: inGracePeriod
         ? [
             ...test.warnings,

@@ -6,7 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseConsole } from '../../lib/kola/console.ts';
-import { writeIgnitionConfig } from '../../lib/vm/ignition.ts';
+import { InvalidIgnitionConfigError, writeIgnitionConfig } from '../../lib/vm/ignition.ts';
 import { type BootResult, bootDisk } from '../../lib/vm/qemu.ts';
 import { BASIC_TEST_NAME, basicHostProblems } from './basic-test.ts';
 import type { BootableImage } from './bootable-image.ts';
@@ -53,10 +53,19 @@ export async function runVm(
 ): Promise<VmRun> {
   const { props } = context;
   const config = path.join(context.workDir, `${label}.ign`);
-  await writeIgnitionConfig(vmIgnitionConfig(tests, attempt), config, {
-    signal: context.signal,
-    constructPath: context.nodePath,
-  });
+  try {
+    await writeIgnitionConfig(vmIgnitionConfig(tests, attempt), config, {
+      signal: context.signal,
+      constructPath: context.nodePath,
+    });
+  } catch (error) {
+    if (!(error instanceof InvalidIgnitionConfigError)) throw error;
+    // Each test's own config passed (test-configs.ts): what fails is them together, or the harness's part.
+    throw new InvalidIgnitionConfigError(
+      `${label}: the merged Ignition config of ${tests.map((test) => test.name).join(', ')} (${config}) is invalid, though each test's own config is valid: ${error.message}`,
+      { constructPath: context.nodePath, field: 'tests', cause: error },
+    );
+  }
   const consoleFile = path.join(reportDir, 'consoles', `${label}.log`);
   await mkdir(path.dirname(consoleFile), { recursive: true });
   const stop = new AbortController();
