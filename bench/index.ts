@@ -2,6 +2,7 @@
  * `npm run bench`: the benchmarks that run in minutes, one after another, printing numbers.
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
+import { main as cacheStamps } from './cache-stamps.ts';
 import { main as compose } from './compose.ts';
 import { main as disk } from './disk.ts';
 import { main as hash } from './hash.ts';
@@ -15,6 +16,7 @@ await updateGraph();
 await publish();
 await synth();
 await run();
+await cacheStamps();
 await hash([]);
 await compose();
 await disk();
