@@ -37,9 +37,20 @@ export class SlotPool implements ResourcePool {
     return this.queue.pending;
   }
 
-  /** Runs `task` in a slot (every task takes one, whatever `amount` says). */
+  /**
+   * Runs `task` in a slot (every task takes one, whatever `amount` says); rejects without running it
+   * if `signal` aborted while it waited. The signal is not handed to p-queue, which would also reject
+   * a task already running and so let its caller move on while it still cleans up.
+   */
   async run<T>(_amount: number, priority: number, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return (await this.queue.add(task, { priority, ...(signal ? { signal } : {}) })) as T;
+    signal?.throwIfAborted();
+    return (await this.queue.add(
+      () => {
+        signal?.throwIfAborted();
+        return task();
+      },
+      { priority },
+    )) as T;
   }
 }
 
