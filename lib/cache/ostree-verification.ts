@@ -92,14 +92,21 @@ export class CommitVerifier {
    * the records producing it are evicted, and a {@link CorruptCommitError} names it and its producer.
    */
   async ensureSound(commit: string, field: string, consumer: CommitConsumer): Promise<void> {
-    let check = this.checks.get(commit);
-    if (!check) {
-      check = this.check(commit, consumer.signal);
+    const shared = this.checks.get(commit);
+    const check = shared ?? this.check(commit, consumer.signal);
+    if (!shared) {
       this.checks.set(commit, check);
       // A check that could not finish (cancelled, ostree failed) is not a verdict: try again next time.
       check.catch(() => this.checks.delete(commit));
     }
-    const problems = await check;
+    let problems: readonly OstreeObjectProblem[];
+    try {
+      problems = await check;
+    } catch (error) {
+      // Another consumer's check stopped by its own cancellation or failure: check for this one.
+      if (!shared || consumer.signal?.aborted) throw error;
+      return this.ensureSound(commit, field, consumer);
+    }
     if (problems.length > 0) throw new CorruptCommitError(consumer, field, commit, problems);
   }
 

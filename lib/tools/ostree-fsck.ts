@@ -58,14 +58,13 @@ export interface OstreeFsckResult {
 
 /** Options of {@link fsckCommits}. */
 export interface FsckOptions {
-  /**
-   * Runs ostree (the caller's, so that its log and cancellation apply).
-   */
+  /** Runs ostree (the caller's, so that its log and cancellation apply). */
   readonly exec: ToolExec;
 }
 
 /** Prefix of the shadow repositories in a repository's `tmp/` (then the owner's pid). */
 const SHADOW_PREFIX = 'fcos-fsck-';
+/** An object checksum as ostree prints it. */
 const CHECKSUM = /^[0-9a-f]{64}$/;
 
 /**
@@ -78,92 +77,95 @@ export async function fsckCommits(
   options: FsckOptions,
 ): Promise<OstreeFsckResult> {
   const started = performance.now();
+  const wanted = commits === 'all' ? undefined : new Set(commits);
+  const problems = new ProblemList();
   if (!existsSync(path.join(repo, 'config'))) {
     // No repository (never created, or deleted): the commits asked for are missing. Nothing is
     // created here, so that the next compose initializes the repository as usual.
-    const missing = commits === 'all' ? [] : [...new Set(commits)].sort();
-    return {
-      commits: [],
-      objects: 0,
-      problems: missing.map((commit) => ({
-        checksum: commit,
-        type: 'commit' as const,
-        state: 'missing' as const,
-        detail: `no ostree repository at ${repo}`,
-        commits: [commit],
-      })),
-      damagedCommits: missing,
-      untraversable: {},
-      durationMs: performance.now() - started,
-    };
+    for (const commit of wanted ?? []) problems.add(missingCommit(commit, `no ostree repository at ${repo}`));
+    return summary([], 0, problems, {}, wanted, started);
   }
   const shadow = await makeShadow(options.exec, repo);
   try {
-    const wanted = commits === 'all' ? undefined : new Set(commits);
     const linked = await linkObjects(repo, shadow, wanted);
-    const problems = new ProblemList();
     for (const commit of wanted ?? []) {
-      if (!linked.commits.includes(commit)) {
-        problems.add({
-          checksum: commit,
-          type: 'commit',
-          state: 'missing',
-          detail: 'no such commit',
-          commits: [commit],
-        });
-      }
+      if (!linked.includes(commit)) problems.add(missingCommit(commit, 'no such commit'));
     }
-    const untraversable: Record<string, string> = {};
     const run = await runFsck(options.exec, shadow);
     for (const problem of run.problems) problems.add(problem);
-    if (run.fatal !== undefined) {
-      // fsck stopped at a commit it could not traverse: find the damaged metadata by hashing, and
-      // which commits are affected by checking each on its own.
-      for (const problem of await hashMetadataObjects(shadow)) problems.add(problem);
-      const single = linked.commits.length === 1 ? linked.commits[0] : undefined;
-      if (single !== undefined) untraversable[single] = run.fatal;
-      else {
-        await Promise.all(linked.commits.map((commit) => unlink(objectFile(shadow, commit, 'commit'))));
-        for (const commit of linked.commits) {
-          const file = objectFile(shadow, commit, 'commit');
-          linkInto(objectFile(repo, commit, 'commit'), file);
-          const alone = await runFsck(options.exec, shadow);
-          for (const problem of alone.problems) problems.add(problem);
-          if (alone.fatal !== undefined) untraversable[commit] = alone.fatal;
-          await unlink(file).catch(() => {});
-        }
-      }
-      for (const [commit, message] of Object.entries(untraversable)) {
-        const missing = /No such metadata object ([0-9a-f]{64})\.(commit|dirtree|dirmeta)/.exec(message);
-        if (missing) {
-          problems.add({
-            checksum: missing[1]!,
-            type: missing[2] as OstreeObjectType,
-            state: 'missing',
-            detail: message,
-            commits: [commit],
-          });
-        }
-      }
-    }
-    const list = problems.list();
-    const damaged = new Set(Object.keys(untraversable));
-    for (const problem of list) for (const commit of problem.commits) damaged.add(commit);
-    // A damaged object ostree did not attribute (found by hashing) damages the one commit checked.
-    if (linked.commits.length === 1 && list.length > 0) damaged.add(linked.commits[0]!);
-    return {
-      commits: [...linked.commits].sort(),
-      objects: run.objects,
-      problems: list,
-      damagedCommits: [...damaged]
-        .filter((commit) => linked.commits.includes(commit) || wanted?.has(commit))
-        .sort(),
-      untraversable,
-      durationMs: performance.now() - started,
-    };
+    const untraversable =
+      run.fatal === undefined
+        ? {}
+        : await checkUntraversable(options.exec, repo, shadow, linked, run.fatal, problems);
+    return summary(linked, run.objects, problems, untraversable, wanted, started);
   } finally {
     await rm(shadow, { recursive: true, force: true });
   }
+}
+
+/**
+ * After fsck stopped at a commit it could not traverse: finds the damaged metadata by hashing
+ * and, when several commits are checked, which of them are affected by checking each on its own
+ * (adding what it finds to `problems`). Returns what fsck said of each untraversable commit.
+ */
+async function checkUntraversable(
+  exec: ToolExec,
+  repo: string,
+  shadow: string,
+  commits: readonly string[],
+  fatal: string,
+  problems: ProblemList,
+): Promise<Record<string, string>> {
+  for (const problem of await hashMetadataObjects(shadow)) problems.add(problem);
+  const untraversable: Record<string, string> = {};
+  if (commits.length === 1) untraversable[commits[0]!] = fatal;
+  else {
+    await Promise.all(commits.map((commit) => unlink(objectFile(shadow, commit, 'commit'))));
+    for (const commit of commits) {
+      const file = objectFile(shadow, commit, 'commit');
+      linkInto(objectFile(repo, commit, 'commit'), file);
+      const alone = await runFsck(exec, shadow);
+      for (const problem of alone.problems) problems.add(problem);
+      if (alone.fatal !== undefined) untraversable[commit] = alone.fatal;
+      await unlink(file).catch(() => {});
+    }
+  }
+  for (const [commit, message] of Object.entries(untraversable)) {
+    const missing = /No such metadata object ([0-9a-f]{64})\.(commit|dirtree|dirmeta)/.exec(message);
+    if (!missing) continue;
+    const type = missing[2] as OstreeObjectType;
+    problems.add({ checksum: missing[1]!, type, state: 'missing', detail: message, commits: [commit] });
+  }
+  return untraversable;
+}
+
+/** The problem of a commit that is not there. */
+function missingCommit(commit: string, detail: string): OstreeObjectProblem {
+  return { checksum: commit, type: 'commit', state: 'missing', detail, commits: [commit] };
+}
+
+/** The result of a check of `checked` commits, with the commits damaged by `problems` or not traversable. */
+function summary(
+  checked: readonly string[],
+  objects: number | undefined,
+  problems: ProblemList,
+  untraversable: Record<string, string>,
+  wanted: ReadonlySet<string> | undefined,
+  started: number,
+): OstreeFsckResult {
+  const list = problems.list();
+  const damaged = new Set(Object.keys(untraversable));
+  for (const problem of list) for (const commit of problem.commits) damaged.add(commit);
+  // A damaged object ostree did not attribute (found by hashing) damages the one commit checked.
+  if (checked.length === 1 && list.length > 0) damaged.add(checked[0]!);
+  return {
+    commits: [...checked].sort(),
+    objects,
+    problems: list,
+    damagedCommits: [...damaged].filter((commit) => checked.includes(commit) || wanted?.has(commit)).sort(),
+    untraversable,
+    durationMs: performance.now() - started,
+  };
 }
 
 /** Problems by object, merged (one object is reported once, with every commit that names it). */
@@ -216,7 +218,7 @@ async function linkObjects(
   repo: string,
   shadow: string,
   wanted: ReadonlySet<string> | undefined,
-): Promise<{ commits: string[] }> {
+): Promise<string[]> {
   const commits: string[] = [];
   const objects = path.join(repo, 'objects');
   for (const prefix of readdirSync(objects)) {
@@ -237,7 +239,7 @@ async function linkObjects(
     }
     await yieldToEventLoop();
   }
-  return { commits };
+  return commits;
 }
 
 /** Hardlinks `source` at `destination`; a symlink where a hardlink is refused (another owner). */
