@@ -155,3 +155,19 @@ describe('blob stamps', () => {
     expect(existsSync(path.join(work, 'damaged'))).toBe(false);
   });
 });
+
+describe('blob stamps and gc', () => {
+  it('gc deletes the stamps of the blobs it deletes, and stamps whose blob is gone', async () => {
+    const { root, store } = await newStore();
+    const kept = await store.putBytes('kept by no record, but within the grace period');
+    const removedByHand = await store.putBytes('removed by hand');
+    await rm(store.blobPath(removedByHand.digest));
+    const { collectGarbage } = await import('../../lib/cache/gc.ts');
+    await collectGarbage(root, { maxSizeBytes: Number.MAX_SAFE_INTEGER });
+    expect(existsSync(store.stamps.stampPath(removedByHand.digest))).toBe(false);
+    expect(store.stampState(kept.digest)).toBe('trusted');
+    await collectGarbage(root, { maxSizeBytes: Number.MAX_SAFE_INTEGER, unreferencedGraceMs: 0 });
+    expect(existsSync(store.blobPath(kept.digest))).toBe(false);
+    expect(existsSync(store.stamps.stampPath(kept.digest))).toBe(false);
+  });
+});
