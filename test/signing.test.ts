@@ -143,6 +143,22 @@ describe('the throwaway key', () => {
     expect((await listKeys(exec, throwawayHomeOf(cache), { secret: false })).length).toBe(1);
   });
 
+  it('tells its fingerprint without running gpg once it exists (a Publish fingerprint runs every run)', async () => {
+    const cache = await makeTempDir('fcos-cache-');
+    const request = {
+      mode: 'throwaway' as const,
+      environment: {},
+      workDir: await makeTempDir('fcos-work-'),
+      cacheDirectory: cache,
+      nodePath: 'Publish',
+    };
+    const generated = await signingKeyFingerprint(exec, request);
+    const [key] = await listKeys(exec, throwawayHomeOf(cache), { secret: false });
+    expect(generated).toBe(key!.fingerprint);
+    const noTools: typeof exec = () => Promise.reject(new Error('no tool may run'));
+    expect(await signingKeyFingerprint(noTools, request)).toBe(generated);
+  });
+
   it("signs in a private copy whose agent is stopped and removed with it, the cache's home untouched", async () => {
     const cache = await makeTempDir('fcos-cache-');
     // A work directory deep enough that gpg-agent's socket path would not fit in it.

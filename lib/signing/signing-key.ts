@@ -19,7 +19,11 @@ import {
   openGnupgHome,
 } from './gnupg-home.ts';
 import type { SigningMode } from './modes.ts';
-import { ensureThrowawayKey } from './throwaway-key.ts';
+import {
+  ensureThrowawayKey,
+  recordThrowawayKeyFingerprint,
+  throwawayKeyFingerprint,
+} from './throwaway-key.ts';
 
 /** The environment variables that name a signing key. */
 export const SIGNING_ENVIRONMENT = {
@@ -183,12 +187,31 @@ export async function signingKeyFingerprint(
   exec: ToolExec,
   request: SigningKeyRequest,
 ): Promise<string | undefined> {
+  // The throwaway key records its fingerprint when generated: no gpg on every null run.
+  if (usesThrowawayKey(request) && request.cacheDirectory !== undefined) {
+    const recorded = await throwawayKeyFingerprint(request.cacheDirectory);
+    if (recorded !== undefined) return recorded;
+  }
   const key = await resolveSigningKey(exec, request);
   try {
+    // A throwaway key made before fingerprints were recorded gets its record now.
+    if (key?.source === 'throwaway' && request.cacheDirectory !== undefined) {
+      await recordThrowawayKeyFingerprint(request.cacheDirectory, key.fingerprint);
+    }
     return key?.fingerprint;
   } finally {
     await key?.release();
   }
+}
+
+/** Whether `request` resolves to the cache's throwaway key (no key named by the environment). */
+function usesThrowawayKey(request: SigningKeyRequest): boolean {
+  const { environment } = request;
+  return (
+    request.mode === 'throwaway' &&
+    nonEmpty(environment[SIGNING_ENVIRONMENT.gnupgHome]) === undefined &&
+    nonEmpty(environment[SIGNING_ENVIRONMENT.keyFile]) === undefined
+  );
 }
 
 /** `value` unless it is empty or unset. */

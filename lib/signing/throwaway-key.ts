@@ -6,7 +6,7 @@
  * rename wins, the loser discards its key and uses the winner's, so one key remains.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ToolExec } from '../exec.ts';
 import { SigningKeyError } from './errors.ts';
@@ -18,6 +18,29 @@ export const THROWAWAY_USER_ID = 'fcos-cdk throwaway signing key (local builds o
 /** The throwaway key's home under the cache directory `cacheDirectory`. */
 export function throwawayHomeOf(cacheDirectory: string): string {
   return path.join(cacheDirectory, 'signing', 'gnupg');
+}
+
+/** The file beside the throwaway key holding its fingerprint (public, like the key's id). */
+const FINGERPRINT_FILE = 'fcos-cdk-fingerprint';
+
+/** The throwaway key's fingerprint when the key exists and recorded it; undefined otherwise. */
+export async function throwawayKeyFingerprint(cacheDirectory: string): Promise<string | undefined> {
+  const text = await readFile(path.join(throwawayHomeOf(cacheDirectory), FINGERPRINT_FILE), 'utf8').catch(
+    () => undefined,
+  );
+  const fingerprint = text?.trim();
+  return fingerprint && /^[0-9A-F]{40,64}$/.test(fingerprint) ? fingerprint : undefined;
+}
+
+/** Records `fingerprint` beside the throwaway key (atomically; the key itself is untouched). */
+export async function recordThrowawayKeyFingerprint(
+  cacheDirectory: string,
+  fingerprint: string,
+): Promise<void> {
+  const file = path.join(throwawayHomeOf(cacheDirectory), FINGERPRINT_FILE);
+  const staging = `${file}.${process.pid}.new`;
+  await writeFile(staging, `${fingerprint}\n`);
+  await rename(staging, file);
 }
 
 /** Generates the throwaway key on first use; returns its home (complete once it exists). */
@@ -49,9 +72,12 @@ export async function ensureThrowawayKey(exec: ToolExec, cacheDirectory: string)
     for (const entry of await readdir(staging)) {
       if (entry.startsWith('S.')) await rm(path.join(staging, entry), { force: true });
     }
-    if ((await listKeys(exec, opened.path, { secret: false })).length !== 1) {
+    const keys = await listKeys(exec, opened.path, { secret: false });
+    if (keys.length !== 1) {
       throw new SigningKeyError(`gpg did not generate the throwaway signing key in ${staging}`);
     }
+    // Renamed along with the key: a fingerprint (Publish's, every run) needs no gpg then.
+    await writeFile(path.join(staging, FINGERPRINT_FILE), `${keys[0]!.fingerprint}\n`);
     await rename(staging, home).catch((error: NodeJS.ErrnoException) => {
       // Another node generated one first: one key is kept, theirs.
       if (!existsSync(path.join(home, 'pubring.kbx'))) throw error;
