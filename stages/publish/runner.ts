@@ -12,7 +12,6 @@ import path from 'node:path';
 import { sha256Bytes } from '../../lib/cache/hash.ts';
 import type { PublishDestination } from '../../lib/release/destinations/destination.ts';
 import { DirectoryDestination } from '../../lib/release/destinations/directory.ts';
-import { S3Destination } from '../../lib/release/destinations/s3.ts';
 import { publishedPaths, releaseIndexSchema, streamMetadataSchema } from '../../lib/release/formats.ts';
 import {
   defineRunner,
@@ -35,14 +34,16 @@ type PublishNodeProps = NodeProps<PublishConfig>;
 export const PUBLICATION_FILE = 'publication.json';
 
 /** The destination the props name (a directory is relative to the project). */
-export function openDestination(
+export async function openDestination(
   context: Pick<FingerprintContext<PublishNodeProps>, 'props' | 'projectDir' | 'nodePath' | 'signal'>,
-): PublishDestination {
+): Promise<PublishDestination> {
   const { destination } = context.props;
   if ('directory' in destination) {
     return new DirectoryDestination(path.resolve(context.projectDir, destination.directory));
   }
   const { s3 } = destination;
+  // The AWS SDK (0.1 s to load) only for an S3 destination: a directory's null run never needs it.
+  const { S3Destination } = await import('../../lib/release/destinations/s3.ts');
   return new S3Destination(
     {
       bucket: s3.bucket,
@@ -66,7 +67,7 @@ export function openDestination(
  * again after a run (`fingerprintChangesWhenRun`), so the run after a first publish is a hit.
  */
 async function fingerprintPublish(context: FingerprintContext<PublishNodeProps>): Promise<JsonValue> {
-  const destination = openDestination(context);
+  const destination = await openDestination(context);
   let documents: JsonValue;
   try {
     documents = await publishedDocuments(context, destination);
@@ -148,7 +149,7 @@ export async function runPublish(
     inputs: context.inputs,
     ostreeRepo: context.ostreeRepo,
   });
-  const destination = openDestination(context);
+  const destination = await openDestination(context);
   const key = await resolveSigningKey(context.exec, {
     mode: context.props.signing,
     environment: process.env,
