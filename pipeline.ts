@@ -117,9 +117,11 @@ for (const stream of streams) {
         commit: compose.commit,
         images: images.map((image) => image.image),
         cloudImages: cloudImages.map((upload) => upload.cloudImage),
-        ...('directory' in destination
-          ? { previousReleases: `${destination.directory}/prod/streams/${stream}/releases.json` }
-          : {}),
+        // The published index: read from the directory, or from where the bucket is served.
+        previousReleases:
+          'directory' in destination
+            ? `${destination.directory}/prod/streams/${stream}/releases.json`
+            : `${baseUrl}/prod/streams/${stream}/releases.json`,
       }),
     );
   }

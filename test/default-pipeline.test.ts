@@ -152,6 +152,9 @@ describe('the default pipeline', () => {
       s3: expect.objectContaining({ bucket: 'fcos-builds', endpoint: 'http://127.0.0.1:9000' }),
     });
     expect(assembly.nodes['testing/Release']!.props.baseUrl).toBe('https://builds.example.org');
+    expect(assembly.nodes['testing/x86_64/Build']!.props.previousReleases).toBe(
+      'https://builds.example.org/prod/streams/testing/releases.json',
+    );
     expect(assembly.nodes['testing/Publish']!.resources.class).toBe('net');
   });
 
