@@ -22,6 +22,9 @@ Runs the synthesized pipeline (fcos.out/pipeline.json); unchanged nodes come fro
 Options:
   --out DIR             synthesis output directory (default: fcos.out)
   --cache DIR           cache directory (default: $FCOS_CACHE_DIR, else ./cache)
+  --work-dir DIR        where nodes' work directories are made, e.g. a scratch disk or a
+                        tmpfs (default: $FCOS_WORK_DIR, else <cache>/work); on another
+                        filesystem outputs are copied into the cache instead of moved
   --only GLOB           run only matching nodes and what they need (repeatable; * within a
                         path segment, ** across segments)
   --force GLOB          ignore the cache for matching nodes (repeatable)
@@ -60,6 +63,19 @@ function positiveInteger(value: string | undefined, option: string): number | un
   return parsed;
 }
 
+/**
+ * The work directory root: `--work-dir`, else $FCOS_WORK_DIR (empty counts as unset), else
+ * undefined (the cache's own). An empty option or `0` is refused rather than read as a path.
+ */
+function workDirectory(option: string | undefined): string | undefined {
+  const [value, source] =
+    option !== undefined ? [option, '--work-dir'] : [process.env.FCOS_WORK_DIR || undefined, 'FCOS_WORK_DIR'];
+  if (value === undefined) return undefined;
+  if (value.trim() === '' || value === '0')
+    throw new UsageError(`${source} takes a directory, not '${value}'`);
+  return path.resolve(value);
+}
+
 /** Runs fcos-run with `argv`; resolves to the exit code. */
 export async function main(
   argv: readonly string[],
@@ -74,6 +90,7 @@ export async function main(
       options: {
         out: { type: 'string' },
         cache: { type: 'string' },
+        'work-dir': { type: 'string' },
         only: { type: 'string', multiple: true },
         force: { type: 'string', multiple: true },
         'dry-run': { type: 'boolean' },
@@ -122,9 +139,11 @@ export async function main(
     };
     const outdir = path.resolve(values.out ?? 'fcos.out');
     const cacheDir = cacheDirectory(values.cache);
+    const workDir = workDirectory(values['work-dir']);
     const result = await runPipeline({
       outdir,
       cacheDir,
+      ...(workDir !== undefined ? { workDir } : {}),
       ...(values.only ? { only: values.only } : {}),
       ...(values.force ? { force: values.force } : {}),
       dryRun: values['dry-run'] ?? false,

@@ -73,6 +73,21 @@ export class CorruptInputError extends FcosError {
   }
 }
 
+/** Options of an {@link ArtifactStore}. */
+export interface ArtifactStoreOptions {
+  /**
+   * Directory in which runners' work directories are made. On another filesystem than the cache
+   * (a scratch disk, a tmpfs) outputs are copied into the cache instead of renamed. It may be
+   * shared with other runs and other programs: only directories named as this store names them
+   * (`<pid>-<node>-<random>`) are ever removed.
+   * @default `<root>/work`
+   */
+  readonly workRoot?: string;
+}
+
+/** A work directory's name as {@link ArtifactStore.makeWorkDir} makes it: owner pid, node, mkdtemp's six characters. */
+const WORK_DIRECTORY_NAME = /^(\d+)-[A-Za-z0-9._-]+-[A-Za-z0-9]{6}$/;
+
 /** The cache directory layout and the operations the executor needs on it. */
 export class ArtifactStore {
   /** Cache root. */
@@ -83,29 +98,36 @@ export class ArtifactStore {
   readonly actions: ActionCache;
   /** The archive-mode ostree repository holding commits. */
   readonly ostreeRepo: string;
-  /** Where runners' work directories are made (same filesystem as the blobs, so outputs move in). */
+  /**
+   * Where runners' work directories are made: by default `<root>/work`, on the blobs' filesystem
+   * so that outputs move in by rename; elsewhere they are copied in (see {@link ArtifactStoreOptions}).
+   */
   readonly workRoot: string;
   /** Checks a commit before it is consumed, once per process (lib/cache/ostree-verification.ts). */
   private readonly commits: CommitVerifier;
   /** Blobs checked in this run (inode and size), to skip relinking outputs already in place. */
   private readonly blobStats = new Map<string, { readonly ino: number; readonly size: number }>();
 
-  constructor(root: string) {
+  constructor(root: string, options: ArtifactStoreOptions = {}) {
     this.root = path.resolve(root);
     this.blobs = new CasStore(this.root);
     this.actions = new ActionCache(this.root);
     this.ostreeRepo = path.join(this.root, 'ostree', 'repo');
     this.commits = new CommitVerifier(this.ostreeRepo, this.actions);
-    this.workRoot = path.join(this.root, 'work');
+    this.workRoot = path.resolve(options.workRoot ?? path.join(this.root, 'work'));
   }
 
-  /** Creates the directories and clears leftovers of crashed runs. */
+  /**
+   * Creates the directories and clears the work directories of dead runs. Only names this store
+   * makes are considered, since a custom work root may hold other programs' files.
+   */
   async init(): Promise<void> {
     await this.blobs.init();
     await mkdir(this.workRoot, { recursive: true });
     for (const entry of await readdir(this.workRoot)) {
-      const owner = Number(entry.split('-', 1)[0]);
-      if (!isProcessAlive(owner)) await rm(path.join(this.workRoot, entry), { recursive: true, force: true });
+      const owner = WORK_DIRECTORY_NAME.exec(entry)?.[1];
+      if (owner !== undefined && !isProcessAlive(Number(owner)))
+        await rm(path.join(this.workRoot, entry), { recursive: true, force: true });
     }
   }
 

@@ -34,6 +34,12 @@ export interface RunOptions {
   /** Cache root. */
   readonly cacheDir: string;
   /**
+   * Where runners' work directories are made (a scratch disk, a tmpfs); on another filesystem
+   * than the cache, outputs are copied into the cache instead of renamed.
+   * @default `<cacheDir>/work`
+   */
+  readonly workDir?: string;
+  /**
    * Run only the nodes matching these globs, and what they need.
    * @default every node
    */
@@ -123,7 +129,10 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const selected = selectNodes(graph, options.only);
   const forced = forcedNodes(selected, options.force);
   const runners = await loadRunners(assembly, selected, projectDir);
-  const store = new ArtifactStore(options.cacheDir);
+  const store = new ArtifactStore(
+    options.cacheDir,
+    options.workDir !== undefined ? { workRoot: options.workDir } : {},
+  );
   await store.init();
   await mkdir(outdir, { recursive: true });
   const release = await lockOutputDirectory(outdir, {
