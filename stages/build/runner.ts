@@ -8,7 +8,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../../lib/cache/hash.ts';
-import { cosaMetaProblems } from '../../lib/release/cosa-meta-validation.ts';
 import { defineRunner, type NodeProps, type RunnerContext, requireInput } from '../../lib/runner.ts';
 import { canonicalStringify } from '../../lib/util/canonical-json.ts';
 import { commitTimestamp, writeCommitArchive } from './commit-archive.ts';
@@ -105,6 +104,8 @@ async function runBuild(context: RunnerContext<BuildNodeProps>) {
     cloudImages,
     parent: await findParent(context, commitMetadata.version, commitMetadata.arch),
   });
+  // ajv (40 ms to load) only when a Build runs: every null run imports this runner for its fingerprint.
+  const { cosaMetaProblems } = await import('../../lib/release/cosa-meta-validation.ts');
   const problems = cosaMetaProblems(meta);
   if (problems.length > 0) {
     throw new BuildError(
