@@ -131,7 +131,6 @@ describe('the throwaway key', () => {
         signingKeyFingerprint(exec, {
           mode: 'throwaway',
           environment: {},
-          workDir: await makeTempDir(`fcos-work-${index}-`),
           cacheDirectory: cache,
           nodePath: `Publish${index}`,
         }),
@@ -148,7 +147,6 @@ describe('the throwaway key', () => {
     const request = {
       mode: 'throwaway' as const,
       environment: {},
-      workDir: await makeTempDir('fcos-work-'),
       cacheDirectory: cache,
       nodePath: 'Publish',
     };

@@ -6,7 +6,8 @@
  * the cache's throwaway key (a private copy of it, so that no agent is ever shared between nodes).
  * Only the key's fingerprint leaves this module: never its material.
  */
-import { cp } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ToolExec } from '../exec.ts';
 import { SigningKeyError } from './errors.ts';
@@ -181,31 +182,38 @@ function chooseKey(
 
 /**
  * The fingerprint of the key a node would sign with (undefined: it does not sign), for the
- * node's cache fingerprint: resolved in `scratchDirectory`, then released.
+ * node's cache fingerprint: the throwaway key's recorded one, else the key resolved in a scratch
+ * directory that is removed again (no work directory exists when fingerprints are taken).
  */
 export async function signingKeyFingerprint(
   exec: ToolExec,
-  request: SigningKeyRequest,
+  request: Omit<SigningKeyRequest, 'workDir'>,
 ): Promise<string | undefined> {
+  if (request.mode === 'none') return undefined;
   // The throwaway key records its fingerprint when generated: no gpg on every null run.
   if (usesThrowawayKey(request) && request.cacheDirectory !== undefined) {
     const recorded = await throwawayKeyFingerprint(request.cacheDirectory);
     if (recorded !== undefined) return recorded;
   }
-  const key = await resolveSigningKey(exec, request);
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'fcos-signing-key-'));
   try {
-    // A throwaway key made before fingerprints were recorded gets its record now.
-    if (key?.source === 'throwaway' && request.cacheDirectory !== undefined) {
-      await recordThrowawayKeyFingerprint(request.cacheDirectory, key.fingerprint);
+    const key = await resolveSigningKey(exec, { ...request, workDir: scratch });
+    try {
+      // A throwaway key made before fingerprints were recorded gets its record now.
+      if (key?.source === 'throwaway' && request.cacheDirectory !== undefined) {
+        await recordThrowawayKeyFingerprint(request.cacheDirectory, key.fingerprint);
+      }
+      return key?.fingerprint;
+    } finally {
+      await key?.release();
     }
-    return key?.fingerprint;
   } finally {
-    await key?.release();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
 /** Whether `request` resolves to the cache's throwaway key (no key named by the environment). */
-function usesThrowawayKey(request: SigningKeyRequest): boolean {
+function usesThrowawayKey(request: Pick<SigningKeyRequest, 'mode' | 'environment'>): boolean {
   const { environment } = request;
   return (
     request.mode === 'throwaway' &&

@@ -5,6 +5,7 @@
  * once each build a complete home in a directory of their own and rename it into place: the first
  * rename wins, the loser discards its key and uses the winner's, so one key remains.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -38,7 +39,8 @@ export async function recordThrowawayKeyFingerprint(
   fingerprint: string,
 ): Promise<void> {
   const file = path.join(throwawayHomeOf(cacheDirectory), FINGERPRINT_FILE);
-  const staging = `${file}.${process.pid}.new`;
+  // Unique: nodes of one process may record it at the same time.
+  const staging = `${file}.${process.pid}.${randomUUID()}.new`;
   await writeFile(staging, `${fingerprint}\n`);
   await rename(staging, file);
 }

@@ -6,8 +6,7 @@
  * idempotent (publish-release.ts): a re-run sends only what is missing.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Bytes } from '../../lib/cache/hash.ts';
 import type { PublishDestination } from '../../lib/release/destinations/destination.ts';
@@ -77,24 +76,18 @@ async function fingerprintPublish(context: FingerprintContext<PublishNodeProps>)
   }
   const published = documents !== null && typeof documents === 'object' && 'releaseIndex' in documents;
   // Resolving the key may generate the throwaway key (once); its material never leaves this call.
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'fcos-publish-key-'));
-  try {
-    const signingKey = await signingKeyFingerprint(context.exec, {
-      mode: context.props.signing,
-      environment: process.env,
-      workDir: scratch,
-      cacheDirectory: context.cacheDirectory,
-      nodePath: context.nodePath,
-    });
-    return {
-      destination: destination.description,
-      documents,
-      signingKey: signingKey ?? null,
-      ...(published ? {} : { nonce: randomUUID() }),
-    };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const signingKey = await signingKeyFingerprint(context.exec, {
+    mode: context.props.signing,
+    environment: process.env,
+    cacheDirectory: context.cacheDirectory,
+    nodePath: context.nodePath,
+  });
+  return {
+    destination: destination.description,
+    documents,
+    signingKey: signingKey ?? null,
+    ...(published ? {} : { nonce: randomUUID() }),
+  };
 }
 
 /**
