@@ -107,6 +107,7 @@ export async function planPublication(context: PlanContext): Promise<PublishPlan
   }
 
   const arches: PlannedArch[] = [];
+  const metas: BuildMeta[] = [];
   for (const reference of props.builds) {
     const input = requireInput(context, reference);
     const meta = await readJson(input.path, buildMetaSchema, `meta.json (${reference.$input})`, fail);
@@ -114,6 +115,7 @@ export async function planPublication(context: PlanContext): Promise<PublishPlan
     const releaseArch = release.architectures[arch];
     // A build of an arch the release does not have is not published with it.
     if (releaseArch === undefined) continue;
+    metas.push(meta);
     if (meta.buildid !== version) {
       fail(`the ${arch} build is ${meta.buildid}, but the release is ${version}`, reference.$input);
     }
@@ -159,7 +161,7 @@ export async function planPublication(context: PlanContext): Promise<PublishPlan
     stream,
     version,
     baseUrl: props.baseUrl,
-    lastModified: newestTimestamp(await Promise.all(arches.map((arch) => readMeta(arch.meta.path)))),
+    lastModified: newestTimestamp(metas),
     release: {
       document: release,
       file: await plannedFile(publishedPaths.release(stream, version), releaseInput),
@@ -237,11 +239,6 @@ async function readJson<T>(
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   return fail(`${what} is not valid: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message}`);
-}
-
-/** A build's meta.json (already validated once). */
-async function readMeta(file: string): Promise<BuildMeta> {
-  return buildMetaSchema.parse(JSON.parse(await readFile(file, 'utf8')));
 }
 
 /** The newest `ostree-timestamp` as `YYYY-MM-DDTHH:MM:SSZ`. */

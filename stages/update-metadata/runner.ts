@@ -4,9 +4,9 @@
  * lib/release/update-metadata.ts. Its output depends on props, inputs and the `from` file only
  * (the fingerprint is the merged document's digest), never on the wall clock.
  */
-import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256Bytes } from '../../lib/cache/hash.ts';
 import { FcosError } from '../../lib/errors.ts';
 import { type UpdateMetadataDocument, updateMetadataSchema } from '../../lib/release/formats.ts';
 import {
@@ -94,7 +94,7 @@ function resolveEntries(context: FingerprintContext<UpdateMetadataNodeProps>): U
 /** The `from` document, parsed and validated; undefined without `from`. */
 async function readFromDocument(
   context: FingerprintContext<UpdateMetadataNodeProps>,
-): Promise<{ document: UpdateMetadataDocument; text: string } | undefined> {
+): Promise<UpdateMetadataDocument | undefined> {
   const from = context.props.from;
   if (from === undefined) return undefined;
   const errorOptions = { constructPath: context.nodePath, field: 'from' };
@@ -123,7 +123,7 @@ async function readFromDocument(
       errorOptions,
     );
   }
-  return { document: result.data, text };
+  return result.data;
 }
 
 /** The document from the entries (release versions resolved) merged over the `from` document. */
@@ -134,7 +134,7 @@ async function mergedDocument(
   return buildUpdateMetadata({
     stream: context.props.stream,
     entries: resolveEntries(context),
-    ...(from ? { existing: from.document } : {}),
+    ...(from ? { existing: from } : {}),
     ...(context.props.asOf === undefined ? {} : { asOf: context.props.asOf }),
     constructPath: context.nodePath,
   });
@@ -152,7 +152,7 @@ export default defineRunner(updateMetadataKind, {
   async fingerprint(context) {
     if (context.props.from === undefined) return null;
     const document = await mergedDocument(context);
-    return { document: createHash('sha256').update(renderUpdateMetadata(document)).digest('hex') };
+    return { document: sha256Bytes(renderUpdateMetadata(document)) };
   },
 
   /** Builds the document from the entries (release versions resolved) and the from document, and writes it. */
