@@ -330,12 +330,13 @@ describe('addBuild', () => {
     expect(addBuild(index, '41.1.2.0', ['aarch64', 'x86_64'], 't2')).toBe(index);
   });
 
-  it('refuses an arch of a build added twice, naming the build and the arch', () => {
+  it('lists each arch of a build once: known arches change nothing, new ones join the entry', () => {
     const index = addBuild(undefined, '41.1.2.0', ['x86_64', 'aarch64'], 't1');
-    expect(() => addBuild(index, '41.1.2.0', ['x86_64'], 't2')).toThrow(
-      /cannot add build 41\.1\.2\.0: it is already in the index with x86_64 \(it has x86_64, aarch64\)/,
-    );
-    expect(() => addBuild(index, '41.1.2.0', ['x86_64', 's390x'], 't2')).toThrow(BuildsIndexError);
+    expect(addBuild(index, '41.1.2.0', ['x86_64'], 't2')).toBe(index);
+    const merged = addBuild(index, '41.1.2.0', ['x86_64', 's390x'], 't2');
+    expect(merged.builds).toEqual([{ id: '41.1.2.0', arches: ['x86_64', 'aarch64', 's390x'] }]);
+    expect(merged.timestamp).toBe('t2');
+    expect(() => addBuild(index, '41.2.2.0', [], 't2')).toThrow(BuildsIndexError);
     expect(() => addBuild(index, '41.2.2.0', [], 't2')).toThrow(/at least one arch/);
   });
 });

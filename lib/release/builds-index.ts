@@ -1,8 +1,9 @@
 /**
  * Adding a build to a stream's builds index (`builds/builds.json`), as coreos-assembler keeps it:
- * newest first, one entry per build id listing the arches built so far. An arch of a build is
- * added once: publishing the same build with the same arches again changes nothing, a new arch
- * of a known build joins its entry, anything else is refused. Pure: the caller reads and writes.
+ * newest first, one entry per build id listing the arches built so far. Each arch is listed once:
+ * publishing a build again changes nothing for the arches it already lists, and a new arch of a
+ * known build joins its entry (releases.json's superset rule is checked by appendRelease). Pure:
+ * the caller reads and writes.
  */
 import { BuildsIndexError } from './errors.ts';
 import type { BuildsIndex } from './formats.ts';
@@ -29,20 +30,9 @@ export function addBuild(
     return { ...index, builds: [{ id, arches: [...arches] }, ...index.builds], timestamp };
   }
   const existing = index.builds[position]!;
-  if (sameSet(existing.arches, arches)) return index;
-  const again = arches.filter((arch) => existing.arches.includes(arch));
-  if (again.length > 0) {
-    throw new BuildsIndexError(
-      id,
-      `it is already in the index with ${again.join(', ')} (it has ${existing.arches.join(', ')}): an arch of a build is published once`,
-    );
-  }
+  const added = arches.filter((arch) => !existing.arches.includes(arch));
+  if (added.length === 0) return index;
   const builds = [...index.builds];
-  builds[position] = { ...existing, arches: [...existing.arches, ...arches] };
+  builds[position] = { ...existing, arches: [...existing.arches, ...added] };
   return { ...index, builds, timestamp };
-}
-
-/** Whether two lists hold the same names, in any order. */
-function sameSet(left: readonly string[], right: readonly string[]): boolean {
-  return left.length === right.length && left.every((item) => right.includes(item));
 }

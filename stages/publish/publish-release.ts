@@ -99,14 +99,14 @@ export async function publishRelease(plan: PublishPlan, context: PublishContext)
   );
   const buildsKey = publishedPaths.buildsIndex(stream);
   const existingBuilds = await readDocument<BuildsIndex>(destination, buildsKey, buildsIndexSchema, nodePath);
-  const builds = refusedAs(destination, buildsKey, nodePath, () => {
-    const arches = plan.arches.map((arch) => arch.arch);
-    // A superset of a published build adds only its new arches (builds.json takes each arch once).
-    const published = existingBuilds?.builds.find((build) => build.id === version)?.arches ?? [];
-    const added = arches.filter((arch) => !published.includes(arch));
-    if (published.length > 0 && added.length === 0) return existingBuilds!;
-    return addBuild(existingBuilds, version, added, lastModified);
-  });
+  const builds = refusedAs(destination, buildsKey, nodePath, () =>
+    addBuild(
+      existingBuilds,
+      version,
+      plan.arches.map((arch) => arch.arch),
+      lastModified,
+    ),
+  );
   for (const arch of plan.arches) {
     for (const file of [...arch.files, arch.meta]) {
       const stored = await destination.stat(file.key);
