@@ -10,6 +10,7 @@ import { ActionCache, type ActionRecord, type DeletedActionRecord } from './acti
 import { CasStore } from './cas-store.ts';
 import { mapWithLimit } from './concurrency.ts';
 import { readdirIfExists } from './fs-helpers.ts';
+import { isDigest } from './hash.ts';
 import { withLock } from './lock.ts';
 import { sweepStaging } from './staging.ts';
 
@@ -256,7 +257,7 @@ export async function verifyCache(
 async function sweepOrphanStamps(store: CasStore): Promise<void> {
   for (const shard of await readdirIfExists(store.stamps.directory)) {
     for (const digest of await readdirIfExists(path.join(store.stamps.directory, shard))) {
-      if (!/^[0-9a-f]{64}$/.test(digest) || existsSync(store.blobPath(digest))) continue;
+      if (!isDigest(digest) || existsSync(store.blobPath(digest))) continue;
       await rm(store.stamps.stampPath(digest), { force: true });
     }
   }

@@ -5,17 +5,15 @@
  * cosa's schema has many more.
  */
 import { z } from 'zod';
+import { sha256Schema } from './formats.ts';
 
 /** One file of a build (`images.<name>`): path relative to the arch directory, digests, sizes. */
 export const buildImageSchema = z
   .object({
     path: z.string().min(1),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: sha256Schema,
     size: z.number().int().nonnegative().optional(),
-    'uncompressed-sha256': z
-      .string()
-      .regex(/^[0-9a-f]{64}$/)
-      .optional(),
+    'uncompressed-sha256': sha256Schema.optional(),
     'uncompressed-size': z.number().int().nonnegative().optional(),
   })
   .loose();
@@ -53,7 +51,7 @@ export const buildMetaSchema = z
   .object({
     buildid: z.string().min(1),
     name: z.string().min(1),
-    'ostree-commit': z.string().regex(/^[0-9a-f]{64}$/),
+    'ostree-commit': sha256Schema,
     'ostree-version': z.string().min(1),
     'ostree-timestamp': z.string().min(1),
     'coreos-assembler.basearch': z.string().min(1),

@@ -8,6 +8,7 @@
  * the path of a bad field for the error message.
  */
 import { z } from 'zod';
+import { DIGEST_PATTERN } from '../cache/hash.ts';
 
 /** A `YYYY-MM-DDTHH:MM:SSZ` time, as the `last-modified` and `timestamp` fields carry it. */
 export const utcTimeSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/, {
@@ -15,7 +16,7 @@ export const utcTimeSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d
 });
 
 /** A lowercase hex sha256. */
-export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, { error: 'expected a lowercase hex sha256' });
+export const sha256Schema = z.string().regex(DIGEST_PATTERN, { error: 'expected a lowercase hex sha256' });
 
 /** An ostree commit checksum (a sha256). */
 export const commitChecksumSchema = sha256Schema;

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { buildAmiSchema, buildAzureImageSchema, buildGcpImageSchema } from '../../lib/release/build-meta.ts';
+import { sha256Schema } from '../../lib/release/formats.ts';
 import type { ArtifactMetadata } from '../../lib/runner.ts';
 import { BuildError } from './errors.ts';
 
@@ -21,12 +22,9 @@ export type CommitMetadata = z.infer<typeof commitMetadataSchema>;
 export const platformImageMetadataSchema = z
   .object({
     path: z.string().min(1),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: sha256Schema,
     size: z.number().int().nonnegative(),
-    'uncompressed-sha256': z
-      .string()
-      .regex(/^[0-9a-f]{64}$/)
-      .optional(),
+    'uncompressed-sha256': sha256Schema.optional(),
     'uncompressed-size': z.number().int().nonnegative().optional(),
     'skip-compression': z.boolean().optional(),
     platform: z.string().min(1),

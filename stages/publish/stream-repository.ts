@@ -12,7 +12,7 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
-import { sha256File } from '../../lib/cache/hash.ts';
+import { isDigest, sha256File } from '../../lib/cache/hash.ts';
 import type { ToolExec } from '../../lib/exec.ts';
 import {
   OstreeClientCheck,
@@ -143,7 +143,7 @@ async function publishThroughStaging(options: StreamRepositoryOptions): Promise<
     const ref = refKey.slice(refsPrefix.length);
     if (ours.has(ref)) continue;
     const checksum = (await destination.read(refKey))?.toString('utf8').trim() ?? '';
-    if (!/^[0-9a-f]{64}$/.test(checksum)) continue;
+    if (!isDigest(checksum)) continue;
     const fetched = await fetchObject(options, staging, checksum, 'commit');
     if (!fetched) {
       log(
