@@ -90,45 +90,64 @@ export class S3Destination implements PublishDestination {
     }
   }
 
+  /** `call`, with `missing` as the result when S3 answers 404. */
+  private callUnlessMissing<T, M>(
+    call: string,
+    key: string,
+    send: () => Promise<T>,
+    missing: M,
+  ): Promise<T | M> {
+    return this.call(call, key, async () => {
+      try {
+        return await send();
+      } catch (error) {
+        if (isNotFound(error)) return missing;
+        throw error;
+      }
+    });
+  }
+
   /** HeadObject: the recorded sha256 and the size; undefined on 404. */
   async stat(key: string): Promise<StoredObject | undefined> {
     const { sdk, client } = await this.open();
-    return this.call('HeadObject', key, async () => {
-      try {
+    return this.callUnlessMissing(
+      'HeadObject',
+      key,
+      async () => {
         const head = await client.send(
           new sdk.s3.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }),
           { abortSignal: this.signal },
         );
         return { sha256: head.Metadata?.[SHA256_METADATA], size: head.ContentLength ?? 0 };
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
-    });
+      },
+      undefined,
+    );
   }
 
   /** GetObject into memory; undefined on 404. */
   async read(key: string): Promise<Buffer | undefined> {
     const { sdk, client } = await this.open();
-    return this.call('GetObject', key, async () => {
-      try {
+    return this.callUnlessMissing(
+      'GetObject',
+      key,
+      async () => {
         const object = await client.send(
           new sdk.s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }),
           { abortSignal: this.signal },
         );
         return Buffer.from((await object.Body?.transformToByteArray()) ?? new Uint8Array());
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
-    });
+      },
+      undefined,
+    );
   }
 
   /** GetObject streamed to `file`; false on 404. */
   async download(key: string, file: string): Promise<boolean> {
     const { sdk, client } = await this.open();
-    return this.call('GetObject', key, async () => {
-      try {
+    return this.callUnlessMissing(
+      'GetObject',
+      key,
+      async () => {
         const object = await client.send(
           new sdk.s3.GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }),
           { abortSignal: this.signal },
@@ -136,11 +155,9 @@ export class S3Destination implements PublishDestination {
         if (!(object.Body instanceof Readable)) throw new Error('GetObject gave no body stream');
         await pipeline(object.Body, createWriteStream(file));
         return true;
-      } catch (error) {
-        if (isNotFound(error)) return false;
-        throw error;
-      }
-    });
+      },
+      false,
+    );
   }
 
   /** PutObject (documents) or a lib-storage Upload (files, multipart when large), with the sha256 as metadata. */
