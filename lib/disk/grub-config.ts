@@ -4,11 +4,18 @@
  * between `CONSOLE-SETTINGS-START`/`-END` markers (what a platform replaces), and
  * `$ignition_firstboot`, set to `ignition.firstboot` only while `/ignition.firstboot` exists on
  * the boot partition (the initramfs deletes it after Ignition ran), which the entries' options use.
+ * It also counts boots the way greenboot's GRUB script does (`boot_counter` in `grub2/grubenv`):
+ * Debian's GRUB has no `decrement` command, so the decrement is an if-chain up to
+ * {@link MAX_BOOT_COUNTER}. The guest regenerates this same text after a deploy
+ * (local-os/packages/ostree-grub2/grub-config.sh): a test keeps the two identical.
  */
 import { type BlsEntry, blsField, requiredBlsField } from './bls.ts';
 
 /** Where the generated config lives on the boot partition (the early config of the GRUB images reads it). */
 export const GRUB_CONFIG_PATH = '/grub2/grub.cfg';
+
+/** The largest boot counter GRUB can count down (greenboot's GREENBOOT_MAX_BOOT_ATTEMPTS is capped to it). */
+export const MAX_BOOT_COUNTER = 9;
 
 /** Options of {@link renderGrubConfig}. */
 export interface GrubConfigOptions {
@@ -42,6 +49,37 @@ function menuEntry(entry: BlsEntry, index: number): string[] {
   ];
 }
 
+/**
+ * Greenboot's boot counting: while `boot_counter` is set in grubenv, each boot of the default entry
+ * spends one attempt; at 0 the previous deployment (the second entry) boots, and the OS makes that
+ * rollback permanent. The counter is written back before booting, so a hang counts too.
+ */
+function bootCounting(): string[] {
+  const lines = [
+    '# Boot counting (greenboot): each boot of a new deployment spends one attempt of boot_counter;',
+    '# at 0 the previous deployment, the second entry, boots (the OS then makes the rollback permanent).',
+    'set boot_counter=""',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GRUB variable, not a template.
+    'if [ -f ${prefix}/grubenv ]; then',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GRUB variable, not a template.
+    '  load_env -f ${prefix}/grubenv boot_counter',
+    'fi',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GRUB variable, not a template.
+    'if [ "${boot_counter}" = "0" ]; then',
+    '  set default=1',
+  ];
+  for (let counter = 1; counter <= MAX_BOOT_COUNTER; counter++) {
+    lines.push(
+      `elif [ "\${boot_counter}" = "${counter}" ]; then`,
+      `  set boot_counter=${counter - 1}`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GRUB variable, not a template.
+      '  save_env -f ${prefix}/grubenv boot_counter',
+    );
+  }
+  lines.push('fi');
+  return lines;
+}
+
 /** The text of grub.cfg for `options`. */
 export function renderGrubConfig(options: GrubConfigOptions): string {
   return [
@@ -62,6 +100,8 @@ export function renderGrubConfig(options: GrubConfigOptions): string {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GRUB variable, not a template.
     '  set ignition_firstboot="ignition.firstboot ${ignition_network_kcmdline}"',
     'fi',
+    '',
+    ...bootCounting(),
     '',
     ...options.entries.flatMap((entry, index) => [...menuEntry(entry, index), '']),
   ].join('\n');

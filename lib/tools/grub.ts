@@ -46,6 +46,8 @@ const COMMON_MODULES = [
   'sleep',
   'reboot',
   'halt',
+  // grubenv: greenboot's boot counter (load_env, save_env).
+  'loadenv',
 ];
 
 /** Modules of one platform on top of the common ones. */

@@ -14,6 +14,20 @@
 #   FCOS-CDK: tests total=<n> failed=<n>
 #   FCOS-CDK: done
 #
+# With the update packages installed (greenboot, update-agent, ostree, ostree-grub2), each boot also:
+#   - mounts the partition labelled `boot` on /boot and, when there is a NIC, configures it by DHCP;
+#   - runs greenboot's checks before anything else (`greenboot check`: a fallback boot makes the
+#     rollback permanent; an unhealthy trial boot of a new deployment reboots at once);
+#   - runs the update agent (`update-agent run`), then the tests;
+#   - at the end, when the agent staged a deployment and allowed the reboot: finalizes it (the /etc
+#     merge happens now, so edits made after staging are kept), regenerates grub.cfg, arms
+#     greenboot's boot counter and reboots; a staged deployment whose reboot is not allowed is left
+#     unfinalized (ostree's /run/ostree/staged-deployment-locked), as rpm-ostree's --lock-finalization.
+#   FCOS-CDK: network <interface> address=<address>|none
+#   FCOS-CDK: finalize staged version=<version>
+#   FCOS-CDK: reboot reason=update|health-check
+# (greenboot and the agent print their own lines: local-os/packages/README.md.)
+#
 # Tests: every /etc/fcos-cdk/tests/<name>/test (an executable Ignition can write, mode 0755) runs
 # in its own directory with a time limit of 120 s (or the seconds in /etc/fcos-cdk/tests/<name>/timeout);
 # exit code 0 is a pass. Its output is shown indented as `  <name>| <line>` and kept in
@@ -22,6 +36,9 @@
 export PATH=/usr/sbin:/usr/bin
 TESTS_DIR=/etc/fcos-cdk/tests
 DEFAULT_TEST_TIMEOUT=120
+GREENBOOT=/usr/libexec/greenboot/greenboot
+UPDATE_AGENT=/usr/bin/update-agent
+GRUB_CONFIG=/usr/libexec/ostree-grub2/grub-config
 
 # Prints one protocol line.
 report() {
@@ -134,17 +151,85 @@ report_users() {
     /etc/passwd
 }
 
-# Flushes the disks and powers off, whatever happens.
-power_off() {
+# Mounts the partition labelled `boot` on /boot (read-write: ostree writes its BLS entries there).
+mount_boot() {
+  device=$(findfs LABEL=boot 2>/dev/null) || return 0
+  is_mounted /boot && return 0
+  [ -d /boot ] || mkdir -p /boot 2>/dev/null || return 0
+  mount -o rw "$device" /boot || report "boot partition $device not mounted on /boot"
+}
+
+# Configures the first Ethernet interface by DHCP (QEMU's user network: the host is 10.0.2.2).
+bring_up_network() {
+  modprobe virtio_net 2>/dev/null
+  modprobe af_packet 2>/dev/null
+  ip link set lo up 2>/dev/null
+  interface=''
+  for candidate in /sys/class/net/*; do
+    name=${candidate##*/}
+    [ "$name" = lo ] && continue
+    interface=$name
+    break
+  done
+  [ -n "$interface" ] || return 0
+  ip link set "$interface" up
+  if udhcpc -i "$interface" -n -q -t 10 -T 1 -s /usr/lib/tiny-init/udhcpc-script >/run/udhcpc.log 2>&1; then
+    address=$(ip -4 -o addr show dev "$interface" | awk '{ print $4 }' | head -n 1)
+    report "network $interface address=${address:-none}"
+  else
+    report "network $interface address=none (no DHCP answer)"
+  fi
+}
+
+# Flushes the disks and leaves /boot and the physical root read-only before the power goes.
+settle_disks() {
   sync
+  umount /boot 2>/dev/null || mount -o remount,ro /boot 2>/dev/null
   mount -o remount,ro /sysroot 2>/dev/null
   sync
+}
+
+# Flushes the disks and powers off, whatever happens.
+power_off() {
+  settle_disks
   poweroff -f
   echo o >/proc/sysrq-trigger
   sleep 10
 }
 
+# Flushes the disks and reboots (QEMU's -no-reboot turns it into an exit), whatever happens.
+reboot_now() {
+  report "reboot reason=$1"
+  settle_disks
+  reboot -f
+  echo b >/proc/sysrq-trigger
+  sleep 10
+}
+
+# Finalizes the staged deployment if the agent allowed the reboot; 0 when the machine should reboot.
+finalize_staged() {
+  [ -e /run/ostree/staged-deployment ] || return 1
+  if [ ! -e /run/update-agent/reboot-allowed ]; then
+    : >/run/ostree/staged-deployment-locked
+    report "update staged, not finalized (reboot not allowed)"
+    return 1
+  fi
+  version=$(cat /run/update-agent/staged-version 2>/dev/null)
+  if ! ostree admin finalize-staged >/run/finalize-staged.log 2>&1; then
+    report "finalize failed: $(grep -v '^[[:space:]]*$' /run/finalize-staged.log | tail -n 1)"
+    return 1
+  fi
+  "$GRUB_CONFIG" /boot >>/run/finalize-staged.log 2>&1 || {
+    report "finalize failed: grub.cfg not regenerated: $(tail -n 1 /run/finalize-staged.log)"
+    return 1
+  }
+  [ -x "$GREENBOOT" ] && "$GREENBOOT" trial
+  report "finalize staged version=${version:-unknown}"
+  return 0
+}
+
 mount_api_filesystems
+mount_boot
 report "booted deployment=$(booted_deployment) platform=$(kernel_argument ignition.platform.id)"
 report "kernel $(uname -r)"
 report "os id=$(os_release_value ID none) variant=$(os_release_value VARIANT_ID none)" \
@@ -156,6 +241,13 @@ else
   report "ignition result=absent"
 fi
 report_users
+bring_up_network
+if [ -x "$GREENBOOT" ]; then
+  "$GREENBOOT" check
+  [ $? -eq 2 ] && reboot_now health-check
+fi
+[ -x "$UPDATE_AGENT" ] && "$UPDATE_AGENT" run
 run_tests
+finalize_staged && reboot_now update
 report done
 power_off
