@@ -1,18 +1,27 @@
 /**
  * The LocalPackageRepo runner for real: the tiny OS's RPMs built twice in different directories
  * (identical bytes), dated by their specs' %changelog as rpm's own source_date_epoch_from_changelog
- * dates them, their names and contents, the fingerprint, and an offline dnf install of them from
- * which tiny-dracut builds an initramfs.
+ * dates them, their names and contents, the fingerprint, an offline dnf install of them from
+ * which tiny-dracut builds an initramfs, and the update agent's programs (ostree with gpg, curl,
+ * jq) run inside a root of their own RPMs, where ostree pulls a signed commit with gpg verification.
  */
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ToolExec } from '../lib/exec.ts';
 import { runTool } from '../lib/exec.ts';
 import type { RunnerContext, RunnerOutput } from '../lib/runner.ts';
+import {
+  ensureThrowawayKey,
+  exportPublicKey,
+  stopAgent,
+  throwawayKeyFingerprint,
+} from '../lib/signing/index.ts';
 import { installPackages } from '../lib/tools/dnf.ts';
+import { installedVersions, upstreamVersion } from '../lib/tools/dpkg.ts';
 import { listPackageFiles, readPackageIdentities } from '../lib/tools/rpm.ts';
 import { REPRODUCIBLE_DEFINES } from '../lib/tools/rpmbuild.ts';
 import { ChangelogDateError, newestChangelogTime, parseChangelogDate } from '../lib/tools/spec-changelog.ts';
@@ -23,6 +32,14 @@ import localPackageRepoRunner, {
   LocalPackageRepoError,
 } from '../stages/local-package-repo/runner.ts';
 import { makeTempDir, REPO_ROOT } from './helpers/temp-project.ts';
+
+/** The packages local-os/packages builds, by name: each NAME.spec builds package NAME. */
+async function specNames(): Promise<string[]> {
+  return (await readdir(path.join(REPO_ROOT, 'local-os/packages')))
+    .filter((name) => name.endsWith('.spec'))
+    .map((name) => name.slice(0, -'.spec'.length))
+    .sort();
+}
 
 /** The pipeline's props: no sourceDateEpoch, each spec dated by its %changelog. */
 const PROPS: LocalPackageRepoConfig = {
@@ -121,7 +138,9 @@ describe('LocalPackageRepo runner', () => {
     const digestsOfFirst = await repositoryDigests(treePath(first.repo));
     const digestsOfSecond = await repositoryDigests(treePath(second.repo));
     expect(Object.keys(digestsOfFirst)).toContain('repodata/repomd.xml');
-    expect(Object.keys(digestsOfFirst).filter((name) => name.endsWith('.rpm'))).toHaveLength(7);
+    expect(Object.keys(digestsOfFirst).filter((name) => name.endsWith('.rpm'))).toHaveLength(
+      (await specNames()).length,
+    );
     expect(digestsOfSecond).toEqual(digestsOfFirst);
     expect(second.repo?.metadata).toEqual(first.repo?.metadata);
   });
@@ -138,30 +157,25 @@ describe('LocalPackageRepo runner', () => {
     }
   });
 
-  it('builds the packages local.yaml installs, and records them as NEVRAs', async () => {
+  it('builds every spec, the packages local.yaml installs among them, and records them as NEVRAs', async () => {
     const repo = treePath(first.repo);
     const rpmFiles = (await readdir(path.join(repo, 'Packages'))).map((name) =>
       path.join(repo, 'Packages', name),
     );
     const identities = await readPackageIdentities(testExec(log), rpmFiles);
     const names = identities.map((identity) => identity.name).sort();
-    expect(names).toEqual([
-      'busybox',
-      'ignition',
-      'shadow-utils',
-      'tiny-dracut',
-      'tiny-init',
-      'tiny-kernel',
-      'tiny-release',
-    ]);
+    expect(names).toEqual(await specNames());
+    expect(names).toEqual(expect.arrayContaining(['ostree', 'curl', 'jq', 'busybox', 'tiny-release']));
     const treefile = parseYaml(await readFile(path.join(REPO_ROOT, 'local-os/manifest.yaml'), 'utf8')) as {
       packages: string[];
     };
-    expect([...treefile.packages].sort()).toEqual(names);
+    expect(treefile.packages.filter((name) => !names.includes(name))).toEqual([]);
     const metadata = first.repo?.metadata;
     expect(metadata?.name).toBe('local');
     expect(metadata?.packages).toContain('tiny-release-41-1.noarch');
-    expect(metadata?.packages).toHaveLength(7);
+    expect(metadata?.packages).toHaveLength(names.length);
+    const ostreeVersion = (await installedVersions(testExec(log), ['ostree'])).get('ostree') ?? '';
+    expect(metadata?.packages).toContain(`ostree-${upstreamVersion(ostreeVersion)}-1.x86_64`);
   });
 
   it('puts the host kernel at /usr/lib/modules/KVER/vmlinuz with its modules and index', async () => {
@@ -260,7 +274,11 @@ describe('LocalPackageRepo runner', () => {
     const outputs = await localPackageRepoRunner.run(
       runnerContext(await makeTempDir(), project, log, { ...props, sourceDateEpoch: 1_700_000_000 }),
     );
-    const rpm = path.join(treePath(outputs.repo), 'Packages/tiny-init-1.0-1.noarch.rpm');
+    const packages = path.join(treePath(outputs.repo), 'Packages');
+    const rpm = path.join(
+      packages,
+      (await readdir(packages)).find((name) => name.startsWith('tiny-init-')) ?? '',
+    );
     expect((await runTool('rpm', ['-qp', '--qf', '%{BUILDTIME}', rpm])).stdout).toBe('1700000000');
     // A date rpm would read otherwise (or not at all) is named with the spec.
     await writeFile(
@@ -323,6 +341,145 @@ describe('the tiny OS installed offline with dnf', () => {
     expect(initramfsEntries).toContain('bin/chroot');
     expect(initramfsEntries).toContain('bin/id');
     expect(initramfsEntries.some((entry) => entry.endsWith('/libaudit.so.1'))).toBe(true);
+  });
+});
+
+/** Runs `command` in `root` as the tiny OS would: chrooted, with /proc mounted (in a mount namespace of its own). */
+function inRoot(root: string, command: readonly string[], okExitCodes: readonly number[] = [0]) {
+  // unshare mounts /proc inside `root` (ostree reads the boot id and /proc/self/fd) in a private
+  // mount namespace, so nothing stays mounted on the host; timeout bounds a hung program.
+  return runTool(
+    'timeout',
+    [
+      '--kill-after=5',
+      '60',
+      'unshare',
+      '--mount',
+      '--pid',
+      '--fork',
+      '--mount-proc=/proc',
+      `--root=${root}`,
+      ...command,
+    ],
+    { okExitCodes, log: (line) => log.push(line) },
+  );
+}
+
+/** A throwaway GnuPG key of its own in a new directory: its home and fingerprint. */
+async function throwawayKey(): Promise<{ gnupgHome: string; fingerprint: string }> {
+  const cache = await makeTempDir('fcos-key-');
+  const gnupgHome = await ensureThrowawayKey(testExec(log), cache);
+  const fingerprint = await throwawayKeyFingerprint(cache);
+  if (!fingerprint) throw new Error(`no fingerprint recorded for the key in ${cache}`);
+  return { gnupgHome, fingerprint };
+}
+
+describe("the update agent's programs in a root of their RPMs", () => {
+  let agentRoot: string;
+  let packageFiles: Map<string, string>;
+
+  beforeAll(async () => {
+    const packages = path.join(treePath(first.repo), 'Packages');
+    const rpmFiles = (await readdir(packages)).map((name) => path.join(packages, name));
+    const identities = await readPackageIdentities(testExec(log), rpmFiles);
+    packageFiles = new Map(identities.map((identity, index) => [identity.name, rpmFiles[index]!]));
+    agentRoot = path.join(await makeTempDir('fcos-agent-root-'), 'root');
+    // tiny-release gives /lib, /lib64 and /tmp; busybox the shell. No dependencies are declared.
+    const wanted = ['tiny-release', 'busybox', 'ostree', 'curl', 'jq'].map(
+      (name) => packageFiles.get(name) ?? name,
+    );
+    await runTool('rpm', ['--root', agentRoot, '--install', '--nodeps', ...wanted], {
+      log: (line) => log.push(line),
+    });
+    // The guest's devtmpfs has /dev/null; gpgme opens it for the gpg it starts.
+    await runTool('mknod', ['-m', '0666', path.join(agentRoot, 'dev/null'), 'c', '1', '3']);
+  });
+
+  it('runs ostree, gpg, gpgv, gpgconf, curl and jq with only the libraries the packages bring', async () => {
+    expect((await inRoot(agentRoot, ['/usr/bin/ostree', '--version'])).stdout).toMatch(
+      /^libostree:\n Version: '\d{4}\.\d+'\n[\s\S]*- gpgme/m,
+    );
+    expect((await inRoot(agentRoot, ['/usr/bin/jq', '-n', '{"a": [1, 2]} | .a[1] + 40'])).stdout.trim()).toBe(
+      '42',
+    );
+    expect((await inRoot(agentRoot, ['/usr/bin/curl', '--version'])).stdout).toMatch(
+      /^curl \d+\.\d+\.\d+ .*\bhttp\b/s,
+    );
+    expect((await inRoot(agentRoot, ['/usr/bin/gpg', '--version'])).stdout).toMatch(/^gpg \(GnuPG\) 2\./);
+    expect((await inRoot(agentRoot, ['/usr/bin/gpgv', '--version'])).stdout).toMatch(/^gpgv \(GnuPG\) 2\./);
+    // gpgme finds gpg through gpgconf's bindir.
+    expect((await inRoot(agentRoot, ['/usr/bin/gpgconf', '--list-dirs', 'bindir'])).stdout.trim()).toBe(
+      '/usr/bin',
+    );
+    // curl fetches a file:// URL, as it fetches the graph over HTTP: its protocol code runs.
+    await writeFile(
+      path.join(agentRoot, 'tmp/graph.json'),
+      '{"nodes": [{"version": "41.1"}], "edges": []}\n',
+    );
+    const fetched = await inRoot(agentRoot, [
+      '/usr/bin/curl',
+      '--silent',
+      '--fail',
+      'file:///tmp/graph.json',
+    ]);
+    expect(JSON.parse(fetched.stdout)).toEqual({ nodes: [{ version: '41.1' }], edges: [] });
+    // Nothing of the host leaked in: the root has no /etc/ld.so.cache to find the host's libraries with.
+    expect(await readdir(path.join(agentRoot, 'etc'))).not.toContain('ld.so.cache');
+  });
+
+  it('pulls a signed commit with gpg-verify=true, and refuses it when the key is another', async () => {
+    const scratch = await makeTempDir('fcos-signed-repo-');
+    const signer = await throwawayKey();
+    const stranger = await throwawayKey();
+    const source = path.join(scratch, 'repo');
+    const tree = path.join(scratch, 'tree');
+    await mkdir(path.join(tree, 'usr/bin'), { recursive: true });
+    await writeFile(path.join(tree, 'usr/bin/hello'), 'hello\n');
+    await runTool('ostree', ['init', `--repo=${source}`, '--mode=archive']);
+    try {
+      await runTool('ostree', [
+        'commit',
+        `--repo=${source}`,
+        '--branch=fedora/x86_64/coreos/testing',
+        `--tree=dir=${tree}`,
+        `--gpg-sign=${signer.fingerprint}`,
+        `--gpg-homedir=${signer.gnupgHome}`,
+      ]);
+    } finally {
+      await stopAgent(signer.gnupgHome);
+    }
+    await runTool('ostree', ['summary', `--repo=${source}`, '--update']);
+    const checksum = (
+      await runTool('ostree', ['rev-parse', `--repo=${source}`, 'fedora/x86_64/coreos/testing'])
+    ).stdout.trim();
+    // The repository and both public keys are copied into the root, where the guest's ostree sees them.
+    await cp(source, path.join(agentRoot, 'tmp/source'), { recursive: true });
+    await writeFile(path.join(agentRoot, 'tmp/signer.asc'), await exportPublicKey(testExec(log), signer));
+    await writeFile(path.join(agentRoot, 'tmp/stranger.asc'), await exportPublicKey(testExec(log), stranger));
+    const url = pathToFileURL('/tmp/source').href;
+    const ostree = (...args: string[]) => ['/usr/bin/ostree', '--repo=/tmp/local', ...args];
+    await inRoot(agentRoot, ostree('init', '--mode=bare-user'));
+    const remotes = { fedora: '/tmp/signer.asc', impostor: '/tmp/stranger.asc' };
+    for (const [remote, key] of Object.entries(remotes)) {
+      await inRoot(
+        agentRoot,
+        ostree('remote', 'add', '--set=gpg-verify=true', `--set=gpgkeypath=${key}`, remote, url),
+      );
+    }
+
+    // The other key first: nothing of the commit is in the local repository yet.
+    const refused = await inRoot(agentRoot, ostree('pull', 'impostor', 'fedora/x86_64/coreos/testing'), [1]);
+    expect(refused.stderr).toContain(`Commit ${checksum}`);
+    expect(refused.stderr).toContain("Can't check signature: public key not found");
+    await inRoot(agentRoot, ostree('rev-parse', 'impostor:fedora/x86_64/coreos/testing'), [1]);
+
+    await inRoot(agentRoot, ostree('pull', 'fedora', 'fedora/x86_64/coreos/testing'));
+    expect(
+      (await inRoot(agentRoot, ostree('rev-parse', 'fedora:fedora/x86_64/coreos/testing'))).stdout.trim(),
+    ).toBe(checksum);
+    const shown = await inRoot(agentRoot, ostree('show', '--gpg-verify-remote=fedora', checksum));
+    expect(shown.stdout).toContain('Good signature');
+    expect(shown.stdout).toContain(signer.fingerprint.slice(-16));
   });
 });
 

@@ -28,6 +28,26 @@ const HOST_PACKAGES = {
   shadow: 'passwd',
   /** /etc/login.defs (shadow-utils.spec). */
   login: 'login',
+  /** /usr/bin/ostree (ostree.spec). */
+  ostree: 'ostree',
+  /** libostree, which does the work of the ostree CLI (ostree.spec). */
+  libostree: 'libostree-1-1',
+  /** gpgme, through which libostree verifies signatures (ostree.spec). */
+  gpgme: 'libgpgme11',
+  /** /usr/bin/gpg, the program gpgme runs (ostree.spec). */
+  gnupg: 'gpg',
+  /** /usr/bin/gpgv (ostree.spec). */
+  gpgv: 'gpgv',
+  /** /usr/bin/gpgconf, which gpgme asks where gpg is (ostree.spec). */
+  gpgconf: 'gpgconf',
+  /** /usr/bin/curl (curl.spec). */
+  curl: 'curl',
+  /** libcurl, which does the work of the curl CLI (curl.spec). */
+  libcurl: 'libcurl4',
+  /** /usr/bin/jq (jq.spec). */
+  jq: 'jq',
+  /** libjq, which does the work of the jq CLI (jq.spec). */
+  libjq: 'libjq1',
   rpm: 'rpm',
   createrepo: 'createrepo-c',
 } as const;
@@ -103,8 +123,9 @@ export async function readHostInputs(exec: ToolExec, constructPath: string): Pro
 }
 
 /**
- * `--define`s every spec gets: host_root, kernel_version, busybox_version, ignition_version and
- * shadow_utils_version.
+ * `--define`s every spec gets: host_root, kernel_version and the upstream versions of the Debian
+ * packages the specs repackage (busybox_version, ignition_version, shadow_utils_version,
+ * ostree_version, gnupg_version, curl_version, jq_version).
  */
 export function hostDefines(inputs: HostInputs): Record<string, string> {
   return {
@@ -113,6 +134,10 @@ export function hostDefines(inputs: HostInputs): Record<string, string> {
     busybox_version: upstreamVersion(inputs.debianVersions.busybox),
     ignition_version: upstreamVersion(inputs.debianVersions.ignition),
     shadow_utils_version: upstreamVersion(inputs.debianVersions.shadow),
+    ostree_version: upstreamVersion(inputs.debianVersions.ostree),
+    gnupg_version: upstreamVersion(inputs.debianVersions.gnupg),
+    curl_version: upstreamVersion(inputs.debianVersions.curl),
+    jq_version: upstreamVersion(inputs.debianVersions.jq),
   };
 }
 
