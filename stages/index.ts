@@ -9,4 +9,5 @@ export * from './publish/index.ts';
 export * from './release/index.ts';
 export * from './rpm-ostree-compose/index.ts';
 export * from './update-metadata/index.ts';
+export * from './update-test/index.ts';
 export * from './upload/index.ts';

@@ -87,6 +87,18 @@ export class FleetLockSemaphores {
   }
 }
 
+/** One FleetLock request as the server answered it (for a test harness that asserts on the history). */
+export interface FleetLockEvent {
+  /** `pre-reboot` (take a slot) or `steady-state` (give it back). */
+  readonly action: 'pre-reboot' | 'steady-state';
+  /** The node's id. */
+  readonly id: string;
+  /** Its group. */
+  readonly group: string;
+  /** pre-reboot: whether it got (or already held) a slot; steady-state: whether it held one. */
+  readonly granted: boolean;
+}
+
 /** The FleetLock endpoints' paths (v1). */
 export const FLEET_LOCK_PATHS = { preReboot: '/v1/pre-reboot', steadyState: '/v1/steady-state' } as const;
 
@@ -122,12 +134,14 @@ export function fleetLockClient(request: FastifyRequest): FleetLockClient {
 /**
  * Registers the FleetLock endpoints on `server`, in an encapsulated scope (the body parser it
  * installs applies to these two routes only). Refusals are thrown as {@link ProtocolErrorResponse}:
- * the server's error handler answers them. `log` gets one line per slot taken, refused or given back.
+ * the server's error handler answers them. `log` gets one line per slot taken, refused or given back;
+ * `onEvent` every well-formed request and its answer.
  */
 export async function registerFleetLock(
   server: FastifyInstance,
   semaphores: FleetLockSemaphores,
   log: (line: string) => void,
+  onEvent: (event: FleetLockEvent) => void = () => {},
 ): Promise<void> {
   await server.register(async (scope) => {
     // Zincati posts its JSON body without a Content-Type header, which fastify's parsers would
@@ -140,7 +154,9 @@ export async function registerFleetLock(
       const client = fleetLockClient(request);
       const { id, group } = client;
       const slots = semaphores.slots(group);
-      if (!semaphores.lock(client)) {
+      const granted = semaphores.lock(client);
+      onEvent({ action: 'pre-reboot', id, group, granted });
+      if (!granted) {
         log(
           `fleet-lock: ${id} refused: all ${slots} slots of group '${group}' held (${semaphores.holders(group).join(', ')})`,
         );
@@ -155,7 +171,9 @@ export async function registerFleetLock(
     scope.post(FLEET_LOCK_PATHS.steadyState, async (request, reply) => {
       const client = fleetLockClient(request);
       const { id, group } = client;
-      if (semaphores.unlock(client)) {
+      const held = semaphores.unlock(client);
+      onEvent({ action: 'steady-state', id, group, granted: held });
+      if (held) {
         log(
           `fleet-lock: ${id} gave back its slot of group '${group}' (${semaphores.holders(group).length}/${semaphores.slots(group)} held)`,
         );

@@ -12,7 +12,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { FcosError } from '../errors.ts';
-import { type FleetLockOptions, FleetLockSemaphores, registerFleetLock } from './fleet-lock.ts';
+import {
+  type FleetLockEvent,
+  type FleetLockOptions,
+  FleetLockSemaphores,
+  registerFleetLock,
+} from './fleet-lock.ts';
 import { ProtocolErrorResponse, sendProtocolError } from './protocol-error.ts';
 import { registerStaticTree } from './static-tree.ts';
 import { registerUpdateGraphRoute, UpdateGraphCache } from './update-graph-route.ts';
@@ -51,6 +56,11 @@ export interface ServeOptions {
    * @default nothing is reported
    */
   readonly log?: (line: string) => void;
+  /**
+   * Receives every FleetLock request the server answered (a test harness records the history).
+   * @default nothing is reported
+   */
+  readonly onFleetLock?: (event: FleetLockEvent) => void;
 }
 
 /** A listening fcos-serve. */
@@ -92,7 +102,7 @@ export async function createServer(
   });
   server.setNotFoundHandler((request, reply) => sendProtocolError(reply, notFound(request.url)));
   const fleetLock = new FleetLockSemaphores(options.fleetLock);
-  await registerFleetLock(server, fleetLock, log);
+  await registerFleetLock(server, fleetLock, log, options.onFleetLock);
   registerUpdateGraphRoute(server, { cache: new UpdateGraphCache(root), now: options.now ?? Date.now });
   await registerStaticTree(server, root);
   return { server, fleetLock };

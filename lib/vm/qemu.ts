@@ -3,7 +3,8 @@
  * (SeaBIOS), an optional Ignition config in fw_cfg, the serial console captured to a file, and a
  * hard time limit. The VM runs through runTool, so it is killed with its whole process group on
  * timeout, on cancel and after it exits; the disk is opened with `snapshot=on`, so the image (a
- * read-only cache blob, say) is never written. Facts measured on this kind of host: KVM guests
+ * read-only cache blob, say) is never written, unless the caller asks for a persistent boot of an
+ * overlay of its own. A user-mode NIC is added on request. Facts measured on this kind of host: KVM guests
  * hang, so TCG (`-accel tcg -cpu max`) is the default; a full disk boot of the tiny OS takes 12-16 s.
  */
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -54,6 +55,19 @@ export interface BootOptions {
    * @default 'tcg' (KVM guests hang on the hosts this was measured on)
    */
   readonly accelerator?: 'tcg' | 'kvm';
+  /**
+   * Keep the guest's writes in `disk` across boots (a qcow2 overlay the caller made with
+   * `qemu-img create -b`), for tests that boot one machine several times; otherwise the disk is
+   * opened with `snapshot=on` and never written.
+   * @default false
+   */
+  readonly persistent?: boolean;
+  /**
+   * The guest's network: none, or QEMU's user network with a virtio NIC, where the guest reaches
+   * the host's 127.0.0.1 as 10.0.2.2.
+   * @default 'none'
+   */
+  readonly network?: 'none' | 'user';
   /** Cancels the boot (the VM is killed). */
   readonly signal?: AbortSignal;
   /** Receives the QEMU command and its own output (not the console). */
@@ -118,10 +132,14 @@ function qemuArguments(options: BootOptions, firmware: readonly string[]): strin
     `file:${options.consoleLog}`,
     ...firmware,
     '-drive',
-    `if=none,id=disk0,snapshot=on,format=${options.format ?? guessFormat(options.disk)},file=${optionValue(options.disk)}`,
+    `if=none,id=disk0,${options.persistent ? '' : 'snapshot=on,'}format=${options.format ?? guessFormat(options.disk)},file=${optionValue(options.disk)}`,
     '-device',
     `virtio-blk-pci,drive=disk0,bootindex=1,logical_block_size=${blockSize},physical_block_size=${blockSize}`,
   ];
+  if (options.network === 'user') {
+    // QEMU's user network: no privileges, the host's loopback is 10.0.2.2 to the guest.
+    args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0');
+  }
   if (options.ignitionConfig) {
     args.push('-fw_cfg', `name=opt/com.coreos/config,file=${optionValue(options.ignitionConfig)}`);
   }
