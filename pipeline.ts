@@ -17,6 +17,7 @@ import { Construct } from 'constructs';
 import {
   ARCHES,
   type Arch,
+  type Artifact,
   Build,
   DiskImage,
   findPlatform,
@@ -29,9 +30,12 @@ import {
   type PublishDestinationProps,
   platformNames,
   Release,
+  RollbackTest,
+  RolloutTest,
   RpmOstreeCompose,
   streamCode,
   UpdateMetadata,
+  UpgradeTest,
   Upload,
   type UploadContextReader,
   type UploadProps,
@@ -61,6 +65,13 @@ const baseUrl = pipeline.tryGetContext('release.baseUrl') ?? 'http://127.0.0.1:8
 
 /** The local profile's config checkout: the tiny OS, laid out like fedora-coreos-config. */
 const LOCAL_OS = 'local-os';
+/**
+ * The local profile's update tests start from a *previous* release: the same manifest composed as
+ * of this fixed date (2026-09-01T00:00:00Z), so its version is older than any current build's.
+ */
+const PREVIOUS_RELEASE_TIMESTAMP = 1788220800;
+/** The broken release of the rollback test: the manifest plus a required health check that fails. */
+const BROKEN_MANIFEST = `${LOCAL_OS}/tests/update/broken.yaml`;
 
 // The local profile builds its packages once and shares them between streams.
 const localRepo = local
@@ -76,8 +87,17 @@ for (const stream of streams) {
     arches,
     variables: { stream, stream_code: streamCode(stream) },
   });
+  // The local profile's broken release (rollback test): composed per arch below, when its tests run.
+  const brokenManifest = local
+    ? new Manifest(streamScope, 'BrokenManifest', {
+        file: BROKEN_MANIFEST,
+        localRepos: localRepo ? [localRepo.repo] : [],
+        arches,
+        variables: { stream, stream_code: streamCode(stream) },
+      })
+    : undefined;
   const builds: Build[] = [];
-  const tests: KolaTest[] = [];
+  const tests: Artifact<'test-report'>[] = [];
   for (const arch of arches) {
     const archScope = new Construct(streamScope, arch);
     const compose = new RpmOstreeCompose(archScope, 'Compose', { treefile: manifest.treefileFor(arch) });
@@ -104,7 +124,10 @@ for (const stream of streams) {
           testsDir: `${config}/tests/kola`,
           denylist: `${config}/kola-denylist.yaml`,
         });
-        tests.push(kola);
+        tests.push(kola.report);
+        if (brokenManifest) {
+          tests.push(...updateTests(archScope, arch, manifest, compose, image, brokenManifest, stream));
+        }
       }
       const options = uploads ? uploadOptions(platform, stream, arch) : undefined;
       if (options)
@@ -129,7 +152,7 @@ for (const stream of streams) {
   const release = new Release(streamScope, 'Release', {
     stream,
     builds: builds.map((build) => build.build),
-    tests: tests.map((kola) => kola.report),
+    tests,
     baseUrl,
   });
   const rolloutStart = pipeline.tryGetContext('rollout.start');
@@ -157,6 +180,47 @@ for (const stream of streams) {
     // Local builds sign with a throwaway key kept in the cache; CI names its key in FCOS_SIGNING_*.
     signing: local ? 'throwaway' : 'environment',
   });
+}
+
+/**
+ * The local profile's update tests of one arch (issue #12): a previous release (the same manifest
+ * dated PREVIOUS_RELEASE_TIMESTAMP, with its own disk and qemu image) upgrades to the current
+ * build and, mid-rollout, is offered it by wariness; the current build is offered a broken
+ * release (respin 1 of the current date) and must roll back. Their reports gate the release.
+ */
+function updateTests(
+  scope: Construct,
+  arch: Arch,
+  manifest: Manifest,
+  compose: RpmOstreeCompose,
+  image: PlatformImage,
+  brokenManifest: Manifest,
+  stream: string,
+): Artifact<'test-report'>[] {
+  const previous = new RpmOstreeCompose(scope, 'PreviousCompose', {
+    treefile: manifest.treefileFor(arch),
+    timestamp: PREVIOUS_RELEASE_TIMESTAMP,
+  });
+  const previousDisk = new DiskImage(scope, 'PreviousDisk', { commit: previous.commit, arch, sizeGiB: 1 });
+  const previousImage = new PlatformImage(scope, 'PreviousQemu', {
+    disk: previousDisk.disk,
+    platform: 'qemu',
+  });
+  const broken = new RpmOstreeCompose(scope, 'BrokenCompose', {
+    treefile: brokenManifest.treefileFor(arch),
+    respin: 1,
+  });
+  const fromPrevious = { image: previousImage.image, from: previous.commit, to: compose.commit, stream };
+  return [
+    new UpgradeTest(scope, 'UpgradeTest', fromPrevious).report,
+    new RollbackTest(scope, 'RollbackTest', {
+      image: image.image,
+      from: compose.commit,
+      to: broken.commit,
+      stream,
+    }).report,
+    new RolloutTest(scope, 'RolloutTest', fromPrevious).report,
+  ];
 }
 
 /** The release destination: `-c publish.s3.bucket=...` (with .prefix, .region, .endpoint), else a directory. */

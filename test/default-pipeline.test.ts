@@ -30,7 +30,7 @@ async function copyProject(directory: string): Promise<void> {
 }
 
 describe('the default pipeline', () => {
-  it('local profile: the tiny OS for x86_64, every platform image, one kola test, no upload, a signed testing release', async () => {
+  it('local profile: the tiny OS for x86_64, every platform image, kola and the update tests, no upload, a signed testing release', async () => {
     const { code, stderr, out } = await synthDefault();
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -41,14 +41,22 @@ describe('the default pipeline', () => {
     );
     expect(kinds).toEqual({
       Packages: 'LocalPackageRepo',
+      'testing/BrokenManifest': 'Manifest',
       'testing/Manifest': 'Manifest',
       'testing/Publish': 'Publish',
       'testing/Release': 'Release',
       'testing/Updates': 'UpdateMetadata',
+      'testing/x86_64/BrokenCompose': 'RpmOstreeCompose',
       'testing/x86_64/Build': 'Build',
       'testing/x86_64/Compose': 'RpmOstreeCompose',
       'testing/x86_64/Disk': 'DiskImage',
       'testing/x86_64/Kola': 'KolaTest',
+      'testing/x86_64/PreviousCompose': 'RpmOstreeCompose',
+      'testing/x86_64/PreviousDisk': 'DiskImage',
+      'testing/x86_64/PreviousQemu': 'PlatformImage',
+      'testing/x86_64/RollbackTest': 'UpdateTest',
+      'testing/x86_64/RolloutTest': 'UpdateTest',
+      'testing/x86_64/UpgradeTest': 'UpdateTest',
       'testing/x86_64/aws': 'PlatformImage',
       'testing/x86_64/azure': 'PlatformImage',
       'testing/x86_64/gce': 'PlatformImage',
@@ -63,6 +71,40 @@ describe('the default pipeline', () => {
     expect(assembly.nodes['testing/x86_64/Kola']!.inputs.image!.node).toBe('testing/x86_64/qemu');
     // The release is gated on the kola report and published, signed, where fcos-serve looks.
     expect(assembly.nodes['testing/Release']!.inputs['tests.0']!.node).toBe('testing/x86_64/Kola');
+    // The update tests gate it too: upgrade and rollout from the previous release (the same
+    // manifest dated 2026-09-01) to the current build, rollback from the current build to the
+    // broken variant (respin 1).
+    const inputsOf = (node: string) =>
+      Object.fromEntries(
+        Object.entries(assembly.nodes[`testing/x86_64/${node}`]!.inputs).map(([field, input]) => [
+          field,
+          input.node,
+        ]),
+      );
+    const release = assembly.nodes['testing/Release']!.inputs;
+    expect([1, 2, 3].map((index) => release[`tests.${index}`]!.node)).toEqual([
+      'testing/x86_64/UpgradeTest',
+      'testing/x86_64/RollbackTest',
+      'testing/x86_64/RolloutTest',
+    ]);
+    const fromPrevious = {
+      image: 'testing/x86_64/PreviousQemu',
+      from: 'testing/x86_64/PreviousCompose',
+      to: 'testing/x86_64/Compose',
+    };
+    expect(inputsOf('UpgradeTest')).toEqual(fromPrevious);
+    expect(inputsOf('RolloutTest')).toEqual(fromPrevious);
+    expect(inputsOf('RollbackTest')).toEqual({
+      image: 'testing/x86_64/qemu',
+      from: 'testing/x86_64/Compose',
+      to: 'testing/x86_64/BrokenCompose',
+    });
+    expect(assembly.nodes['testing/x86_64/UpgradeTest']!.props.scenario).toBe('upgrade');
+    expect(assembly.nodes['testing/x86_64/PreviousCompose']!.props.timestamp).toBe(
+      Date.parse('2026-09-01T00:00:00Z') / 1000,
+    );
+    expect(assembly.nodes['testing/x86_64/BrokenCompose']!.props.respin).toBe(1);
+    expect(assembly.nodes['testing/BrokenManifest']!.props.file).toBe('local-os/tests/update/broken.yaml');
     expect(assembly.nodes['testing/Publish']!.props).toMatchObject({
       destination: { directory: 'fcos.out/publish' },
       signing: 'throwaway',
