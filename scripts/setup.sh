@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
 # (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
-# the local tiny OS, and the curl, jq and gpg programs it repackages) and the npm packages from the
+# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages) and the npm packages from the
 # lockfile, then builds dist/ (the bins run the compiled code; incremental, so an updated checkout
 # rebuilds only what changed). Safe to run again.
 set -euo pipefail
@@ -13,7 +13,7 @@ HOST_PACKAGES=(
   grub-efi-amd64-bin grub-pc-bin
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
   linux-image-amd64 ignition passwd login
-  curl jq gpg gpgv gpgconf
+  curl jq gpg gpgv gpgconf bubblewrap
   xz-utils zstd gzip tar
   procps time
 )

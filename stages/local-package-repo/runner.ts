@@ -48,6 +48,8 @@ const HOST_PACKAGES = {
   jq: 'jq',
   /** libjq, which does the work of the jq CLI (jq.spec). */
   libjq: 'libjq1',
+  /** /usr/bin/bwrap, which ostree runs to finalize a deployment (bubblewrap.spec). */
+  bubblewrap: 'bubblewrap',
   rpm: 'rpm',
   createrepo: 'createrepo-c',
 } as const;
@@ -125,7 +127,7 @@ export async function readHostInputs(exec: ToolExec, constructPath: string): Pro
 /**
  * `--define`s every spec gets: host_root, kernel_version and the upstream versions of the Debian
  * packages the specs repackage (busybox_version, ignition_version, shadow_utils_version,
- * ostree_version, gnupg_version, curl_version, jq_version).
+ * ostree_version, gnupg_version, curl_version, jq_version, bubblewrap_version).
  */
 export function hostDefines(inputs: HostInputs): Record<string, string> {
   return {
@@ -138,6 +140,7 @@ export function hostDefines(inputs: HostInputs): Record<string, string> {
     gnupg_version: upstreamVersion(inputs.debianVersions.gnupg),
     curl_version: upstreamVersion(inputs.debianVersions.curl),
     jq_version: upstreamVersion(inputs.debianVersions.jq),
+    bubblewrap_version: upstreamVersion(inputs.debianVersions.bubblewrap),
   };
 }
 

@@ -97,7 +97,8 @@ deployments() {
       flush()
       if ($0 ~ /\(staged\)/) next
       booted = (substr($0, 1, 1) == "*") ? "*" : "-"
-      checksum = $3; sub(/\.[0-9]+$/, "", checksum)
+      split(substr($0, 3), field, " ")
+      checksum = field[2]; sub(/\.[0-9]+$/, "", checksum)
       version = ""; index_ = count++
       next
     }

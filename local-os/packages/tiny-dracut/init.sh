@@ -141,8 +141,10 @@ run_ignition() {
   timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage fetch -log-to-stdout \
     >/run/ignition-fetch.log 2>&1 || fail "ignition fetch stage (platform $platform)" /run/ignition-fetch.log
   populate_var
+  lend_selinux_config
   timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage files -root /newroot -log-to-stdout \
     >/run/ignition-files.log 2>&1 || fail "ignition files stage" /run/ignition-files.log
+  return_selinux_config
   remove_firstboot_stamp
   say "ignition done"
 }
@@ -229,6 +231,23 @@ populate_var() {
     esac
   done </run/populate-var.list
   say "var populated ($created created from tmpfiles.d)"
+}
+
+# Puts the OS's SELinux config for Ignition (/usr/lib/tiny-release/ignition-selinux-config) at
+# /etc/selinux/config, which Debian's Ignition reads before it relabels, unless /etc has one.
+lend_selinux_config() {
+  lent_selinux_config=no
+  source=/newroot/usr/lib/tiny-release/ignition-selinux-config
+  [ -f "$source" ] && [ ! -e /newroot/etc/selinux/config ] || return 0
+  mkdir -p /newroot/etc/selinux && cp "$source" /newroot/etc/selinux/config && lent_selinux_config=yes
+}
+
+# Removes the config lent to Ignition: an /etc/selinux/config makes ostree refresh the SELinux
+# policy with semodule (absent here) whenever it finalizes a deployment.
+return_selinux_config() {
+  [ "$lent_selinux_config" = yes ] || return 0
+  rm -f /newroot/etc/selinux/config
+  rmdir /newroot/etc/selinux 2>/dev/null
 }
 
 # Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does.
