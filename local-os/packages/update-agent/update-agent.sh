@@ -22,8 +22,9 @@
 #                           with POST /v1/pre-reboot, retried; without one the update stays staged and
 #                           is not finalized); periodic (inside a maintenance window, UTC).
 #   update-agent check --checksum C --version V --stream S [--basearch A] [--platform P] [--node-uuid U]
-#                        steps 1 and 4 only, for the given booted identity: prints the decision. It
-#                        runs on any host with curl and jq (the tests run it against fcos-serve).
+#                        steps 1 and 4 only, for the given booted identity: prints the decision, and
+#                        exits 1 when there was no usable graph. It runs on any host with curl and jq
+#                        (the tests run it against fcos-serve).
 #
 # Console lines (`FCOS-CDK: ` protocol, local-os/packages/README.md): agent booted ..., agent
 # fleet-lock released|acquired|busy|gave-up ..., agent update none|available|skipped ..., agent
@@ -119,7 +120,8 @@ decide() {
     end' "$1"
 }
 
-# Queries the graph and reports the decision; sets $target_version and $target_checksum.
+# Queries the graph and reports the decision; sets $target_version and $target_checksum. Returns 1
+# when there is no usable graph (reported as an error line).
 query_updates() {
   target_version=''
   target_checksum=''
@@ -131,9 +133,13 @@ query_updates() {
   fi
   decision=$(decide "$graph" 2>&1) || decision=invalid
   rm -f "$graph"
+  usable=0
   while read -r verdict first second; do
     case $verdict in
-      invalid) report "error graph: not a Cincinnati graph" ;;
+      invalid)
+        report "error graph: not a Cincinnati graph"
+        usable=1
+        ;;
       not-in-graph) report "update none (booted $booted_checksum is not in the graph)" ;;
       none) report "update none" ;;
       skipped) report "update skipped version=$first reason=$second" ;;
@@ -155,6 +161,7 @@ query_updates() {
   done <<DECISION
 $decision
 DECISION
+  return "$usable"
 }
 
 # The booted deployment: sets $stateroot, $booted_checksum, $booted_serial, $booted_version, $booted_stream.
