@@ -238,4 +238,51 @@ describe('update-agent decisions', () => {
       run.lines.some((line) => /50-test\.toml:6: not understood, ignored: not toml at all$/.test(line)),
     ).toBe(true);
   });
+
+  it('allows a periodic reboot only inside a maintenance window (UTC day and time)', async () => {
+    const config = await mkdtemp(path.join(temp, 'window-'));
+    await writeUnder(
+      config,
+      'config.d/50-windows.toml',
+      [
+        '[updates]',
+        'strategy = "periodic"',
+        '[[updates.periodic.window]]',
+        'days = [ "Sat", "Sun" ]',
+        'start_time = "22:30"',
+        'length_minutes = 60',
+        '[[updates.periodic.window]]',
+        "days = [ 'Wed' ]",
+        'start_time = "03:00"',
+        '',
+      ].join('\n'),
+    );
+    /** `update-agent window` at Unix time `seconds`. */
+    const windowAt = (seconds: number) =>
+      execa('busybox', ['sh', path.join(AGENT_DIRECTORY, 'update-agent.sh'), 'window'], {
+        reject: false,
+        timeout: 30_000,
+        env: {
+          UPDATE_AGENT_LIBRARY: AGENT_DIRECTORY,
+          UPDATE_AGENT_CONFIG_DIRS: path.join(config, 'config.d'),
+          UPDATE_AGENT_CLOCK: String(seconds),
+        },
+      });
+    const at = (iso: string) => Date.parse(iso) / 1000;
+    // 2026-11-28 is a Saturday, 2026-12-02 a Wednesday.
+    const cases: [string, string][] = [
+      ['2026-11-28T22:45:00Z', 'inside'],
+      ['2026-11-28T23:30:00Z', 'outside'],
+      ['2026-11-28T22:29:00Z', 'outside'],
+      ['2026-11-29T23:29:00Z', 'inside'],
+      ['2026-11-30T22:45:00Z', 'outside'],
+      ['2026-12-02T03:59:00Z', 'inside'],
+      ['2026-12-02T04:00:00Z', 'outside'],
+    ];
+    for (const [time, expected] of cases) {
+      const result = await windowAt(at(time));
+      expect(`${time} ${result.stdout}`).toBe(`${time} ${expected}`);
+      expect(result.exitCode).toBe(expected === 'inside' ? 0 : 1);
+    }
+  });
 });

@@ -25,12 +25,14 @@
 #                        steps 1 and 4 only, for the given booted identity: prints the decision, and
 #                        exits 1 when there was no usable graph. It runs on any host with curl and jq
 #                        (the tests run it against fcos-serve).
+#   update-agent window  prints `inside` (exit 0) or `outside` (exit 1): whether now is inside one
+#                        of the periodic strategy's maintenance windows.
 #
 # Console lines (`FCOS-CDK: ` protocol, local-os/packages/README.md): agent booted ..., agent
 # fleet-lock released|acquired|busy|gave-up ..., agent update none|available|skipped ..., agent
 # staged ..., agent dead-end ..., agent error ... (never fatal: the boot carries on).
 # Environment (tests): UPDATE_AGENT_CONFIG_DIRS, UPDATE_AGENT_LIBRARY, UPDATE_AGENT_STATE,
-# GREENBOOT_ROLLBACKS.
+# GREENBOOT_ROLLBACKS, UPDATE_AGENT_CLOCK (Unix seconds instead of the clock, for `window`).
 
 set -u
 export PATH=/usr/sbin:/usr/bin:/bin
@@ -237,8 +239,9 @@ acquire_fleet_lock() {
 
 # 0 when now (UTC) is inside a configured maintenance window (updates.periodic.window.N.*).
 in_maintenance_window() {
-  today=$(date -u +%a)
-  now_minutes=$(( $(date -u +%H | sed 's/^0//') * 60 + $(date -u +%M | sed 's/^0//') ))
+  now=${UPDATE_AGENT_CLOCK:-$(date -u +%s)}
+  today=$(date -u -d "@$now" +%a)
+  now_minutes=$(( $(date -u -d "@$now" +%H | sed 's/^0//') * 60 + $(date -u -d "@$now" +%M | sed 's/^0//') ))
   index=0
   while [ -n "$(setting "updates.periodic.window.$index.start_time")" ]; do
     days=$(setting "updates.periodic.window.$index.days")
@@ -345,11 +348,23 @@ check() {
   query_updates
 }
 
+# `update-agent window`: see the header.
+window() {
+  load_config
+  if in_maintenance_window; then
+    echo inside
+  else
+    echo outside
+    return 1
+  fi
+}
+
 case ${1:-} in
   run) run ;;
   check) shift; check "$@" ;;
+  window) window ;;
   *)
-    echo "usage: update-agent run | check --checksum C --version V --stream S" >&2
+    echo "usage: update-agent run | check --checksum C --version V --stream S | window" >&2
     exit 1
     ;;
 esac
