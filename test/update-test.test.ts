@@ -6,7 +6,7 @@
  * gpg-verifying ostree client as the guest's remote is configured, the graph offering (or, during
  * a rollout, hiding) the target, and the FleetLock history.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTool, type ToolExec } from '../lib/exec.ts';
@@ -14,6 +14,8 @@ import type { FleetLockEvent } from '../lib/serve/fleet-lock.ts';
 import { startServer } from '../lib/serve/server.ts';
 import { resolveSigningKey, stopAgent, throwawayHomeOf } from '../lib/signing/index.ts';
 import { validateIgnitionFile } from '../lib/vm/ignition.ts';
+import { ReleaseGateError } from '../stages/release/errors.ts';
+import { checkGates } from '../stages/release/gate.ts';
 import {
   type BootOutcome,
   type BootRequest,
@@ -23,6 +25,7 @@ import {
 import { parseBootConsole, parseProtocolLine } from '../stages/update-test/console-protocol.ts';
 import { UpdateTestSetupError } from '../stages/update-test/errors.ts';
 import { agentConfig, GUEST_TEST_NAME, guestIgnitionConfig } from '../stages/update-test/guest-config.ts';
+import { writeUpdateReport } from '../stages/update-test/report.ts';
 import {
   assessScenario,
   EAGER_MACHINE,
@@ -601,5 +604,54 @@ describe('the served tree', () => {
     ]);
     expect(plan.nowMs).toBeGreaterThan(TO.timestamp * 1000);
     expect(planScenario('rollback', RELEASES).machines[0]?.strategy).toBe('fleet_lock');
+  });
+});
+
+describe('the report', () => {
+  it("is KolaTest's format: a failed scenario is a fail result naming what was expected, and the Release gate refuses it", async () => {
+    const reportDir = await makeTempDir('fcos-update-report-');
+    const consoleFile = path.join(reportDir, 'consoles/machine/console-1.log');
+    await mkdir(path.dirname(consoleFile), { recursive: true });
+    const raw = fakeConsole([
+      booted(FROM),
+      agentBooted(FROM),
+      'agent error graph: connection refused',
+      'done',
+    ]);
+    await writeFile(consoleFile, raw);
+    const machine: MachineRun = {
+      plan: planScenario('upgrade', RELEASES).machines[0]!,
+      loop: { boots: [{ ...boot(1, raw), consoleFile }], end: 'power-off' },
+    };
+    const verdict = assessScenario('upgrade', RELEASES, [machine], []);
+    const metadata = await writeUpdateReport(reportDir, {
+      nodePath: 'testing/x86_64/UpgradeTest',
+      image: 'c'.repeat(64),
+      arch: 'x86_64',
+      scenario: 'upgrade',
+      runs: [machine],
+      verdict,
+      fleetLock: [],
+    });
+    expect(metadata).toMatchObject({ total: 1, passed: 0, failed: 1, boots: 1 });
+    const report = JSON.parse(await readFile(path.join(reportDir, 'report.json'), 'utf8'));
+    expect(report.tests).toHaveLength(1);
+    expect(report.tests[0]).toMatchObject({
+      name: 'update.upgrade',
+      result: 'fail',
+      console: 'consoles/machine/console-1.log',
+    });
+    expect(report.tests[0].reason).toContain(`machine: expected boot 1 to stage ${TO.version}`);
+    expect(report.tests[0].reason).toContain('FCOS-CDK: agent error graph: connection refused');
+    expect(await readFile(path.join(reportDir, 'junit.xml'), 'utf8')).toContain(
+      '<failure message="machine: expected',
+    );
+    const boots = JSON.parse(await readFile(path.join(reportDir, 'boots.json'), 'utf8'));
+    expect(boots.machines[0].boots).toEqual([
+      { index: 1, seconds: 20, end: 'power-off', timedOut: false, console: 'consoles/machine/console-1.log' },
+    ]);
+    await expect(checkGates([{ field: 'tests.1', path: reportDir }], 'testing/Release')).rejects.toThrow(
+      ReleaseGateError,
+    );
   });
 });
