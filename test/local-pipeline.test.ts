@@ -4,7 +4,9 @@
  * and runs kola basic and tests/kola/, then releases it: cosa's meta.json, release.json, a signed
  * publish into fcos.out/publish that fcos-serve serves (the update graph, and the stream's ostree
  * repo pulled by a gpg-verifying client); the summary says where everything is; a second run is
- * served from the cache.
+ * served from the cache. The same run proves the update tests (issue #12) through the bins:
+ * UpgradeTest, RollbackTest and RolloutTest pass with the boots they should take, each boot's
+ * console kept, and FleetLock saw the slot taken and given back.
  */
 import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +16,27 @@ import { cosaMetaProblems } from '../lib/release/cosa-meta-validation.ts';
 import { streamMetadataSchema, updateGraphSchema } from '../lib/release/formats.ts';
 import { startServer } from '../lib/serve/server.ts';
 import { makeTempDir, makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
+
+/** What an UpdateTest's boots.json records. */
+interface BootsDocument {
+  readonly problems: readonly string[];
+  readonly machines: ReadonlyArray<{
+    readonly name: string;
+    readonly boots: ReadonlyArray<{
+      readonly seconds: number;
+      readonly end: string;
+      readonly console: string;
+    }>;
+  }>;
+  readonly fleetLock: ReadonlyArray<{
+    readonly action: string;
+    readonly id: string;
+    readonly granted: boolean;
+  }>;
+}
+
+/** The update tests of the local profile, and the scenario each runs. */
+const UPDATE_TESTS = { UpgradeTest: 'upgrade', RollbackTest: 'rollback', RolloutTest: 'rollout' } as const;
 
 /** Runs one of the bins in `directory`. */
 function bin(directory: string, name: string, ...args: string[]) {
@@ -125,6 +148,70 @@ describe('the local profile of pipeline.ts', () => {
     } finally {
       await server.close();
     }
+  });
+
+  /** An update test's report directory in the copy. */
+  const reportDir = (test: keyof typeof UPDATE_TESTS) =>
+    path.join(directory, `fcos.out/artifacts/testing/x86_64/${test}/report`);
+  /** An update test's boots.json. */
+  const bootsOf = async (test: keyof typeof UPDATE_TESTS): Promise<BootsDocument> =>
+    JSON.parse(await readFile(path.join(reportDir(test), 'boots.json'), 'utf8'));
+
+  it('runs the three update tests, each passing (their reports gate the release)', async () => {
+    for (const [test, scenario] of Object.entries(UPDATE_TESTS)) {
+      expect(first.stdout).toContain(
+        `tests: fcos.out/artifacts/testing/x86_64/${test}/report (1 passed, 0 skipped, 0 flaky)`,
+      );
+      const report = JSON.parse(
+        await readFile(path.join(reportDir(test as keyof typeof UPDATE_TESTS), 'report.json'), 'utf8'),
+      );
+      expect(
+        report.tests.map((entry: { name: string; result: string }) => [entry.name, entry.result]),
+      ).toEqual([[`update.${scenario}`, 'pass']]);
+    }
+  });
+
+  it('upgrade: two boots (stage and reboot, then power off), the FleetLock slot taken and given back', async () => {
+    const boots = await bootsOf('UpgradeTest');
+    expect(boots.problems).toEqual([]);
+    expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual(['reboot reason=update', 'power-off']);
+    expect(boots.fleetLock.map((event) => [event.action, event.granted])).toEqual([
+      ['pre-reboot', true],
+      ['steady-state', true],
+    ]);
+    const console = await readFile(
+      path.join(reportDir('UpgradeTest'), boots.machines[0]!.boots[1]!.console),
+      'utf8',
+    );
+    expect(console).toContain('FCOS-CDK: agent fleet-lock released group=default');
+  });
+
+  it('rollback: stage, two unhealthy trial boots, the fallback boot records the rollback and powers off', async () => {
+    const boots = await bootsOf('RollbackTest');
+    expect(boots.problems).toEqual([]);
+    expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual([
+      'reboot reason=update',
+      'reboot reason=health-check',
+      'reboot reason=health-check',
+      'power-off',
+    ]);
+    const last = await readFile(
+      path.join(reportDir('RollbackTest'), boots.machines[0]!.boots[3]!.console),
+      'utf8',
+    );
+    expect(last).toMatch(
+      /FCOS-CDK: rollback from=41\.\d{8}\.2\.1 checksum=[0-9a-f]{64} reason=required health check failed: 50-always-fails/,
+    );
+    expect(last).toMatch(/FCOS-CDK: agent update skipped version=41\.\d{8}\.2\.1 reason=denylisted/);
+  });
+
+  it('rollout: the wary machine powers off with no update, the eager one stages and reboots', async () => {
+    const boots = await bootsOf('RolloutTest');
+    expect(boots.problems).toEqual([]);
+    expect(boots.machines.map((machine) => [machine.name, machine.boots.map((boot) => boot.end)])).toEqual([
+      ['wary', ['power-off']],
+      ['eager', ['reboot reason=update']],
+    ]);
   });
 
   it('serves a second run from the cache', async () => {
