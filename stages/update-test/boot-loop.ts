@@ -3,7 +3,8 @@
  * process; the loop boots the same persistent disk again after a console that ended with
  * `FCOS-CDK: reboot ...`, and stops on `FCOS-CDK: done` (power-off), when a boot hits its time
  * limit or ends without either line, when the scenario has seen enough, at the most boots, or at
- * the scenario's deadline. Each boot's console is kept in its own file. The boot itself is a
+ * the scenario's deadline. A scenario may power the machine on again after it powered off or was
+ * stopped by a watchdog (a FleetLock slot freed meanwhile, a pull cut by a power failure). Each boot's console is kept in its own file. The boot itself is a
  * function, so the loop is tested with fake consoles.
  */
 import { type BootConsole, parseBootConsole } from './console-protocol.ts';
@@ -79,6 +80,13 @@ export interface BootLoopOptions {
   readonly deadline: number;
   /** Stops after a boot the scenario has seen enough of (even if it rebooted). @default never */
   readonly stopAfter?: (boot: MachineBoot) => boolean;
+  /**
+   * Called after a boot that powered off, or that a watchdog stopped, before the loop ends there:
+   * true powers the same disk on again (the host may change the world first). Not called after a
+   * boot killed at its time limit.
+   * @default never powers on again
+   */
+  readonly powerOnAgain?: (boot: MachineBoot) => Promise<boolean>;
   /** Progress lines. */
   readonly log: (line: string) => void;
   /** Cancels (Ctrl-C). */
@@ -114,8 +122,13 @@ export async function bootUntilPowerOff(options: BootLoopOptions): Promise<BootL
     );
     if (outcome.timedOut) return { boots, end: 'boot-timeout' };
     if (options.stopAfter?.(boot)) return { boots, end: 'stopped' };
-    if (end.kind === 'power-off') return { boots, end: 'power-off' };
-    if (end.kind === 'none') return { boots, end: 'no-end' };
+    if (end.kind === 'reboot') continue;
+    // Powered off, or stopped without an end line: the scenario may power it on again.
+    if (index < options.maxBoots && (await options.powerOnAgain?.(boot))) {
+      options.log(`boot ${index}: powered on again`);
+      continue;
+    }
+    return { boots, end: end.kind === 'power-off' ? 'power-off' : 'no-end' };
   }
   return { boots, end: 'max-boots' };
 }

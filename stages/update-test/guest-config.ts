@@ -46,6 +46,21 @@ export interface GuestConfigOptions {
    * @default 'default'
    */
   readonly group?: string;
+  /**
+   * The port the ostree remote is reached at (a delaying proxy in front of the server).
+   * @default `port`
+   */
+  readonly repositoryPort?: number;
+  /**
+   * The agent's `updates.fleet_lock.attempts` and `retry_seconds` (this agent's own keys).
+   * @default the package's (6 attempts, 10 s apart)
+   */
+  readonly fleetLockRetries?: { readonly attempts: number; readonly retrySeconds: number };
+  /**
+   * Whether the guest script also checks the system repository (`ostree fsck`) on every boot.
+   * @default false
+   */
+  readonly checkRepository?: boolean;
 }
 
 /** The served stream's remote, verifying commit signatures with the key Ignition writes. */
@@ -77,15 +92,30 @@ export function agentConfig(baseUrl: string, options: GuestConfigOptions): strin
   lines.push('', '[updates]', 'enabled = true', `strategy = "${options.strategy}"`);
   if (options.strategy === 'fleet_lock') {
     lines.push('', '[updates.fleet_lock]', `base_url = "${baseUrl}"`);
+    if (options.fleetLockRetries) {
+      const { attempts, retrySeconds } = options.fleetLockRetries;
+      lines.push(`attempts = ${attempts}`, `retry_seconds = ${retrySeconds}`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }
 
 /**
  * The guest script: prints the state the host asserts on, then makes the next boot's state. It
- * always passes (the host judges); `sync` so a power-off right after keeps what it wrote.
+ * always passes (the host judges); `sync` so a power-off right after keeps what it wrote. With
+ * `checkRepository`, it also says whether the system repository is whole (`ostree fsck`: every
+ * object of every commit present and matching its checksum), after a pull cut by a power failure.
  */
-export function guestTestScript(): string {
+export function guestTestScript(checkRepository = false): string {
+  const fsck = checkRepository
+    ? [
+        'if ostree fsck --repo=/ostree/repo >/run/update-state-fsck.log 2>&1; then',
+        '  echo "ostree-fsck ok"',
+        'else',
+        '  echo "ostree-fsck failed $(grep -v \'^[[:space:]]*$\' /run/update-state-fsck.log | tail -n 1)"',
+        'fi',
+      ]
+    : [];
   return [
     '#!/usr/bin/sh',
     "# Written by fcos-cdk's update test: reports /var and /etc state every boot (the host asserts).",
@@ -104,6 +134,7 @@ export function guestTestScript(): string {
     'else',
     '  echo "staged no"',
     'fi',
+    ...fsck,
     'sync',
     'exit 0',
     '',
@@ -113,12 +144,17 @@ export function guestTestScript(): string {
 /** The machine's whole Ignition config. */
 export function guestIgnitionConfig(options: GuestConfigOptions): IgnitionConfig {
   const baseUrl = `http://${GUEST_HOST_ADDRESS}:${options.port}`;
+  const repositoryUrl = `http://${GUEST_HOST_ADDRESS}:${options.repositoryPort ?? options.port}`;
   const files: IgnitionFile[] = [
-    inlineFile('/etc/ostree/remotes.d/fedora.conf', remoteConfig(baseUrl, options.stream)),
+    inlineFile('/etc/ostree/remotes.d/fedora.conf', remoteConfig(repositoryUrl, options.stream)),
     inlineFile(GUEST_SIGNING_KEY_PATH, options.publicKey),
     inlineFile('/etc/update-agent/config.d/50-test.toml', agentConfig(baseUrl, options)),
     inlineFile('/etc/greenboot/greenboot.conf', `GREENBOOT_MAX_BOOT_ATTEMPTS=${MAX_BOOT_ATTEMPTS}\n`),
-    inlineFile(`/etc/fcos-cdk/tests/${GUEST_TEST_NAME}/test`, guestTestScript(), 0o755),
+    inlineFile(
+      `/etc/fcos-cdk/tests/${GUEST_TEST_NAME}/test`,
+      guestTestScript(options.checkRepository),
+      0o755,
+    ),
   ];
   return {
     ignition: { version: IGNITION_SPEC_VERSION },

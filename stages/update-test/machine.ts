@@ -3,7 +3,7 @@
  * persist from boot to boot while the image, a cache blob, is never written), QEMU's user network
  * (the guest reaches fcos-serve on the host's loopback as 10.0.2.2), its Ignition config in fw_cfg
  * (read on the first boot only), and a watchdog that stops a boot whose console shows it will
- * never finish.
+ * never finish, or that the scenario wants cut short (QEMU killed mid-pull: a power failure).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,6 +48,12 @@ export interface MachineOptions {
   readonly accelerator: 'tcg' | 'kvm';
   readonly signal: AbortSignal;
   readonly log: (line: string) => void;
+  /**
+   * The scenario's own watchdog: given the boot and its console so far (raw), a reason to stop the
+   * VM at once (QEMU killed: a power failure), or undefined to let it run.
+   * @default never
+   */
+  readonly stopWhen?: (request: BootRequest, console: string) => string | undefined;
 }
 
 /** A boot function for the loop: one persistent, networked boot of the machine's overlay. */
@@ -59,8 +65,14 @@ export function machineBoot(options: MachineOptions): (request: BootRequest) => 
       readFile(request.consoleFile, 'utf8')
         .catch(() => '')
         .then((text) => {
+          if (stop.signal.aborted) return;
           const fatal = FATAL_CONSOLE.exec(text);
-          if (fatal && !stop.signal.aborted) stop.abort(new Error(`the console said "${fatal[0]}"`));
+          if (fatal) {
+            stop.abort(new Error(`the console said "${fatal[0]}"`));
+            return;
+          }
+          const reason = options.stopWhen?.(request, text);
+          if (reason !== undefined) stop.abort(new Error(reason));
         });
     }, 1000);
     const started = performance.now();

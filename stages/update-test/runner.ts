@@ -3,7 +3,9 @@
  * by served-tree.ts, the server's clock fixed by the scenario, its FleetLock history recorded),
  * checks the served graph, boots each machine of the scenario from an overlay of the image until
  * it powers off (boot-loop.ts, machine.ts), judges the consoles (scenarios.ts) and writes the
- * report (report.ts). A scenario that fails is a `fail` result in the report, not a node failure:
+ * report (report.ts). The robustness scenarios add what the host does: FleetLock peers holding the
+ * group's slots (fleet-lock-peers.ts), a delaying proxy in front of the ostree repository
+ * (slow-repository.ts), a power cut mid-pull, and actions before powering a machine on again. A scenario that fails is a `fail` result in the report, not a node failure:
  * `Release` refuses to release on it.
  */
 import { mkdir } from 'node:fs/promises';
@@ -16,14 +18,24 @@ import { uncompressed } from '../../lib/tools/compress.ts';
 import { writeIgnitionConfig } from '../../lib/vm/ignition.ts';
 import { bootUntilPowerOff } from './boot-loop.ts';
 import { UpdateTestInputError } from './errors.ts';
+import { FleetLockPeers } from './fleet-lock-peers.ts';
 import { GUEST_HOST_ADDRESS, guestIgnitionConfig } from './guest-config.ts';
 import type { UpdateTestConfig } from './index.ts';
 import { updateTestKind } from './index.ts';
 import { type BaseImage, createOverlay, machineBoot } from './machine.ts';
 import { writeUpdateReport } from './report.ts';
-import { assessScenario, type MachineRun, planScenario, type ScenarioReleases } from './scenarios.ts';
+import {
+  assessScenario,
+  type MachinePlan,
+  type MachineRun,
+  type PowerOnAction,
+  planScenario,
+  pullInterruption,
+  type ScenarioReleases,
+} from './scenarios.ts';
 import { checkServedGraph } from './served-graph-check.ts';
 import { type ServedRelease, writeServedTree } from './served-tree.ts';
+import { type SlowRepository, startSlowRepository } from './slow-repository.ts';
 
 export { UpdateTestInputError, UpdateTestSetupError } from './errors.ts';
 
@@ -49,6 +61,23 @@ async function baseImage(context: UpdateTestContext, image: ResolvedArtifact): P
   const format = /\.qcow2(\.|$)/.test(name) || image.metadata.format === 'qcow2' ? 'qcow2' : 'raw';
   const file = await uncompressed(context.exec, image.path, context.workDir, `image.${format}`);
   return { file, format };
+}
+
+/** Wraps a machine's boot to log how many ostree objects the proxy delivered during each boot. */
+function countingObjects(
+  boot: ReturnType<typeof machineBoot>,
+  proxy: SlowRepository,
+  machine: MachinePlan,
+  log: (line: string) => void,
+): ReturnType<typeof machineBoot> {
+  return async (request) => {
+    const before = proxy.objectsDelivered();
+    const outcome = await boot(request);
+    log(
+      `${machine.name}: boot ${request.index}: ${proxy.objectsDelivered() - before} ostree objects delivered`,
+    );
+    return outcome;
+  };
 }
 
 export default defineRunner(updateTestKind, {
@@ -107,7 +136,24 @@ export default defineRunner(updateTestKind, {
     const reportDir = path.join(context.workDir, 'report');
     await mkdir(reportDir, { recursive: true });
     const runs: MachineRun[] = [];
+    let slowRepository: SlowRepository | undefined;
     try {
+      const peers = new FleetLockPeers(server.url, 'default', nodePath);
+      await peers.take(plan.fleetLockHolders ?? []);
+      if (plan.objectDelayMs !== undefined) {
+        slowRepository = await startSlowRepository(server.port, plan.objectDelayMs);
+        context.log(
+          `ostree objects served through a proxy on port ${slowRepository.port}, ${plan.objectDelayMs} ms each`,
+        );
+      }
+      const proxy = slowRepository;
+      /** Does what the plan says before a machine is powered on again. */
+      const beforePowerOn = async (action: PowerOnAction): Promise<string> => {
+        if (action === 'free-fleet-lock-slot')
+          return `FleetLock peer ${await peers.freeOne()} gave its slot back`;
+        proxy?.setDelay(0);
+        return 'ostree objects served at full speed';
+      };
       const served = await writeServedTree({
         exec: context.exec,
         log: context.log,
@@ -150,22 +196,39 @@ export default defineRunner(updateTestKind, {
           publicKey: served.publicKey,
           strategy: machine.strategy,
           ...(machine.rolloutWariness === undefined ? {} : { rolloutWariness: machine.rolloutWariness }),
+          ...(proxy ? { repositoryPort: proxy.port } : {}),
+          ...(machine.fleetLockRetries ? { fleetLockRetries: machine.fleetLockRetries } : {}),
+          ...(machine.checkRepository ? { checkRepository: true } : {}),
         });
         await writeIgnitionConfig(config, ignitionConfig, {
           signal: context.signal,
           constructPath: nodePath,
         });
         context.log(`${machine.name}: booting ${releases.from.version} (at most ${machine.maxBoots} boots)`);
+        const boot = machineBoot({
+          overlay,
+          ignitionConfig,
+          firmware: props.firmware,
+          memoryMiB: props.memoryMiB,
+          accelerator: props.accelerator,
+          signal: context.signal,
+          log: context.log,
+          stopWhen: (request, text) =>
+            pullInterruption(plan, request.index, text, proxy?.objectsDelivered() ?? 0),
+        });
+        const powerOns = [...(machine.powerOns ?? [])];
         const loop = await bootUntilPowerOff({
-          boot: machineBoot({
-            overlay,
-            ignitionConfig,
-            firmware: props.firmware,
-            memoryMiB: props.memoryMiB,
-            accelerator: props.accelerator,
-            signal: context.signal,
-            log: context.log,
-          }),
+          boot: proxy ? countingObjects(boot, proxy, machine, context.log) : boot,
+          ...(powerOns.length > 0
+            ? {
+                powerOnAgain: async () => {
+                  const action = powerOns.shift();
+                  if (action === undefined) return false;
+                  context.log(`${machine.name}: before powering on again: ${await beforePowerOn(action)}`);
+                  return true;
+                },
+              }
+            : {}),
           consoleFileOf: (index) => path.join(consoleDir, `console-${index}.log`),
           maxBoots: machine.maxBoots,
           bootTimeoutSeconds: props.bootTimeoutSeconds,
@@ -177,6 +240,7 @@ export default defineRunner(updateTestKind, {
         runs.push({ plan: machine, loop });
       }
     } finally {
+      await slowRepository?.close();
       await server.close();
       await key.release();
     }

@@ -1,12 +1,15 @@
 /**
- * The three scenarios: what each serves (the target's rollout, the server's fixed clock), which
- * machines it boots with which agent settings, and what it asserts on their consoles and on the
- * server's FleetLock history. Pure: the runner does the booting, the tests feed fake consoles.
+ * The scenarios: what each serves (the target's rollout, the server's fixed clock), which
+ * machines it boots with which agent settings, what the host does between power-ons (a FleetLock
+ * slot freed, the repository back to full speed), when it cuts the power, and what it asserts on
+ * their consoles and on the server's FleetLock history. Pure: the runner does the booting, the
+ * tests feed fake consoles. upgrade, rollback and rollout prove the update path; fleet-lock-full
+ * and interrupted-pull the agent's robustness (too many boots for every pipeline run).
  */
 import type { UpdateEntryInput } from '../../lib/release/update-metadata.ts';
-import type { FleetLockEvent } from '../../lib/serve/fleet-lock.ts';
+import { DEFAULT_FLEET_LOCK_SLOTS, type FleetLockEvent } from '../../lib/serve/fleet-lock.ts';
 import type { BootLoopResult, MachineBoot } from './boot-loop.ts';
-import { type BootConsole, firstLine, linesStartingWith } from './console-protocol.ts';
+import { type BootConsole, firstLine, linesStartingWith, parseBootConsole } from './console-protocol.ts';
 import { GUEST_TEST_NAME, MAX_BOOT_ATTEMPTS } from './guest-config.ts';
 import type { UpdateTestScenario } from './index.ts';
 import type { ServedRelease } from './served-tree.ts';
@@ -23,6 +26,29 @@ export interface MachinePlan {
   readonly maxBoots: number;
   /** Stop booting it after this boot. @default never */
   readonly stopAfter?: (boot: MachineBoot) => boolean;
+  /** The agent's FleetLock retries (`updates.fleet_lock.attempts`, `retry_seconds`). @default the package's */
+  readonly fleetLockRetries?: { readonly attempts: number; readonly retrySeconds: number };
+  /** Whether the guest script checks the system repository with `ostree fsck`. @default false */
+  readonly checkRepository?: boolean;
+  /**
+   * What the host does before each power-on after the machine powered off or had its power cut,
+   * one entry per power-on; the loop ends at a power-off when none is left.
+   * @default none
+   */
+  readonly powerOns?: readonly PowerOnAction[];
+}
+
+/** What the host does before powering a machine on again. */
+export type PowerOnAction =
+  | 'free-fleet-lock-slot' // one of the holders gives its FleetLock slot back
+  | 'full-speed-repository'; // the ostree objects are no longer delayed
+
+/** When the host cuts a machine's power in the middle of its pull. */
+export interface PullInterruption {
+  /** The boot whose pull is cut. */
+  readonly boot: number;
+  /** Objects the proxy must have delivered before the cut (the pull has written some). */
+  readonly afterObjects: number;
 }
 
 /** What a scenario serves and boots. */
@@ -35,6 +61,12 @@ export interface ScenarioPlan {
   readonly threshold: number;
   /** The machines, booted one after the other. */
   readonly machines: readonly MachinePlan[];
+  /** FleetLock slots taken (through the server's HTTP API) by these node ids before any boot. @default none */
+  readonly fleetLockHolders?: readonly string[];
+  /** Milliseconds each ostree object's answer is held back by a proxy in front of the server. @default no proxy */
+  readonly objectDelayMs?: number;
+  /** When the power is cut mid-pull. @default never */
+  readonly interruptPull?: PullInterruption;
 }
 
 /** The served releases: the one the machine starts on, and the one it is offered. */
@@ -58,7 +90,24 @@ const DEFAULT_MAX_BOOTS: Readonly<Record<UpdateTestScenario, number>> = {
   rollback: 2 + MAX_BOOT_ATTEMPTS + 2,
   // the first boot says it all.
   rollout: 1,
+  // gives up on the full group and powers off, is powered on with a slot free, stages and reboots,
+  // powers off on the new release: 3 expected.
+  'fleet-lock-full': 4,
+  // power cut mid-pull, powered on: pulls again, stages and reboots, powers off on the new release.
+  'interrupted-pull': 4,
 };
+
+/** The node ids holding every slot of the machine's group in the fleet-lock-full scenario. */
+export const FLEET_LOCK_PEERS: readonly string[] = Array.from(
+  { length: DEFAULT_FLEET_LOCK_SLOTS },
+  (_, index) => `fleet-peer-${index + 1}`,
+);
+/** The agent's FleetLock tries in the fleet-lock-full scenario: few and short, the group stays full. */
+export const FULL_GROUP_RETRIES = { attempts: 2, retrySeconds: 2 } as const;
+/** How long each ostree object's answer is held back in the interrupted-pull scenario. */
+const INTERRUPTED_PULL_OBJECT_DELAY_MS = 1500;
+/** The start of the reason a boot was stopped for when the test cut its power mid-pull. */
+export const PULL_INTERRUPTED = 'power cut mid-pull';
 
 /** What `scenario` serves and boots. */
 export function planScenario(
@@ -88,12 +137,67 @@ export function planScenario(
     };
   }
   // Fully rolled out: offered to every machine from the start.
-  return {
+  const fullyRolledOut = {
     updates: [{ version: releases.to.version, rollout: { startEpoch: start, startPercentage: 1 } }],
     nowMs: (start + 3600) * 1000,
     threshold: 1,
+  };
+  if (scenario === 'fleet-lock-full') {
+    return {
+      ...fullyRolledOut,
+      machines: [
+        {
+          name: 'machine',
+          strategy: 'fleet_lock',
+          maxBoots: boots,
+          fleetLockRetries: FULL_GROUP_RETRIES,
+          powerOns: ['free-fleet-lock-slot'],
+        },
+      ],
+      fleetLockHolders: FLEET_LOCK_PEERS,
+    };
+  }
+  if (scenario === 'interrupted-pull') {
+    return {
+      ...fullyRolledOut,
+      machines: [
+        {
+          name: 'machine',
+          strategy: 'immediate',
+          maxBoots: boots,
+          checkRepository: true,
+          powerOns: ['full-speed-repository'],
+        },
+      ],
+      objectDelayMs: INTERRUPTED_PULL_OBJECT_DELAY_MS,
+      // Three objects in: the commit and its signature are written, the trees are on their way.
+      interruptPull: { boot: 1, afterObjects: 3 },
+    };
+  }
+  return {
+    ...fullyRolledOut,
     machines: [{ name: 'machine', strategy: 'fleet_lock', maxBoots: boots }],
   };
+}
+
+/**
+ * Why the host cuts the power of boot `bootIndex` now, or undefined: the plan interrupts this
+ * boot's pull, the console shows the update was found and not yet staged, and the proxy has
+ * delivered enough objects for the pull to have written some.
+ */
+export function pullInterruption(
+  plan: ScenarioPlan,
+  bootIndex: number,
+  rawConsole: string,
+  objectsDelivered: number,
+): string | undefined {
+  const cut = plan.interruptPull;
+  if (!cut || bootIndex !== cut.boot || objectsDelivered < cut.afterObjects) return undefined;
+  const console = parseBootConsole(rawConsole);
+  if (!firstLine(console, 'agent', 'update', 'available') || firstLine(console, 'agent', 'staged')) {
+    return undefined;
+  }
+  return `${PULL_INTERRUPTED} (QEMU killed after ${objectsDelivered} ostree objects were delivered)`;
 }
 
 /** One machine's boots. */
@@ -190,7 +294,9 @@ export function assessScenario(
     const expect = new Expectations(run.plan.name);
     if (scenario === 'upgrade') assessUpgrade(expect, releases, run, fleetLock);
     else if (scenario === 'rollback') assessRollback(expect, releases, run);
-    else assessRollout(expect, releases, run);
+    else if (scenario === 'rollout') assessRollout(expect, releases, run);
+    else if (scenario === 'fleet-lock-full') assessFleetLockFull(expect, releases, run, fleetLock);
+    else assessInterruptedPull(expect, releases, run);
     if (expect.problems.length > 0 && console === undefined) {
       console = run.loop.boots[run.loop.boots.length - 1]?.consoleFile;
     }
@@ -385,4 +491,199 @@ function assessRollout(expect: Expectations, { to }: ScenarioReleases, { plan, l
     `"agent staged version=${to.version}"`,
     said(first, 'agent'),
   );
+}
+
+/** A FleetLock history as text, for messages. */
+function historyText(fleetLock: readonly FleetLockEvent[]): string {
+  return `its FleetLock history: ${fleetLock.map((event) => `${event.action} id=${event.id} group=${event.group} granted=${event.granted}`).join(' | ') || 'no request'}`;
+}
+
+/** The common end of both robustness scenarios: the last boot is on `to` and powered off there. */
+function endsOnTarget(expect: Expectations, to: ServedRelease, loop: BootLoopResult, boots: number): void {
+  const last = loop.boots[loop.boots.length - 1];
+  expect.check(
+    loop.end === 'power-off',
+    'the machine to power off by itself on the new release',
+    loopEnd(loop),
+  );
+  expect.check(loop.boots.length === boots, `${boots} boots`, `there were ${loop.boots.length}`);
+  expect.check(
+    last !== undefined && loop.boots.length > 1 && bootedOn(last.console, to),
+    `the last boot on ${to.version} (${to.checksum})`,
+    said(last, 'agent', 'booted'),
+  );
+  expect.check(
+    last !== undefined && bootedChecksum(last.console) === to.checksum,
+    `the last boot's deployment to be ${to.checksum}`,
+    said(last, 'booted'),
+  );
+}
+
+/** Whether a boot staged `to`. */
+function stagedTarget(boot: MachineBoot | undefined, to: ServedRelease): boolean {
+  const staged = boot ? firstLine(boot.console, 'agent', 'staged') : undefined;
+  return staged?.fields.version === to.version && staged.fields.checksum === to.checksum;
+}
+
+/**
+ * FleetLock group full: boot 1 stages `to`, is refused a slot on each try, gives up, leaves the
+ * update unfinalized and powers off on `from`; with a slot freed, boot 2 stages again, takes it and
+ * reboots; boot 3 is on `to` and gives the slot back. Never a reboot without a granted pre-reboot.
+ */
+function assessFleetLockFull(
+  expect: Expectations,
+  { from, to }: ScenarioReleases,
+  { plan, loop }: MachineRun,
+  fleetLock: readonly FleetLockEvent[],
+): void {
+  const [first, second] = loop.boots;
+  const attempts = plan.fleetLockRetries?.attempts ?? 0;
+  expect.check(
+    first !== undefined && bootedOn(first.console, from),
+    `boot 1 on ${from.version} (${from.checksum})`,
+    said(first, 'agent', 'booted'),
+  );
+  expect.check(
+    stagedTarget(first, to),
+    `boot 1 to stage ${to.version} (${to.checksum})`,
+    said(first, 'agent'),
+  );
+  const busy = first ? linesStartingWith(first.console, 'agent', 'fleet-lock', 'busy') : [];
+  expect.check(
+    busy.length === attempts && busy.every((line, index) => line.fields.attempt === String(index + 1)),
+    `boot 1 to be refused a slot ${attempts} times ("agent fleet-lock busy ... attempt=1..${attempts}")`,
+    said(first, 'agent', 'fleet-lock'),
+  );
+  expect.check(
+    first !== undefined &&
+      firstLine(first.console, 'agent', 'fleet-lock', 'gave-up') !== undefined &&
+      firstLine(first.console, 'agent', 'fleet-lock', 'acquired') === undefined,
+    'boot 1 to give up on the slot ("agent fleet-lock gave-up") without acquiring one',
+    said(first, 'agent', 'fleet-lock'),
+  );
+  expect.check(
+    first !== undefined &&
+      firstLine(first.console, 'update', 'staged,', 'not', 'finalized') !== undefined &&
+      firstLine(first.console, 'finalize') === undefined,
+    'boot 1 to leave the update staged, not finalized (reboot not allowed)',
+    said(first, 'update'),
+  );
+  expect.check(
+    first?.console.end.kind === 'power-off',
+    'boot 1 to power off ("done") without rebooting',
+    said(first, 'reboot') + (first?.console.end.kind === 'power-off' ? '' : ` (${first?.console.end.kind})`),
+  );
+  expect.check(
+    second !== undefined && bootedOn(second.console, from) && stagedTarget(second, to),
+    `boot 2 (a slot freed) on ${from.version} again, staging ${to.version} again`,
+    said(second, 'agent'),
+  );
+  expect.check(
+    second !== undefined &&
+      firstLine(second.console, 'agent', 'fleet-lock', 'acquired') !== undefined &&
+      second.console.end.kind === 'reboot' &&
+      second.console.end.reason === 'update',
+    'boot 2 to acquire the freed slot and reboot with reason=update',
+    `${said(second, 'agent', 'fleet-lock')}; ${said(second, 'reboot')}`,
+  );
+  endsOnTarget(expect, to, loop, 3);
+  const last = loop.boots[loop.boots.length - 1];
+  expect.check(
+    last !== undefined &&
+      last !== second &&
+      firstLine(last.console, 'agent', 'fleet-lock', 'released') !== undefined,
+    'the new deployment to release its FleetLock slot',
+    said(last, 'agent', 'fleet-lock'),
+  );
+  // Every update reboot was preceded by a slot acquired in the same boot.
+  const unlocked = loop.boots.filter(
+    (boot) =>
+      boot.console.end.kind === 'reboot' &&
+      boot.console.end.reason === 'update' &&
+      firstLine(boot.console, 'agent', 'fleet-lock', 'acquired') === undefined,
+  );
+  expect.check(
+    unlocked.length === 0,
+    'never a reboot into the update without a slot acquired in that boot',
+    `boot(s) ${unlocked.map((boot) => boot.index).join(', ')} rebooted without one`,
+  );
+  // The server's side: the machine's requests, in order, and never a grant beyond the group's slots.
+  const peers = new Set(FLEET_LOCK_PEERS);
+  const machine = fleetLock.filter((event) => !peers.has(event.id));
+  const expected = [
+    ...Array.from({ length: attempts }, () => 'pre-reboot:refused'),
+    'pre-reboot:granted',
+    'steady-state:granted',
+  ];
+  const seen = machine.map((event) => `${event.action}:${event.granted ? 'granted' : 'refused'}`);
+  expect.check(
+    seen.join(' ') === expected.join(' ') && new Set(machine.map((event) => event.id)).size === 1,
+    `the server to see one node ask ${expected.join(', ')}`,
+    historyText(fleetLock),
+  );
+  const freed = fleetLock.findIndex((event) => event.action === 'steady-state' && peers.has(event.id));
+  const granted = fleetLock.findIndex(
+    (event) => !peers.has(event.id) && event.action === 'pre-reboot' && event.granted,
+  );
+  expect.check(
+    freed >= 0 && granted > freed,
+    "the machine's slot granted only after a peer gave one back",
+    historyText(fleetLock),
+  );
+}
+
+/**
+ * Pull cut by a power failure: boot 1 finds `to` and is killed while pulling it (no staging); boot
+ * 2, on `from` again, pulls it again, stages and reboots; boot 3 is on `to`, the system repository
+ * whole (`ostree fsck`) after each completed boot.
+ */
+function assessInterruptedPull(
+  expect: Expectations,
+  { from, to }: ScenarioReleases,
+  { loop }: MachineRun,
+): void {
+  const [first, second] = loop.boots;
+  const available = first ? firstLine(first.console, 'agent', 'update', 'available') : undefined;
+  expect.check(
+    first !== undefined && bootedOn(first.console, from),
+    `boot 1 on ${from.version} (${from.checksum})`,
+    said(first, 'agent', 'booted'),
+  );
+  expect.check(
+    available?.fields.version === to.version && available.fields.checksum === to.checksum,
+    `boot 1 to find ${to.version} ("agent update available")`,
+    said(first, 'agent'),
+  );
+  expect.check(
+    first !== undefined &&
+      first.stoppedBecause?.startsWith(PULL_INTERRUPTED) === true &&
+      firstLine(first.console, 'agent', 'staged') === undefined &&
+      first.console.end.kind === 'none',
+    'boot 1 to have its power cut mid-pull, before "agent staged"',
+    `${said(first, 'agent')}; ${first?.stoppedBecause ? `stopped: ${first.stoppedBecause}` : 'it was not stopped by the test'}`,
+  );
+  expect.check(
+    second !== undefined && bootedOn(second.console, from) && stagedTarget(second, to),
+    `boot 2 on ${from.version} again, pulling and staging ${to.version}`,
+    said(second, 'agent'),
+  );
+  expect.check(
+    second?.console.end.kind === 'reboot' && second.console.end.reason === 'update',
+    'boot 2 to reboot with reason=update',
+    said(second, 'reboot'),
+  );
+  endsOnTarget(expect, to, loop, 3);
+  const last = loop.boots[loop.boots.length - 1];
+  expect.check(
+    last !== undefined && firstLine(last.console, 'agent', 'update', 'none') !== undefined,
+    'the last boot\'s agent to find nothing newer ("agent update none")',
+    said(last, 'agent'),
+  );
+  for (const boot of loop.boots.slice(1)) {
+    expect.check(
+      guestSaid(boot, 'ostree-fsck ok'),
+      `boot ${boot.index}'s system repository to pass ostree fsck`,
+      guestText(boot),
+    );
+  }
 }
