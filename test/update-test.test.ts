@@ -24,6 +24,7 @@ import {
 } from '../stages/update-test/boot-loop.ts';
 import { parseBootConsole, parseProtocolLine } from '../stages/update-test/console-protocol.ts';
 import { UpdateTestSetupError } from '../stages/update-test/errors.ts';
+import { FleetLockPeers, fleetLockRequest } from '../stages/update-test/fleet-lock-peers.ts';
 import { agentConfig, GUEST_TEST_NAME, guestIgnitionConfig } from '../stages/update-test/guest-config.ts';
 import { writeUpdateReport } from '../stages/update-test/report.ts';
 import {
@@ -31,11 +32,13 @@ import {
   EAGER_MACHINE,
   type MachineRun,
   planScenario,
+  pullInterruption,
   type ScenarioReleases,
   WARY_MACHINE,
 } from '../stages/update-test/scenarios.ts';
 import { checkServedGraph } from '../stages/update-test/served-graph-check.ts';
 import { type ServedRelease, writeServedTree } from '../stages/update-test/served-tree.ts';
+import { isObjectPath, startSlowRepository } from '../stages/update-test/slow-repository.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
 
 const logLines: string[] = [];
@@ -653,5 +656,352 @@ describe('the report', () => {
     await expect(checkGates([{ field: 'tests.1', path: reportDir }], 'testing/Release')).rejects.toThrow(
       ReleaseGateError,
     );
+  });
+});
+
+describe('the robustness scenarios (issue #12 part 6)', () => {
+  /** The consoles of a machine refused a slot of its full group, then granted one once a peer left. */
+  function fullGroup(): string[] {
+    const staging = [
+      booted(FROM),
+      agentBooted(FROM),
+      `agent update available version=${TO.version} checksum=${TO.checksum}`,
+      `agent staged version=${TO.version} checksum=${TO.checksum}`,
+    ];
+    return [
+      fakeConsole([
+        ...staging,
+        'agent fleet-lock busy group=default attempt=1 (curl: (22) The requested URL returned error: 409)',
+        'agent fleet-lock busy group=default attempt=2 (curl: (22) The requested URL returned error: 409)',
+        'agent fleet-lock gave-up group=default',
+        'update staged, not finalized (reboot not allowed)',
+        'done',
+      ]),
+      fakeConsole([
+        ...staging,
+        'agent fleet-lock acquired group=default',
+        `finalize staged version=${TO.version}`,
+        'reboot reason=update',
+      ]),
+      fakeConsole([booted(TO, 1), agentBooted(TO), 'agent fleet-lock released group=default', 'done']),
+    ];
+  }
+  const MACHINE_ID = 'f'.repeat(32);
+  /** The server's history of that: two peers fill the group, one leaves after the machine gave up. */
+  const FULL_GROUP_HISTORY: FleetLockEvent[] = [
+    { action: 'pre-reboot', id: 'fleet-peer-1', group: 'default', granted: true },
+    { action: 'pre-reboot', id: 'fleet-peer-2', group: 'default', granted: true },
+    { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: false },
+    { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: false },
+    { action: 'steady-state', id: 'fleet-peer-1', group: 'default', granted: true },
+    { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: true },
+    { action: 'steady-state', id: MACHINE_ID, group: 'default', granted: true },
+  ];
+  /** A machine run of `scenario`'s plan from consoles. */
+  const runOf = (
+    scenario: 'fleet-lock-full' | 'interrupted-pull',
+    consoles: readonly (string | MachineBoot)[],
+    end: MachineRun['loop']['end'] = 'power-off',
+  ): MachineRun => ({
+    plan: planScenario(scenario, RELEASES).machines[0]!,
+    loop: {
+      boots: consoles.map((entry, index) => (typeof entry === 'string' ? boot(index + 1, entry) : entry)),
+      end,
+    },
+  });
+
+  it('the boot loop powers a machine on again after a power-off or a watchdog stop, as often as the scenario says', async () => {
+    const consoles = [
+      { console: fakeConsole(['done']) },
+      { console: 'FCOS-CDK: agent update available', stoppedBecause: 'power cut mid-pull' },
+      { console: fakeConsole(['reboot reason=update']) },
+      { console: fakeConsole(['done']) },
+    ];
+    let asked = 0;
+    const requests: number[] = [];
+    const result = await bootUntilPowerOff({
+      consoleFileOf: (index) => `/tmp/console-${index}.log`,
+      bootTimeoutSeconds: 100,
+      log: () => {},
+      maxBoots: 6,
+      deadline: Date.now() + 1e6,
+      boot: async (request) => {
+        requests.push(request.index);
+        return { timedOut: false, seconds: 1, ...consoles[request.index - 1]! };
+      },
+      powerOnAgain: async () => ++asked <= 2,
+    });
+    // Powered on after boot 1 (power-off) and boot 2 (stopped); asked again after boot 4: no more.
+    expect(requests).toEqual([1, 2, 3, 4]);
+    expect(asked).toBe(3);
+    expect(result.end).toBe('power-off');
+    expect(result.boots[1]!.stoppedBecause).toBe('power cut mid-pull');
+
+    // Never after a boot killed at its time limit, and never past the most boots.
+    let timedOutAsked = false;
+    const timedOut = await bootUntilPowerOff({
+      consoleFileOf: (index) => `/tmp/console-${index}.log`,
+      bootTimeoutSeconds: 100,
+      log: () => {},
+      maxBoots: 1,
+      deadline: Date.now() + 1e6,
+      boot: async () => ({ console: '', timedOut: true, seconds: 100 }),
+      powerOnAgain: async () => {
+        timedOutAsked = true;
+        return true;
+      },
+    });
+    expect([timedOut.end, timedOutAsked]).toEqual(['boot-timeout', false]);
+  });
+
+  it('fleet-lock-full: the plan fills the group and frees a slot once; a good sequence passes, a reboot without a slot does not', () => {
+    const plan = planScenario('fleet-lock-full', RELEASES);
+    expect(plan.fleetLockHolders).toEqual(['fleet-peer-1', 'fleet-peer-2']);
+    expect(plan.machines[0]).toMatchObject({
+      strategy: 'fleet_lock',
+      fleetLockRetries: { attempts: 2, retrySeconds: 2 },
+      powerOns: ['free-fleet-lock-slot'],
+      maxBoots: 4,
+    });
+    expect(plan.objectDelayMs).toBeUndefined();
+    expect(
+      assessScenario(
+        'fleet-lock-full',
+        RELEASES,
+        [runOf('fleet-lock-full', fullGroup())],
+        FULL_GROUP_HISTORY,
+      ),
+    ).toEqual({ passed: true, problems: [] });
+
+    // The agent reboots into the update although the group stayed full.
+    const [first, second, third] = fullGroup();
+    const rebootedAnyway = first!
+      .replace(
+        'FCOS-CDK: update staged, not finalized (reboot not allowed)',
+        `FCOS-CDK: finalize staged version=${TO.version}`,
+      )
+      .replace('FCOS-CDK: done', 'FCOS-CDK: reboot reason=update');
+    const verdict = assessScenario(
+      'fleet-lock-full',
+      RELEASES,
+      [runOf('fleet-lock-full', [rebootedAnyway, third!])],
+      FULL_GROUP_HISTORY.filter((event) => event.id !== MACHINE_ID || !event.granted),
+    );
+    const text = verdict.problems.join('\n');
+    expect(verdict.passed).toBe(false);
+    expect(text).toContain(
+      'never a reboot into the update without a slot acquired in that boot; boot(s) 1 rebooted without one',
+    );
+    expect(text).toContain('boot 1 to leave the update staged, not finalized');
+    expect(text).toContain('boot 1 to power off ("done") without rebooting');
+    expect(text).toContain('3 boots; there were 2');
+
+    // The server granted the machine a slot while both peers still held theirs.
+    const early: FleetLockEvent[] = [
+      ...FULL_GROUP_HISTORY.slice(0, 2),
+      { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: false },
+      { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: false },
+      { action: 'pre-reboot', id: MACHINE_ID, group: 'default', granted: true },
+      { action: 'steady-state', id: 'fleet-peer-1', group: 'default', granted: true },
+      { action: 'steady-state', id: MACHINE_ID, group: 'default', granted: true },
+    ];
+    const earlyVerdict = assessScenario(
+      'fleet-lock-full',
+      RELEASES,
+      [runOf('fleet-lock-full', [first!, second!, third!])],
+      early,
+    );
+    expect(earlyVerdict.problems).toEqual([
+      expect.stringContaining("machine: expected the machine's slot granted only after a peer gave one back"),
+    ]);
+
+    // One try instead of two, and no give-up line: the retry setting was not honoured.
+    const once = first!.replace(/\r\nFCOS-CDK: agent fleet-lock busy group=default attempt=2[^\r]*/, '');
+    const onceVerdict = assessScenario(
+      'fleet-lock-full',
+      RELEASES,
+      [runOf('fleet-lock-full', [once, second!, third!])],
+      FULL_GROUP_HISTORY,
+    );
+    expect(onceVerdict.problems.join('\n')).toContain('boot 1 to be refused a slot 2 times');
+  });
+
+  it('interrupted-pull: the power is cut only mid-pull, after objects were delivered; the sequence is judged boot by boot', () => {
+    const plan = planScenario('interrupted-pull', RELEASES);
+    expect(plan.objectDelayMs).toBe(1500);
+    expect(plan.interruptPull).toEqual({ boot: 1, afterObjects: 3 });
+    expect(plan.machines[0]).toMatchObject({
+      strategy: 'immediate',
+      checkRepository: true,
+      powerOns: ['full-speed-repository'],
+    });
+    const pulling = fakeConsole([
+      booted(FROM),
+      agentBooted(FROM),
+      `agent update available version=${TO.version} checksum=${TO.checksum}`,
+    ]);
+    const staged = `${pulling}FCOS-CDK: agent staged version=${TO.version} checksum=${TO.checksum}\r\n`;
+    expect(pullInterruption(plan, 1, pulling, 3)).toBe(
+      'power cut mid-pull (QEMU killed after 3 ostree objects were delivered)',
+    );
+    // Not before the update is found, not before 3 objects, not once staged, not on another boot.
+    expect(pullInterruption(plan, 1, fakeConsole([booted(FROM), agentBooted(FROM)]), 10)).toBeUndefined();
+    expect(pullInterruption(plan, 1, pulling, 2)).toBeUndefined();
+    expect(pullInterruption(plan, 1, staged, 10)).toBeUndefined();
+    expect(pullInterruption(plan, 2, pulling, 10)).toBeUndefined();
+    expect(pullInterruption(planScenario('upgrade', RELEASES), 1, pulling, 10)).toBeUndefined();
+
+    const cut: MachineBoot = { ...boot(1, pulling), stoppedBecause: pullInterruption(plan, 1, pulling, 3)! };
+    const again = fakeConsole(
+      [
+        booted(FROM),
+        agentBooted(FROM),
+        `agent update available version=${TO.version} checksum=${TO.checksum}`,
+        `agent staged version=${TO.version} checksum=${TO.checksum}`,
+        `finalize staged version=${TO.version}`,
+        'reboot reason=update',
+      ],
+      ['staged yes', 'ostree-fsck ok'],
+    );
+    const updated = fakeConsole(
+      [booted(TO, 1), agentBooted(TO), 'agent update none', 'done'],
+      ['ostree-fsck ok'],
+    );
+    expect(
+      assessScenario('interrupted-pull', RELEASES, [runOf('interrupted-pull', [cut, again, updated])], []),
+    ).toEqual({
+      passed: true,
+      problems: [],
+    });
+
+    // The pull finished before the cut (boot 1 staged and rebooted): not the scenario.
+    const tooFast = assessScenario(
+      'interrupted-pull',
+      RELEASES,
+      [runOf('interrupted-pull', [again, updated])],
+      [],
+    );
+    expect(tooFast.problems.join('\n')).toContain(
+      'boot 1 to have its power cut mid-pull, before "agent staged"',
+    );
+    // A damaged repository after the retried pull.
+    const damaged = updated.replace(
+      'ostree-fsck ok',
+      'ostree-fsck failed error: Object missing: 1234.dirtree',
+    );
+    const damagedVerdict = assessScenario(
+      'interrupted-pull',
+      RELEASES,
+      [runOf('interrupted-pull', [cut, again, damaged])],
+      [],
+    );
+    expect(damagedVerdict.problems).toEqual([
+      expect.stringContaining(
+        "boot 3's system repository to pass ostree fsck; boot 3's update-state said: ostree-fsck failed error: Object missing",
+      ),
+    ]);
+  });
+
+  it("the machine's config: the repository through the proxy's port, the agent's FleetLock tries, the guest's fsck", async () => {
+    const config = guestIgnitionConfig({
+      port: 41234,
+      repositoryPort: 41999,
+      stream: 'testing',
+      publicKey: 'KEY',
+      strategy: 'fleet_lock',
+      fleetLockRetries: { attempts: 2, retrySeconds: 2 },
+      checkRepository: true,
+    });
+    const files = new Map(
+      config.storage!.files!.map((file) => [
+        file.path,
+        Buffer.from(file.contents!.source.split(',')[1]!, 'base64').toString(),
+      ]),
+    );
+    expect(files.get('/etc/ostree/remotes.d/fedora.conf')).toContain(
+      'url=http://10.0.2.2:41999/prod/streams/testing/repo',
+    );
+    expect(files.get('/etc/update-agent/config.d/50-test.toml')).toContain(
+      '[updates.fleet_lock]\nbase_url = "http://10.0.2.2:41234"\nattempts = 2\nretry_seconds = 2\n',
+    );
+    // The guest script's fsck, with an ostree that passes, then one that fails.
+    const root = await makeTempDir('fcos-update-fsck-');
+    const script = files
+      .get('/etc/fcos-cdk/tests/update-state/test')!
+      .replaceAll('/var/lib/', `${root}/var/lib/`)
+      .replaceAll('/etc/fcos-cdk-update-test/', `${root}/etc/fcos-cdk-update-test/`)
+      .replaceAll('/run/', `${root}/run/`);
+    await mkdir(path.join(root, 'bin'));
+    await mkdir(path.join(root, 'run'));
+    await writeFile(path.join(root, 'test'), script, { mode: 0o755 });
+    const fsckOutput = async (ostree: string) => {
+      await writeFile(path.join(root, 'bin/ostree'), `#!/bin/sh\n${ostree}\n`, { mode: 0o755 });
+      const result = await exec('sh', [path.join(root, 'test')], {
+        env: { PATH: `${path.join(root, 'bin')}:${process.env.PATH}` },
+      });
+      return result.stdout.split('\n').filter((line) => line.startsWith('ostree-fsck'));
+    };
+    expect(await fsckOutput('[ "$2" = --repo=/ostree/repo ] && echo "Validating objects..."')).toEqual([
+      'ostree-fsck ok',
+    ]);
+    expect(await fsckOutput('echo "error: In commits 1: Object missing: ab.dirtree" >&2; exit 1')).toEqual([
+      'ostree-fsck failed error: In commits 1: Object missing: ab.dirtree',
+    ]);
+    expect(
+      guestIgnitionConfig({ port: 1, stream: 's', publicKey: '', strategy: 'immediate' })
+        .storage!.files!.map((file) => Buffer.from(file.contents!.source.split(',')[1]!, 'base64').toString())
+        .join(''),
+    ).not.toContain('fsck');
+  });
+
+  it('the slow repository delays only ostree objects and counts them; FleetLock peers fill a group through the HTTP API', async () => {
+    const root = await makeTempDir('fcos-update-slow-');
+    const object = `prod/streams/testing/repo/objects/ab/${'c'.repeat(62)}.dirtree`;
+    await mkdir(path.join(root, path.dirname(object)), { recursive: true });
+    await writeFile(path.join(root, object), 'tree');
+    await writeFile(path.join(root, 'prod/streams/testing/repo/config'), '[core]\nmode=archive-z2\n');
+    const events: FleetLockEvent[] = [];
+    const server = await startServer({ root, port: 0, onFleetLock: (event) => events.push(event) });
+    const proxy = await startSlowRepository(server.port, 400);
+    try {
+      const timed = async (file: string) => {
+        const started = performance.now();
+        const response = await fetch(`http://127.0.0.1:${proxy.port}/${file}`);
+        return { status: response.status, body: await response.text(), ms: performance.now() - started };
+      };
+      const config = await timed('prod/streams/testing/repo/config');
+      expect([config.status, config.body]).toEqual([200, '[core]\nmode=archive-z2\n']);
+      expect(config.ms).toBeLessThan(300);
+      const slow = await timed(object);
+      expect([slow.status, slow.body]).toEqual([200, 'tree']);
+      expect(slow.ms).toBeGreaterThanOrEqual(390);
+      expect(proxy.objectsDelivered()).toBe(1);
+      // A missing object is not counted as delivered.
+      expect((await timed(object.replace('ab/', 'cd/'))).status).toBe(404);
+      expect(proxy.objectsDelivered()).toBe(1);
+      proxy.setDelay(0);
+      expect((await timed(object)).ms).toBeLessThan(300);
+      expect(proxy.objectsDelivered()).toBe(2);
+      expect(isObjectPath(`/repo/objects/ab/${'c'.repeat(62)}.commitmeta`)).toBe(true);
+      expect(isObjectPath('/repo/refs/heads/x')).toBe(false);
+
+      const peers = new FleetLockPeers(server.url, 'default', 'testing/x86_64/FleetLockFullTest');
+      await peers.take(['fleet-peer-1', 'fleet-peer-2']);
+      expect(await fleetLockRequest(server.url, 'preReboot', 'machine', 'default')).toBe(false);
+      expect(await peers.freeOne()).toBe('fleet-peer-1');
+      expect(await fleetLockRequest(server.url, 'preReboot', 'machine', 'default')).toBe(true);
+      await expect(peers.take(['fleet-peer-3'])).rejects.toThrow(UpdateTestSetupError);
+      expect(events.map((event) => `${event.action} ${event.id} ${event.granted}`)).toEqual([
+        'pre-reboot fleet-peer-1 true',
+        'pre-reboot fleet-peer-2 true',
+        'pre-reboot machine false',
+        'steady-state fleet-peer-1 true',
+        'pre-reboot machine true',
+        'pre-reboot fleet-peer-3 false',
+      ]);
+    } finally {
+      await proxy.close();
+      await server.close();
+    }
   });
 });

@@ -86,6 +86,7 @@ export async function writeUpdateReport(
             ? `reboot reason=${boot.console.end.reason}`
             : boot.console.end.kind,
         timedOut: boot.timedOut,
+        ...(boot.stoppedBecause === undefined ? {} : { stoppedBecause: boot.stoppedBecause }),
         console: relative(boot.consoleFile),
       })),
     })),
