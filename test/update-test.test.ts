@@ -826,32 +826,42 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
     expect(onceVerdict.problems.join('\n')).toContain('boot 1 to be refused a slot 2 times');
   });
 
-  it('interrupted-pull: the power is cut only mid-pull, after objects were delivered; the sequence is judged boot by boot', () => {
+  it('interrupted-pull: a clean first boot, then the power cut only mid-pull after objects were delivered; judged boot by boot', () => {
     const plan = planScenario('interrupted-pull', RELEASES);
     expect(plan.objectDelayMs).toBe(1500);
-    expect(plan.interruptPull).toEqual({ boot: 1, afterObjects: 3 });
+    expect(plan.interruptPull).toEqual({ boot: 2, afterObjects: 3 });
     expect(plan.machines[0]).toMatchObject({
       strategy: 'immediate',
+      rolloutWariness: 0.5,
       checkRepository: true,
-      powerOns: ['full-speed-repository'],
+      powerOns: ['complete-rollout', 'full-speed-repository'],
+      maxBoots: 5,
     });
+    // Before the rollout starts (threshold 0) the machine is not offered the target; after it ends it is.
+    expect(plan.threshold).toBe(0);
+    expect(plan.nowMs / 1000).toBeLessThan(TO.timestamp);
+    expect(plan.rolloutCompleteMs! / 1000).toBeGreaterThan(TO.timestamp + 60 * 60);
     const pulling = fakeConsole([
       booted(FROM),
       agentBooted(FROM),
       `agent update available version=${TO.version} checksum=${TO.checksum}`,
     ]);
     const staged = `${pulling}FCOS-CDK: agent staged version=${TO.version} checksum=${TO.checksum}\r\n`;
-    expect(pullInterruption(plan, 1, pulling, 3)).toBe(
+    expect(pullInterruption(plan, 2, pulling, 3)).toBe(
       'power cut mid-pull (QEMU killed after 3 ostree objects were delivered)',
     );
     // Not before the update is found, not before 3 objects, not once staged, not on another boot.
-    expect(pullInterruption(plan, 1, fakeConsole([booted(FROM), agentBooted(FROM)]), 10)).toBeUndefined();
-    expect(pullInterruption(plan, 1, pulling, 2)).toBeUndefined();
-    expect(pullInterruption(plan, 1, staged, 10)).toBeUndefined();
-    expect(pullInterruption(plan, 2, pulling, 10)).toBeUndefined();
+    expect(pullInterruption(plan, 2, fakeConsole([booted(FROM), agentBooted(FROM)]), 10)).toBeUndefined();
+    expect(pullInterruption(plan, 2, pulling, 2)).toBeUndefined();
+    expect(pullInterruption(plan, 2, staged, 10)).toBeUndefined();
+    expect(pullInterruption(plan, 1, pulling, 10)).toBeUndefined();
     expect(pullInterruption(planScenario('upgrade', RELEASES), 1, pulling, 10)).toBeUndefined();
 
-    const cut: MachineBoot = { ...boot(1, pulling), stoppedBecause: pullInterruption(plan, 1, pulling, 3)! };
+    const firstBoot = fakeConsole(
+      [booted(FROM), agentBooted(FROM), 'agent update none', 'done'],
+      ['ostree-fsck ok'],
+    );
+    const cut: MachineBoot = { ...boot(2, pulling), stoppedBecause: pullInterruption(plan, 2, pulling, 3)! };
     const again = fakeConsole(
       [
         booted(FROM),
@@ -868,21 +878,33 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
       ['ostree-fsck ok'],
     );
     expect(
-      assessScenario('interrupted-pull', RELEASES, [runOf('interrupted-pull', [cut, again, updated])], []),
-    ).toEqual({
-      passed: true,
-      problems: [],
-    });
+      assessScenario(
+        'interrupted-pull',
+        RELEASES,
+        [runOf('interrupted-pull', [firstBoot, cut, again, updated])],
+        [],
+      ),
+    ).toEqual({ passed: true, problems: [] });
 
-    // The pull finished before the cut (boot 1 staged and rebooted): not the scenario.
+    // The pull finished before the cut (boot 2 staged and rebooted): not the scenario.
     const tooFast = assessScenario(
       'interrupted-pull',
       RELEASES,
-      [runOf('interrupted-pull', [again, updated])],
+      [runOf('interrupted-pull', [firstBoot, again, updated])],
       [],
     );
     expect(tooFast.problems.join('\n')).toContain(
-      'boot 1 to have its power cut mid-pull, before "agent staged"',
+      'boot 2 to have its power cut mid-pull, before "agent staged"',
+    );
+    // Offered the target on the first boot already: the clock was not where the plan put it.
+    const early = assessScenario(
+      'interrupted-pull',
+      RELEASES,
+      [runOf('interrupted-pull', [pulling, cut, again, updated])],
+      [],
+    );
+    expect(early.problems.join('\n')).toContain(
+      'boot 1 on 41.20260901.2.0, offered nothing before the rollout',
     );
     // A damaged repository after the retried pull.
     const damaged = updated.replace(
@@ -892,12 +914,12 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
     const damagedVerdict = assessScenario(
       'interrupted-pull',
       RELEASES,
-      [runOf('interrupted-pull', [cut, again, damaged])],
+      [runOf('interrupted-pull', [firstBoot, cut, again, damaged])],
       [],
     );
     expect(damagedVerdict.problems).toEqual([
       expect.stringContaining(
-        "boot 3's system repository to pass ostree fsck; boot 3's update-state said: ostree-fsck failed error: Object missing",
+        "boot 4's system repository to pass ostree fsck; boot 4's update-state said: ostree-fsck failed error: Object missing",
       ),
     ]);
   });
