@@ -250,8 +250,11 @@ return_selinux_config() {
   rmdir /newroot/etc/selinux 2>/dev/null
 }
 
-# Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does.
+# Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does, once
+# what Ignition wrote is on disk: a power cut after the stamp is gone must not lose the first boot's
+# files (Ignition does not run again).
 remove_firstboot_stamp() {
+  sync
   boot_device=$(findfs LABEL=boot 2>/dev/null) || return 0
   mkdir -p /bootpart
   mount -o rw "$boot_device" /bootpart 2>/dev/null || return 0
