@@ -21,6 +21,9 @@ export const GUEST_TEST_NAME = 'update-state';
 /** Where the guest looks for the public key of the served commits. */
 export const GUEST_SIGNING_KEY_PATH = '/etc/pki/fcos-cdk/signing-key.asc';
 
+/** The identity and FleetLock group of a test machine unless a scenario names another. */
+export const MACHINE_GROUP = 'default';
+
 /** Boot attempts of a new deployment before GRUB falls back (greenboot's default is 3). */
 export const MAX_BOOT_ATTEMPTS = 2;
 
@@ -82,7 +85,7 @@ export function agentConfig(baseUrl: string, options: GuestConfigOptions): strin
     `base_url = "${baseUrl}"`,
     '',
     '[identity]',
-    `group = "${options.group ?? 'default'}"`,
+    `group = "${options.group ?? MACHINE_GROUP}"`,
   ];
   // A TOML float: always with a fraction, so 1 is written 1.0.
   if (options.rolloutWariness !== undefined) {

@@ -19,7 +19,7 @@ import { writeIgnitionConfig } from '../../lib/vm/ignition.ts';
 import { bootUntilPowerOff } from './boot-loop.ts';
 import { UpdateTestInputError } from './errors.ts';
 import { FleetLockPeers } from './fleet-lock-peers.ts';
-import { GUEST_HOST_ADDRESS, guestIgnitionConfig } from './guest-config.ts';
+import { GUEST_HOST_ADDRESS, guestIgnitionConfig, MACHINE_GROUP } from './guest-config.ts';
 import type { UpdateTestConfig } from './index.ts';
 import { updateTestKind } from './index.ts';
 import { type BaseImage, createOverlay, machineBoot } from './machine.ts';
@@ -140,7 +140,7 @@ export default defineRunner(updateTestKind, {
     const runs: MachineRun[] = [];
     let slowRepository: SlowRepository | undefined;
     try {
-      const peers = new FleetLockPeers(server.url, 'default', nodePath);
+      const peers = new FleetLockPeers(server.url, MACHINE_GROUP, nodePath);
       await peers.take(plan.fleetLockHolders ?? []);
       if (plan.objectDelayMs !== undefined) {
         slowRepository = await startSlowRepository(server.port, plan.objectDelayMs);
