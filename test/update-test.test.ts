@@ -826,42 +826,32 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
     expect(onceVerdict.problems.join('\n')).toContain('boot 1 to be refused a slot 2 times');
   });
 
-  it('interrupted-pull: a clean first boot, then the power cut only mid-pull after objects were delivered; judged boot by boot', () => {
+  it('interrupted-pull: the power is cut only mid-pull, after objects were delivered; the sequence is judged boot by boot', () => {
     const plan = planScenario('interrupted-pull', RELEASES);
     expect(plan.objectDelayMs).toBe(1500);
-    expect(plan.interruptPull).toEqual({ boot: 2, afterObjects: 3 });
+    expect(plan.interruptPull).toEqual({ boot: 1, afterObjects: 3 });
     expect(plan.machines[0]).toMatchObject({
       strategy: 'immediate',
-      rolloutWariness: 0.5,
       checkRepository: true,
-      powerOns: ['complete-rollout', 'full-speed-repository'],
-      maxBoots: 5,
+      powerOns: ['full-speed-repository'],
     });
-    // Before the rollout starts (threshold 0) the machine is not offered the target; after it ends it is.
-    expect(plan.threshold).toBe(0);
-    expect(plan.nowMs / 1000).toBeLessThan(TO.timestamp);
-    expect(plan.rolloutCompleteMs! / 1000).toBeGreaterThan(TO.timestamp + 60 * 60);
     const pulling = fakeConsole([
       booted(FROM),
       agentBooted(FROM),
       `agent update available version=${TO.version} checksum=${TO.checksum}`,
     ]);
     const staged = `${pulling}FCOS-CDK: agent staged version=${TO.version} checksum=${TO.checksum}\r\n`;
-    expect(pullInterruption(plan, 2, pulling, 3)).toBe(
+    expect(pullInterruption(plan, 1, pulling, 3)).toBe(
       'power cut mid-pull (QEMU killed after 3 ostree objects were delivered)',
     );
     // Not before the update is found, not before 3 objects, not once staged, not on another boot.
-    expect(pullInterruption(plan, 2, fakeConsole([booted(FROM), agentBooted(FROM)]), 10)).toBeUndefined();
-    expect(pullInterruption(plan, 2, pulling, 2)).toBeUndefined();
-    expect(pullInterruption(plan, 2, staged, 10)).toBeUndefined();
-    expect(pullInterruption(plan, 1, pulling, 10)).toBeUndefined();
+    expect(pullInterruption(plan, 1, fakeConsole([booted(FROM), agentBooted(FROM)]), 10)).toBeUndefined();
+    expect(pullInterruption(plan, 1, pulling, 2)).toBeUndefined();
+    expect(pullInterruption(plan, 1, staged, 10)).toBeUndefined();
+    expect(pullInterruption(plan, 2, pulling, 10)).toBeUndefined();
     expect(pullInterruption(planScenario('upgrade', RELEASES), 1, pulling, 10)).toBeUndefined();
 
-    const firstBoot = fakeConsole(
-      [booted(FROM), agentBooted(FROM), 'agent update none', 'done'],
-      ['ostree-fsck ok'],
-    );
-    const cut: MachineBoot = { ...boot(2, pulling), stoppedBecause: pullInterruption(plan, 2, pulling, 3)! };
+    const cut: MachineBoot = { ...boot(1, pulling), stoppedBecause: pullInterruption(plan, 1, pulling, 3)! };
     const again = fakeConsole(
       [
         booted(FROM),
@@ -878,33 +868,21 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
       ['ostree-fsck ok'],
     );
     expect(
-      assessScenario(
-        'interrupted-pull',
-        RELEASES,
-        [runOf('interrupted-pull', [firstBoot, cut, again, updated])],
-        [],
-      ),
-    ).toEqual({ passed: true, problems: [] });
+      assessScenario('interrupted-pull', RELEASES, [runOf('interrupted-pull', [cut, again, updated])], []),
+    ).toEqual({
+      passed: true,
+      problems: [],
+    });
 
-    // The pull finished before the cut (boot 2 staged and rebooted): not the scenario.
+    // The pull finished before the cut (boot 1 staged and rebooted): not the scenario.
     const tooFast = assessScenario(
       'interrupted-pull',
       RELEASES,
-      [runOf('interrupted-pull', [firstBoot, again, updated])],
+      [runOf('interrupted-pull', [again, updated])],
       [],
     );
     expect(tooFast.problems.join('\n')).toContain(
-      'boot 2 to have its power cut mid-pull, before "agent staged"',
-    );
-    // Offered the target on the first boot already: the clock was not where the plan put it.
-    const early = assessScenario(
-      'interrupted-pull',
-      RELEASES,
-      [runOf('interrupted-pull', [pulling, cut, again, updated])],
-      [],
-    );
-    expect(early.problems.join('\n')).toContain(
-      'boot 1 on 41.20260901.2.0, offered nothing before the rollout',
+      'boot 1 to have its power cut mid-pull, before "agent staged"',
     );
     // A damaged repository after the retried pull.
     const damaged = updated.replace(
@@ -914,14 +892,33 @@ describe('the robustness scenarios (issue #12 part 6)', () => {
     const damagedVerdict = assessScenario(
       'interrupted-pull',
       RELEASES,
-      [runOf('interrupted-pull', [firstBoot, cut, again, damaged])],
+      [runOf('interrupted-pull', [cut, again, damaged])],
       [],
     );
     expect(damagedVerdict.problems).toEqual([
       expect.stringContaining(
-        "boot 4's system repository to pass ostree fsck; boot 4's update-state said: ostree-fsck failed error: Object missing",
+        "boot 3's system repository to pass ostree fsck; boot 3's update-state said: ostree-fsck failed error: Object missing",
       ),
     ]);
+    // Ignition's files lost with the cut (the firstboot stamp gone first): boot 2 has the package's
+    // defaults (the graph at port 8080) and no guest script.
+    const unconfigured = fakeConsole([
+      booted(FROM),
+      agentBooted(FROM),
+      "agent error graph: curl: (7) Failed to connect to 10.0.2.2 port 8080 after 24 ms: Couldn't connect to server",
+      'tests total=0 failed=0',
+      'done',
+    ]);
+    const lost = assessScenario(
+      'interrupted-pull',
+      RELEASES,
+      [runOf('interrupted-pull', [cut, unconfigured])],
+      [],
+    ).problems.join('\n');
+    expect(lost).toContain(
+      "boot 2 to still have what Ignition wrote in boot 1 before the cut (the agent's config, the guest script); boot 2 has no update-state output",
+    );
+    expect(lost).toContain('port 8080');
   });
 
   it("the machine's config: the repository through the proxy's port, the agent's FleetLock tries, the guest's fsck", async () => {

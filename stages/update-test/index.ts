@@ -5,8 +5,8 @@
  * QEMU's user network as many times as it reboots itself, and asserts on its console. One kind,
  * five scenarios: three with a thin construct each ({@link UpgradeTest}, {@link RollbackTest},
  * {@link RolloutTest}), and two robustness scenarios of the agent, used as
- * `new UpdateTest(scope, id, { scenario: 'fleet-lock-full' | 'interrupted-pull', ... })` (3 and 4
- * boots plus waits: kept out of the default pipeline). Run by runner.ts; the report has KolaTest's
+ * `new UpdateTest(scope, id, { scenario: 'fleet-lock-full' | 'interrupted-pull', ... })` (3 boots
+ * each plus waits: kept out of the default pipeline). Run by runner.ts; the report has KolaTest's
  * format, so `Release` gates on it.
  */
 import type { Construct } from 'constructs';
@@ -20,9 +20,8 @@ import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts'
  * The scenarios an UpdateTest runs. `fleet-lock-full`: every FleetLock slot of the machine's group
  * is held by other nodes; the agent (2 tries, 2 s apart) gives up, the staged update is left
  * unfinalized and the machine powers off on its release; a slot is freed, the machine is powered on
- * again, takes it, reboots into the update and gives it back. `interrupted-pull`: the machine's first
- * boot is offered nothing (the clock before the rollout), then the rollout completes, the ostree
- * objects are served slowly and its power is cut (QEMU killed) while it pulls the update; powered
+ * again, takes it, reboots into the update and gives it back. `interrupted-pull`: the ostree objects
+ * are served slowly and the machine's power is cut (QEMU killed) while it pulls the update; powered
  * on again, it pulls again, stages, reboots into the update, and `ostree fsck` passes.
  */
 export const UPDATE_TEST_SCENARIOS = [
@@ -75,7 +74,7 @@ export interface UpdateTestCommonProps {
   readonly totalTimeoutSeconds?: number;
   /**
    * Most boots of one machine before the test gives up on it.
-   * @default 3 (upgrade), 6 (rollback), 1 (rollout), 4 (fleet-lock-full), 5 (interrupted-pull)
+   * @default 3 (upgrade), 6 (rollback), 1 (rollout), 4 (fleet-lock-full, interrupted-pull)
    */
   readonly maxBoots?: number;
   /**

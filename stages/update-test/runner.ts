@@ -124,14 +124,12 @@ export default defineRunner(updateTestKind, {
       );
     }
     const fleetLock: FleetLockEvent[] = [];
-    // The server's clock: fixed by the scenario, moved only by a `complete-rollout` action.
-    let clockMs = plan.nowMs;
     const root = path.join(context.workDir, 'served');
     await mkdir(root, { recursive: true });
     const server = await startServer({
       root,
       port: 0,
-      now: () => clockMs,
+      now: () => plan.nowMs,
       onFleetLock: (event) => fleetLock.push(event),
       log: (line) => context.log(`fcos-serve: ${line}`),
     });
@@ -153,10 +151,6 @@ export default defineRunner(updateTestKind, {
       const beforePowerOn = async (action: PowerOnAction): Promise<string> => {
         if (action === 'free-fleet-lock-slot')
           return `FleetLock peer ${await peers.freeOne()} gave its slot back`;
-        if (action === 'complete-rollout') {
-          clockMs = plan.rolloutCompleteMs ?? clockMs;
-          return `the server's clock moved to ${new Date(clockMs).toISOString()} (the rollout complete)`;
-        }
         proxy?.setDelay(0);
         return 'ostree objects served at full speed';
       };

@@ -41,8 +41,7 @@ export interface MachinePlan {
 /** What the host does before powering a machine on again. */
 export type PowerOnAction =
   | 'free-fleet-lock-slot' // one of the holders gives its FleetLock slot back
-  | 'full-speed-repository' // the ostree objects are no longer delayed
-  | 'complete-rollout'; // the server's clock moves past the end of the target's rollout
+  | 'full-speed-repository'; // the ostree objects are no longer delayed
 
 /** When the host cuts a machine's power in the middle of its pull. */
 export interface PullInterruption {
@@ -68,8 +67,6 @@ export interface ScenarioPlan {
   readonly objectDelayMs?: number;
   /** When the power is cut mid-pull. @default never */
   readonly interruptPull?: PullInterruption;
-  /** The server's clock once the host completes the rollout (`complete-rollout`), ms since the epoch. @default none */
-  readonly rolloutCompleteMs?: number;
 }
 
 /** The served releases: the one the machine starts on, and the one it is offered. */
@@ -96,9 +93,8 @@ const DEFAULT_MAX_BOOTS: Readonly<Record<UpdateTestScenario, number>> = {
   // gives up on the full group and powers off, is powered on with a slot free, stages and reboots,
   // powers off on the new release: 3 expected.
   'fleet-lock-full': 4,
-  // a first boot with nothing offered, the power cut mid-pull, powered on: pulls again, stages and
-  // reboots, powers off on the new release: 4 expected.
-  'interrupted-pull': 5,
+  // power cut mid-pull, powered on: pulls again, stages and reboots, powers off on the new release.
+  'interrupted-pull': 4,
 };
 
 /** The node ids holding every slot of the machine's group in the fleet-lock-full scenario. */
@@ -110,8 +106,6 @@ export const FLEET_LOCK_PEERS: readonly string[] = Array.from(
 export const FULL_GROUP_RETRIES = { attempts: 2, retrySeconds: 2 } as const;
 /** How long each ostree object's answer is held back in the interrupted-pull scenario. */
 const INTERRUPTED_PULL_OBJECT_DELAY_MS = 1500;
-/** The interrupted-pull machine's wariness: not offered before the rollout starts, offered once it is done. */
-const INTERRUPTED_PULL_WARINESS = 0.5;
 /** The start of the reason a boot was stopped for when the test cut its power mid-pull. */
 export const PULL_INTERRUPTED = 'power cut mid-pull';
 
@@ -164,32 +158,22 @@ export function planScenario(
     };
   }
   if (scenario === 'interrupted-pull') {
-    // The machine's first boot (Ignition's) runs to its end with nothing offered: the clock is an
-    // hour before the target's rollout starts. A power cut during a first boot is another story
-    // (whatever Ignition wrote and the kernel has not yet flushed is lost with it).
     return {
-      updates: [
-        {
-          version: releases.to.version,
-          rollout: { startEpoch: start, startPercentage: 0, durationMinutes: ROLLOUT_MINUTES },
-        },
-      ],
-      nowMs: (start - 3600) * 1000,
-      threshold: 0,
-      rolloutCompleteMs: (start + ROLLOUT_MINUTES * 60 + 3600) * 1000,
+      ...fullyRolledOut,
       machines: [
         {
           name: 'machine',
           strategy: 'immediate',
-          rolloutWariness: INTERRUPTED_PULL_WARINESS,
           maxBoots: boots,
           checkRepository: true,
-          powerOns: ['complete-rollout', 'full-speed-repository'],
+          powerOns: ['full-speed-repository'],
         },
       ],
       objectDelayMs: INTERRUPTED_PULL_OBJECT_DELAY_MS,
-      // Three objects in: the commit and its signature are written, the trees are on their way.
-      interruptPull: { boot: 2, afterObjects: 3 },
+      // Three objects in: the commit and its signature are written, the trees are on their way. The
+      // cut falls in the machine's first boot, seconds after Ignition wrote /etc: boot 2 also proves
+      // those files were on disk before the firstboot stamp went (Ignition never runs again).
+      interruptPull: { boot: 1, afterObjects: 3 },
     };
   }
   return {
@@ -653,60 +637,58 @@ function assessFleetLockFull(
 }
 
 /**
- * Pull cut by a power failure: boot 1 (the first, Ignition's) is offered nothing and powers off;
- * once the rollout is complete, boot 2 finds `to` and has its power cut (QEMU killed) while
- * pulling it, before staging; boot 3, on `from` again, pulls it again, stages and reboots; boot 4 is
- * on `to`. The system repository passes `ostree fsck` on every boot that ran to its end.
+ * Pull cut by a power failure: boot 1 finds `to` and is killed while pulling it (no staging); boot
+ * 2, on `from` again, pulls it again, stages and reboots; boot 3 is on `to`, the system repository
+ * whole (`ostree fsck`) after each completed boot.
  */
 function assessInterruptedPull(
   expect: Expectations,
   { from, to }: ScenarioReleases,
   { loop }: MachineRun,
 ): void {
-  const [first, cut, retry] = loop.boots;
+  const [first, second] = loop.boots;
+  const available = first ? firstLine(first.console, 'agent', 'update', 'available') : undefined;
   expect.check(
-    first !== undefined &&
-      bootedOn(first.console, from) &&
-      firstLine(first.console, 'agent', 'update', 'none') !== undefined &&
-      first.console.end.kind === 'power-off',
-    `boot 1 on ${from.version}, offered nothing before the rollout, powering off`,
+    first !== undefined && bootedOn(first.console, from),
+    `boot 1 on ${from.version} (${from.checksum})`,
+    said(first, 'agent', 'booted'),
+  );
+  expect.check(
+    available?.fields.version === to.version && available.fields.checksum === to.checksum,
+    `boot 1 to find ${to.version} ("agent update available")`,
     said(first, 'agent'),
   );
-  const available = cut ? firstLine(cut.console, 'agent', 'update', 'available') : undefined;
   expect.check(
-    cut !== undefined &&
-      bootedOn(cut.console, from) &&
-      available?.fields.version === to.version &&
-      available.fields.checksum === to.checksum,
-    `boot 2 (the rollout complete) on ${from.version} to find ${to.version} ("agent update available")`,
-    said(cut, 'agent'),
+    first !== undefined &&
+      first.stoppedBecause?.startsWith(PULL_INTERRUPTED) === true &&
+      firstLine(first.console, 'agent', 'staged') === undefined &&
+      first.console.end.kind === 'none',
+    'boot 1 to have its power cut mid-pull, before "agent staged"',
+    `${said(first, 'agent')}; ${first?.stoppedBecause ? `stopped: ${first.stoppedBecause}` : 'it was not stopped by the test'}`,
   );
   expect.check(
-    cut !== undefined &&
-      cut.stoppedBecause?.startsWith(PULL_INTERRUPTED) === true &&
-      firstLine(cut.console, 'agent', 'staged') === undefined &&
-      cut.console.end.kind === 'none',
-    'boot 2 to have its power cut mid-pull, before "agent staged"',
-    `${said(cut, 'agent')}; ${cut?.stoppedBecause ? `stopped: ${cut.stoppedBecause}` : 'it was not stopped by the test'}`,
+    second !== undefined && guestOutput(second).length > 0,
+    "boot 2 to still have what Ignition wrote in boot 1 before the cut (the agent's config, the guest script)",
+    guestText(second),
   );
   expect.check(
-    retry !== undefined && bootedOn(retry.console, from) && stagedTarget(retry, to),
-    `boot 3 on ${from.version} again, pulling and staging ${to.version}`,
-    said(retry, 'agent'),
+    second !== undefined && bootedOn(second.console, from) && stagedTarget(second, to),
+    `boot 2 on ${from.version} again, pulling and staging ${to.version}`,
+    said(second, 'agent'),
   );
   expect.check(
-    retry?.console.end.kind === 'reboot' && retry.console.end.reason === 'update',
-    'boot 3 to reboot with reason=update',
-    said(retry, 'reboot'),
+    second?.console.end.kind === 'reboot' && second.console.end.reason === 'update',
+    'boot 2 to reboot with reason=update',
+    said(second, 'reboot'),
   );
-  endsOnTarget(expect, to, loop, 4);
+  endsOnTarget(expect, to, loop, 3);
   const last = loop.boots[loop.boots.length - 1];
   expect.check(
-    last !== undefined && last !== first && firstLine(last.console, 'agent', 'update', 'none') !== undefined,
+    last !== undefined && firstLine(last.console, 'agent', 'update', 'none') !== undefined,
     'the last boot\'s agent to find nothing newer ("agent update none")',
     said(last, 'agent'),
   );
-  for (const boot of loop.boots.filter((entry) => entry.console.end.kind !== 'none')) {
+  for (const boot of loop.boots.slice(1)) {
     expect.check(
       guestSaid(boot, 'ostree-fsck ok'),
       `boot ${boot.index}'s system repository to pass ostree fsck`,
