@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import type { BootsDocument } from '../stages/update-test/report.ts';
 import { linkFcosCdk } from '../test/helpers/link-project.ts';
 import { median, printTable } from './report.ts';
 
@@ -55,7 +56,7 @@ async function updateTestRows(directory: string): Promise<[string, string][]> {
     const finish = events.find((event) => event.event === 'finish' && event.node === node);
     const boots = JSON.parse(
       await readFile(path.join(directory, `fcos.out/artifacts/${node}/report/boots.json`), 'utf8'),
-    ) as { machines: { name: string; boots: { seconds: number }[] }[] };
+    ) as BootsDocument;
     const perMachine = boots.machines
       .map(
         (machine) => `${machine.name}: ${machine.boots.map((boot) => boot.seconds.toFixed(1)).join(' + ')} s`,

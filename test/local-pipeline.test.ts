@@ -15,25 +15,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cosaMetaProblems } from '../lib/release/cosa-meta-validation.ts';
 import { streamMetadataSchema, updateGraphSchema } from '../lib/release/formats.ts';
 import { startServer } from '../lib/serve/server.ts';
+import type { BootsDocument } from '../stages/update-test/report.ts';
 import { makeTempDir, makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
-
-/** What an UpdateTest's boots.json records. */
-interface BootsDocument {
-  readonly problems: readonly string[];
-  readonly machines: ReadonlyArray<{
-    readonly name: string;
-    readonly boots: ReadonlyArray<{
-      readonly seconds: number;
-      readonly end: string;
-      readonly console: string;
-    }>;
-  }>;
-  readonly fleetLock: ReadonlyArray<{
-    readonly action: string;
-    readonly id: string;
-    readonly granted: boolean;
-  }>;
-}
 
 /** The update tests of the local profile, and the scenario each runs. */
 const UPDATE_TESTS = { UpgradeTest: 'upgrade', RollbackTest: 'rollback', RolloutTest: 'rollout' } as const;

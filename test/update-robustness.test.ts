@@ -14,30 +14,8 @@ import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { BootsDocument } from '../stages/update-test/report.ts';
 import { makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
-
-/** What an UpdateTest's boots.json records. */
-interface BootsDocument {
-  readonly passed: boolean;
-  readonly problems: readonly string[];
-  readonly machines: ReadonlyArray<{
-    readonly name: string;
-    readonly end: string;
-    readonly boots: ReadonlyArray<{
-      readonly seconds: number;
-      readonly end: string;
-      readonly timedOut: boolean;
-      readonly stoppedBecause?: string;
-      readonly console: string;
-    }>;
-  }>;
-  readonly fleetLock: ReadonlyArray<{
-    readonly action: string;
-    readonly id: string;
-    readonly group: string;
-    readonly granted: boolean;
-  }>;
-}
 
 /** The whole cold run's limit: building the releases (~2 min) and six boots with their waits. */
 const RUN_TIMEOUT_MS = 1_500_000;

@@ -36,6 +36,29 @@ export function updateTestName(scenario: UpdateTestScenario): string {
   return `update.${scenario}`;
 }
 
+/** boots.json: each machine's boots (seconds, how each ended, its console) and the FleetLock history. */
+export interface BootsDocument {
+  readonly scenario: UpdateTestScenario;
+  readonly passed: boolean;
+  readonly problems: readonly string[];
+  readonly machines: ReadonlyArray<{
+    readonly name: string;
+    readonly strategy: string;
+    readonly rolloutWariness?: number;
+    readonly end: string;
+    readonly boots: ReadonlyArray<{
+      readonly index: number;
+      readonly seconds: number;
+      readonly end: string;
+      readonly timedOut: boolean;
+      readonly stoppedBecause?: string;
+      /** Relative to the report directory. */
+      readonly console: string;
+    }>;
+  }>;
+  readonly fleetLock: readonly FleetLockEvent[];
+}
+
 /** Writes report.json, junit.xml and boots.json into `reportDir`; returns the output's metadata. */
 export async function writeUpdateReport(
   reportDir: string,
@@ -69,7 +92,7 @@ export async function writeUpdateReport(
     consoles.set(relative(lastConsole), cleanConsole(await readFile(lastConsole, 'utf8').catch(() => '')));
   await writeFile(path.join(reportDir, 'report.json'), `${canonicalStringify(report, 2)}\n`);
   await writeFile(path.join(reportDir, 'junit.xml'), toJunitXml(report, consoles));
-  const bootsDocument = {
+  const bootsDocument: BootsDocument = {
     scenario: input.scenario,
     passed: input.verdict.passed,
     problems: input.verdict.problems,
