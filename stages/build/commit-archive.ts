@@ -30,6 +30,8 @@ export async function commitTimestamp(
 
 /** What {@link writeCommitArchive} needs. */
 export interface CommitArchiveRequest {
+  /** The Build node's construct path, for errors. */
+  readonly nodePath: string;
   /** The repository holding the commit (read-only). */
   readonly sourceRepo: string;
   /** The commit. */
@@ -52,19 +54,34 @@ export async function writeCommitArchive(exec: ToolExec, request: CommitArchiveR
   // --depth=0 (the default): the commit alone, without its parents.
   await exec('ostree', ['pull-local', `--repo=${repo}`, request.sourceRepo, request.checksum]);
   await exec('ostree', ['refs', `--repo=${repo}`, `--create=${request.ref}`, request.checksum]);
-  await exec('tar', [
-    '--create',
-    `--file=${request.file}`,
-    `--directory=${repo}`,
-    '--sort=name',
-    `--mtime=@${request.timestamp}`,
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '--mode=u+rw,go+r,go-w',
-    '--format=gnu',
-    '--exclude=./.lock',
-    '--exclude=./tmp/*',
-    '.',
-  ]);
+  // pull-local hardlinks the objects to the cache's, so another node linking the same objects at
+  // this moment (a served or published repository) changes their link count and ctime, which GNU
+  // tar reports as "file changed as we read it" with exit 1. Objects are content-addressed and
+  // read-only: only their metadata moved. That warning alone is silenced and its exit 1 accepted;
+  // any other message tar prints with exit 1 is still a failure.
+  const result = await exec(
+    'tar',
+    [
+      '--create',
+      '--warning=no-file-changed',
+      `--file=${request.file}`,
+      `--directory=${repo}`,
+      '--sort=name',
+      `--mtime=@${request.timestamp}`,
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mode=u+rw,go+r,go-w',
+      '--format=gnu',
+      '--exclude=./.lock',
+      '--exclude=./tmp/*',
+      '.',
+    ],
+    { okExitCodes: [0, 1] },
+  );
+  if (result.exitCode !== 0 && result.stderr.trim() !== '') {
+    throw new BuildError(`tar of the commit archive exited ${result.exitCode}: ${result.stderr.trim()}`, {
+      constructPath: request.nodePath,
+    });
+  }
 }

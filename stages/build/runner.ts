@@ -86,6 +86,7 @@ async function runBuild(context: RunnerContext<BuildNodeProps>) {
     `${osName}-${commitMetadata.version}-ostree.${commitMetadata.arch}.tar`,
   );
   await writeCommitArchive(exec, {
+    nodePath,
     sourceRepo: commitInput.path,
     checksum,
     ref: commitMetadata.ref,
