@@ -133,8 +133,8 @@ async function installPackedPackage(): Promise<{ project: string; packed: string
   const modules = path.join(project, 'node_modules');
   const installed = path.join(modules, 'fcos-cdk');
   await mkdir(installed, { recursive: true });
-  // Packed as published (no prepare: the build is done, and the bins' links are not the package's).
-  const pack = await execa('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], {
+  // Packed as published: `npm run pack` (the checkout's manifest keeps its bins in publishConfig).
+  const pack = await execa('node', [path.join(REPO_ROOT, 'scripts/pack.js'), '--destination', scratch], {
     cwd: REPO_ROOT,
   });
   const [report] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
@@ -173,6 +173,19 @@ describe('the packed package', () => {
     await writeFile(path.join(project, 'pipeline.ts'), CONSUMER_PIPELINE);
     await execa('cp', ['-r', path.join(REPO_ROOT, 'local-os'), path.join(project, 'local-os')]);
   }, 300_000);
+
+  it('publishes the bins that the checkout keeps in publishConfig.bin, and nothing private', async () => {
+    const checkout = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+    const published = JSON.parse(
+      await readFile(path.join(project, 'node_modules/fcos-cdk/package.json'), 'utf8'),
+    );
+    expect(Object.keys(published.bin)).toEqual(['fcos-synth', 'fcos-run', 'fcos-serve']);
+    expect(published.bin).toEqual(checkout.publishConfig.bin);
+    expect(published.private).toBeUndefined();
+    expect(published.publishConfig).toBeUndefined();
+    expect(published.devDependencies).toBeUndefined();
+    expect(published.dependencies).toEqual(checkout.dependencies);
+  });
 
   it('holds the compiled code, its declarations and the bins, not the sources or the tests', () => {
     for (const file of [
@@ -239,6 +252,21 @@ describe('the packed package', () => {
 });
 
 describe('this repository', () => {
+  it("runs its own bins through npx from node_modules/.bin, without installing itself into npm's exec cache", async () => {
+    // A manifest with a bin of the name makes npx install the checkout into the exec cache on
+    // every call (~1.3 s); the checkout keeps its bins in publishConfig.bin for that reason.
+    const npmCache = await makeTempDir('fcos-npx-cache-');
+    const npx = await execa('npx', ['--offline', 'fcos-run', '--help'], {
+      cwd: REPO_ROOT,
+      env: { npm_config_cache: npmCache, npm_config_update_notifier: 'false' },
+      reject: false,
+    });
+    expect(npx.stderr).toBe('');
+    expect(npx.exitCode).toBe(0);
+    expect(npx.stdout).toContain('fcos-run');
+    expect(existsSync(path.join(npmCache, '_npx'))).toBe(false);
+  }, 60_000);
+
   it("resolves 'fcos-cdk' to its own sources in the test suite: one copy of the library", async () => {
     const byName = await import('fcos-cdk');
     const bySource = await import('../lib/index.ts');
