@@ -7,7 +7,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError, DuplicateIdError, FcosError } from '../errors.ts';
 import { Pipeline } from '../pipeline.ts';
-import { prepareImportOf } from '../util/typescript-loader.ts';
+import { RUNS_COMPILED } from '../util/package-root.ts';
+import { prepareImportOf, TYPESCRIPT_FILE } from '../util/typescript-loader.ts';
+import { compiledProgram } from './program-bundle.ts';
 import { closeSession, openSession } from './session.ts';
 
 /** Options of {@link loadPipeline}. */
@@ -33,12 +35,17 @@ export async function loadPipeline(options: LoadPipelineOptions): Promise<Pipeli
       },
     );
   }
-  await prepareImportOf(appFile);
+  // Compiled and cached when fcos-synth runs compiled and the program is TypeScript; else tsx (or
+  // the loader already running: vitest, a JavaScript program) imports the program itself.
+  const compiled =
+    RUNS_COMPILED && TYPESCRIPT_FILE.test(appFile) ? await compiledProgram(appFile) : undefined;
+  if (compiled === undefined) await prepareImportOf(appFile);
+  else process.setSourceMapsEnabled(true);
   const session = openSession({ context: { ...(options.context ?? {}) }, projectDir: path.dirname(appFile) });
   try {
     try {
       // A fresh query string makes a second load in one process run the program again.
-      await import(`${pathToFileURL(appFile).href}?load=${++loadCount}`);
+      await import(`${compiled ?? pathToFileURL(appFile).href}?load=${++loadCount}`);
     } catch (error) {
       throw translateProgramError(error, appFile, shown);
     }

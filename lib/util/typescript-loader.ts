@@ -7,7 +7,8 @@
 import { pathToFileURL } from 'node:url';
 import { RUNS_COMPILED } from './package-root.ts';
 
-const TYPESCRIPT_FILE = /\.[cm]?tsx?$/;
+/** Files tsx compiles: TypeScript, whatever its module flavour. */
+export const TYPESCRIPT_FILE = /\.[cm]?tsx?$/;
 
 let registration: Promise<void> | undefined;
 
