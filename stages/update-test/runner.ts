@@ -12,7 +12,6 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { defineRunner, type NodeProps, type ResolvedArtifact, type RunnerContext } from '../../lib/runner.ts';
 import type { FleetLockEvent } from '../../lib/serve/fleet-lock.ts';
-import { startServer } from '../../lib/serve/server.ts';
 import { resolveSigningKey } from '../../lib/signing/signing-key.ts';
 import { uncompressed } from '../../lib/tools/compress.ts';
 import { writeIgnitionConfig } from '../../lib/vm/ignition.ts';
@@ -126,6 +125,8 @@ export default defineRunner(updateTestKind, {
     const fleetLock: FleetLockEvent[] = [];
     const root = path.join(context.workDir, 'served');
     await mkdir(root, { recursive: true });
+    // fastify only when a test runs: every null run imports this runner.
+    const { startServer } = await import('../../lib/serve/server.ts');
     const server = await startServer({
       root,
       port: 0,
