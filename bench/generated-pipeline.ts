@@ -18,8 +18,16 @@ import {
   type UploadProps,
 } from 'fcos-cdk';
 
-/** Streams of the generated pipeline. */
-export const GENERATED_STREAMS = ['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9'];
+/** Size of a generated pipeline: about 55 nodes per stream and arch. */
+export interface GeneratedSize {
+  /** Streams, named s0, s1, ... */
+  readonly streams: number;
+  /** The first this many of ARCHES. */
+  readonly arches: number;
+}
+
+/** The default size: 10 streams × 4 arches, 2,240 nodes. */
+export const DEFAULT_SIZE: GeneratedSize = { streams: 10, arches: ARCHES.length };
 const VARIANTS_PER_ARCH = 12;
 
 /** Regions every cloud image is uploaded to (placeholders: nothing runs). */
@@ -58,16 +66,18 @@ function variantsFor(arch: Arch): Array<{ platform: string; sectorSize: 512 | 40
   return variants;
 }
 
-/** Adds the generated stages to `pipeline`. */
-export function buildGeneratedPipeline(pipeline: Pipeline): Pipeline {
-  for (const stream of GENERATED_STREAMS) {
+/** Adds the generated stages to `pipeline`, `size` streams × arches of them. */
+export function buildGeneratedPipeline(pipeline: Pipeline, size: GeneratedSize = DEFAULT_SIZE): Pipeline {
+  const arches = ARCHES.slice(0, size.arches);
+  for (let index = 0; index < size.streams; index++) {
+    const stream = `s${index}`;
     const streamScope = new Construct(pipeline, stream);
     const manifest = new Manifest(streamScope, 'Manifest', {
       treefile: { ref: `fedora/\${basearch}/coreos/${stream}`, packages: ['kernel', 'ignition'] },
-      arches: [...ARCHES],
+      arches: [...arches],
       variables: { stream },
     });
-    for (const arch of ARCHES) {
+    for (const arch of arches) {
       const scope = new Construct(streamScope, arch);
       const compose = new RpmOstreeCompose(scope, 'Compose', { treefile: manifest.treefileFor(arch) });
       const disks = {

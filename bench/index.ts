@@ -9,6 +9,7 @@ import { main as hash } from './hash.ts';
 import { main as local } from './local.ts';
 import { main as publish } from './publish.ts';
 import { main as run } from './run.ts';
+import { main as scaling } from './scaling.ts';
 import { main as synth } from './synth.ts';
 import { main as updateGraph } from './update-graph.ts';
 
@@ -16,6 +17,7 @@ await updateGraph();
 await publish();
 await synth();
 await run();
+await scaling();
 await cacheStamps();
 await hash([]);
 await compose();

@@ -22,7 +22,7 @@ const NOOP_RUNNER = 'fcos-cdk/bench/kinds/noop';
 const BIG_FILE_RUNNER = 'fcos-cdk/bench/kinds/big-file';
 
 /** Writes `assembly` as `<outdir>/pipeline.json`, every node turned into a BenchNoop. */
-async function writeNoopAssembly(assembly: Assembly, outdir: string): Promise<void> {
+export async function writeNoopAssembly(assembly: Assembly, outdir: string): Promise<void> {
   const nodes = Object.fromEntries(
     Object.entries(assembly.nodes).map(([nodePath, node]) => [
       nodePath,
