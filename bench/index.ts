@@ -3,6 +3,7 @@
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
 import { main as cacheStamps } from './cache-stamps.ts';
+import { main as chain } from './chain.ts';
 import { main as compose } from './compose.ts';
 import { main as disk } from './disk.ts';
 import { main as hash } from './hash.ts';
@@ -23,3 +24,4 @@ await hash([]);
 await compose();
 await disk();
 await local();
+await chain();
