@@ -29,7 +29,7 @@ import { forEachChunk, MAX_CHUNK_BYTES } from './chunked-read.ts';
 import { mapWithLimit } from './concurrency.ts';
 import { BlobNotFoundError, CorruptBlobError, CorruptTreeError, UnsupportedFileError } from './errors.ts';
 import { errnoCode, isErrno, readdirIfExists } from './fs-helpers.ts';
-import { assertDigest, type ContentDigest, isDigest, sha256Bytes, sha256File } from './hash.ts';
+import { assertDigest, type ContentDigest, isDigest, knownContent, sha256Bytes, sha256File } from './hash.ts';
 import { STAGING_DIRECTORY, stagingPath, sweepStaging } from './staging.ts';
 import {
   compareCodeUnits,
@@ -548,6 +548,9 @@ export class CasStore {
     const stats = await lstat(source);
     if (!stats.isFile()) throw new UnsupportedFileError(source, describeFileType(stats));
     if (stats.nlink > 1) return undefined;
+    // Hashed by its runner already (an image's sha256 is in its metadata): the rename and chmod
+    // below move its ctime, so what this process knows of it is asked for now.
+    const known = knownContent(source);
     const staging = await this.newStagingPath();
     try {
       await rename(source, staging);
@@ -558,7 +561,7 @@ export class CasStore {
     let published = false;
     try {
       await chmod(staging, BLOB_MODE);
-      const content = await sha256File(staging, { signal });
+      const content = known ?? (await sha256File(staging, { signal }));
       if (this.fsync) await syncFile(staging);
       await this.publish(staging, content.digest);
       published = true;

@@ -20,7 +20,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BLOB_MODE, CasStore } from '../../lib/cache/cas-store.ts';
 import { BlobNotFoundError, CorruptTreeError, UnsupportedFileError } from '../../lib/cache/errors.ts';
-import { sha256Bytes } from '../../lib/cache/hash.ts';
+import { bytesHashed, sha256Bytes, sha256File } from '../../lib/cache/hash.ts';
 import { serializeTreeManifest } from '../../lib/cache/tree-manifest.ts';
 import { listFiles, spawnFixture, temporaryDirectory, waitForExit, waitUntil } from './helpers.ts';
 
@@ -103,6 +103,29 @@ describe('CasStore blobs', () => {
     await store.putFile(source, { move: true });
     await expect(access(source)).rejects.toThrow();
     expect((await stat(store.blobPath(digest))).ino).toBe(ino);
+  });
+
+  it('does not read again a moved file that this process hashed unchanged (a runner hashing its image)', async () => {
+    const { store, work } = await newStore();
+    const source = path.join(work, 'image.vhd');
+    await writeFile(source, randomBytes(300_000));
+    const hashedByRunner = await sha256File(source);
+    const before = bytesHashed();
+    const { digest } = await store.putFile(source, { move: true });
+    expect(bytesHashed()).toBe(before);
+    expect(digest).toBe(hashedByRunner.digest);
+    expect(sha256Bytes(await store.readBlob(digest))).toBe(digest);
+
+    // Changed after the runner hashed it: the store reads it and files it under what it holds.
+    const changed = path.join(work, 'changed.vhd');
+    await writeFile(changed, randomBytes(300_000));
+    const stale = await sha256File(changed);
+    await writeFile(changed, randomBytes(300_000));
+    const beforeChanged = bytesHashed();
+    const put = await store.putFile(changed, { move: true });
+    expect(bytesHashed()).toBe(beforeChanged + 300_000);
+    expect(put.digest).not.toBe(stale.digest);
+    expect(sha256Bytes(await store.readBlob(put.digest))).toBe(put.digest);
   });
 
   it('gives a moved file back, with its mode, when the put is aborted', async () => {

@@ -1,11 +1,18 @@
 /** sha256 of files and bytes, compared with sha256sum. */
 import { randomBytes } from 'node:crypto';
-import { open, writeFile } from 'node:fs/promises';
+import { open, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { InvalidDigestError } from '../../lib/cache/errors.ts';
-import { assertDigest, isDigest, sha256Bytes, sha256File } from '../../lib/cache/hash.ts';
+import {
+  assertDigest,
+  bytesHashed,
+  isDigest,
+  knownContent,
+  sha256Bytes,
+  sha256File,
+} from '../../lib/cache/hash.ts';
 import { temporaryDirectory } from './helpers.ts';
 
 /** sha256 of a file according to coreutils. */
@@ -43,6 +50,28 @@ describe('sha256File', () => {
     await handle.write(Buffer.from('end'), 0, 3, 12 * 1024 * 1024 - 3);
     await handle.close();
     expect((await sha256File(file)).digest).toBe(await coreutilsDigest(file));
+  });
+
+  it('reads an unchanged file once per process, and again after any change, even one that restores the mtime', async () => {
+    const directory = await temporaryDirectory();
+    const file = path.join(directory, 'image');
+    await writeFile(file, randomBytes(1024 * 1024));
+    const before = bytesHashed();
+    const first = await sha256File(file);
+    expect(bytesHashed() - before).toBe(1024 * 1024);
+    expect(await sha256File(file)).toEqual(first);
+    expect(knownContent(file)).toEqual(first);
+    expect(bytesHashed() - before).toBe(1024 * 1024);
+
+    // Same size, mtime put back: only the ctime (which user space cannot set) tells.
+    const { atime, mtime } = await stat(file);
+    await writeFile(file, randomBytes(1024 * 1024));
+    await utimes(file, atime, mtime);
+    expect(knownContent(file)).toBeUndefined();
+    const second = await sha256File(file);
+    expect(second.digest).not.toBe(first.digest);
+    expect(second.digest).toBe(await coreutilsDigest(file));
+    expect(bytesHashed() - before).toBe(2 * 1024 * 1024);
   });
 
   it('rejects with the abort reason when the signal is aborted', async () => {
