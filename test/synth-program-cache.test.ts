@@ -63,7 +63,8 @@ describe('the compiled program cache of fcos-synth', () => {
     expect(first.stderr).toBe('');
     expect(await pipelineName(directory)).toBe('first-naming');
     const record = await cacheRecord(directory);
-    expect(Object.keys(record.inputs).map((file) => path.basename(file))).toEqual(['app.ts', 'name.ts']);
+    const sources = Object.keys(record.inputs).filter((file) => file.endsWith('.ts'));
+    expect(sources.map((file) => path.basename(file))).toEqual(['app.ts', 'name.ts']);
 
     await writeFile(
       naming,
@@ -72,6 +73,26 @@ describe('the compiled program cache of fcos-synth', () => {
     expect((await synth(directory)).stderr).toBe('');
     expect(await pipelineName(directory)).toBe('first-edited-true');
     expect((await cacheRecord(directory)).bundle).not.toBe(record.bundle);
+  }, 60_000);
+
+  it('compiles again when a tsconfig.json appears that changes the output (class field semantics)', async () => {
+    // With define semantics (esbuild's default for modern targets) B's declared field is reset to
+    // undefined after A's constructor set it; useDefineForClassFields: false keeps the value.
+    const directory = await writeProgram(
+      [
+        'class A { constructor() { this.setName(); } setName(): void {} }',
+        "class B extends A { name?: string; override setName(): void { this.name = 'assigned'; } }",
+        'new Pipeline({ name: String(new B().name) });',
+      ].join('\n'),
+    );
+    expect((await synth(directory)).stderr).toBe('');
+    expect(await pipelineName(directory)).toBe('undefined');
+    await writeFile(
+      path.join(directory, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { useDefineForClassFields: false } }),
+    );
+    expect((await synth(directory)).stderr).toBe('');
+    expect(await pipelineName(directory)).toBe('assigned');
   }, 60_000);
 
   it('compiles once: an unchanged program is imported from the cache', async () => {

@@ -26,7 +26,7 @@ const ESBUILD_VERSION = (createRequire(import.meta.url)('esbuild/package.json') 
   .version;
 
 /** The compiler and this file's settings of it; bump the number when the settings change. */
-const COMPILER = `esbuild ${ESBUILD_VERSION}, settings 1`;
+const COMPILER = `esbuild ${ESBUILD_VERSION}, settings 2`;
 
 /** What the cache records of one program's compilation. */
 interface CompiledProgram {
@@ -34,7 +34,7 @@ interface CompiledProgram {
   readonly compiler: string;
   /** The program file. */
   readonly app: string;
-  /** sha256 of every file that went into the bundle, by absolute path. */
+  /** sha256 of every file that went into the bundle or configured it (or {@link ABSENT}), by absolute path. */
   readonly inputs: Readonly<Record<string, string>>;
   /** The bundle's file name in the cache folder. */
   readonly bundle: string;
@@ -50,15 +50,48 @@ function modulesFolderOf(projectDir: string): string | undefined {
   }
 }
 
-/** sha256 of a file's bytes, or undefined when it cannot be read. */
-async function digestOf(file: string): Promise<string | undefined> {
+/** What the record says of a file that does not exist (a config that may appear later). */
+const ABSENT = 'absent';
+
+/** sha256 of a file's bytes, or {@link ABSENT} when it cannot be read. */
+async function digestOf(file: string): Promise<string> {
   try {
     return createHash('sha256')
       .update(await readFile(file))
       .digest('hex');
   } catch {
-    return undefined;
+    return ABSENT;
   }
+}
+
+/**
+ * The configuration files esbuild may have read for `sources`: in every directory from theirs up
+ * to the root, package.json (the module type), tsconfig.json or jsconfig.json (class fields,
+ * decorators, paths) whether they exist or not, and every tsconfig.*.json there (what an
+ * `extends` usually names).
+ */
+async function configurationFiles(sources: readonly string[]): Promise<string[]> {
+  const directories = new Set<string>();
+  for (const source of sources) {
+    for (
+      let directory = path.dirname(source);
+      !directories.has(directory);
+      directory = path.dirname(directory)
+    ) {
+      directories.add(directory);
+      if (path.dirname(directory) === directory) break;
+    }
+  }
+  const files: string[] = [];
+  for (const directory of directories) {
+    for (const name of ['package.json', 'tsconfig.json', 'jsconfig.json'])
+      files.push(path.join(directory, name));
+    const entries = await readdir(directory).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (/^tsconfig\..+\.json$/.test(entry)) files.push(path.join(directory, entry));
+    }
+  }
+  return files;
 }
 
 /** Whether `record`'s bundle exists and every input still has the recorded content. */
@@ -118,11 +151,10 @@ async function compile(appFile: string, folder: string, name: string): Promise<C
   const bundle = `${name}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`;
   await mkdir(folder, { recursive: true });
   await writeAtomically(path.join(folder, bundle), code);
+  const sources = Object.keys(result.metafile!.inputs).map((input) => path.resolve(process.cwd(), input));
   const inputs: Record<string, string> = {};
-  const cwd = process.cwd();
-  for (const input of Object.keys(result.metafile!.inputs).sort()) {
-    const file = path.resolve(cwd, input);
-    inputs[file] = (await digestOf(file)) ?? '';
+  for (const file of [...sources, ...(await configurationFiles(sources))].sort()) {
+    inputs[file] = await digestOf(file);
   }
   return { compiler: COMPILER, app: appFile, inputs, bundle };
 }
