@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { FcosError } from './errors.ts';
 import { registerToolGroup, releaseToolGroup } from './tool-reaper.ts';
 
@@ -23,10 +24,11 @@ export interface ExecOptions {
    */
   readonly env?: Readonly<Record<string, string>>;
   /**
-   * Text written to the tool's stdin.
+   * What the tool reads on stdin: a text, or a stream of any size (a file on its way to a
+   * compressor).
    * @default nothing (stdin is /dev/null)
    */
-  readonly input?: string;
+  readonly input?: string | Readable;
   /**
    * Exit codes that count as success.
    * @default [0]

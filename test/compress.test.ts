@@ -5,7 +5,7 @@
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sha256File } from '../lib/cache/hash.ts';
+import { sha256Bytes, sha256File } from '../lib/cache/hash.ts';
 import { runTool } from '../lib/exec.ts';
 import { compressFile, detectCompression, uncompressed } from '../lib/tools/compress.ts';
 import { makeTempDir } from './helpers/temp-project.ts';
@@ -37,11 +37,17 @@ describe('compressFile', () => {
           file,
           compression,
         );
-        expect(compressed).toBe(`${file}.${extension}`);
-        digests.push((await sha256File(compressed)).digest);
+        expect(compressed.path).toBe(`${file}.${extension}`);
+        // The content's digest, taken on its way to the compressor; the file itself is replaced.
+        expect(compressed.uncompressed).toEqual({
+          digest: sha256Bytes(sampleContent()),
+          size: 8 * 1024 * 1024,
+        });
+        expect(await readdir(directory)).toEqual([`image.raw.${extension}`]);
+        digests.push((await sha256File(compressed.path)).digest);
         const restored = path.join(directory, 'restored.raw');
         const [tool, ...toolArguments] = decompress;
-        await runTool(tool!, [...toolArguments, compressed], { stdoutFile: restored });
+        await runTool(tool!, [...toolArguments, compressed.path], { stdoutFile: restored });
         expect((await readFile(restored)).equals(sampleContent())).toBe(true);
       }
       expect(digests[0]).toBe(digests[1]);
@@ -51,9 +57,10 @@ describe('compressFile', () => {
   it('leaves a file alone for none', async () => {
     const file = path.join(await makeTempDir(), 'image.raw');
     await writeFile(file, 'x');
-    expect(await compressFile((tool, args, options) => runTool(tool, args, options), file, 'none')).toBe(
-      file,
-    );
+    expect(await compressFile((tool, args, options) => runTool(tool, args, options), file, 'none')).toEqual({
+      path: file,
+      uncompressed: undefined,
+    });
   });
 });
 
@@ -67,7 +74,7 @@ describe('uncompressed', () => {
       const directory = await makeTempDir();
       const file = path.join(directory, 'image.raw');
       await writeFile(file, sampleContent());
-      const compressed = await compressFile(exec, file, compression);
+      const compressed = (await compressFile(exec, file, compression)).path;
       await chmod(compressed, 0o444);
       expect(await detectCompression(compressed)).toBe(compression);
       const restored = await uncompressed(exec, compressed, directory, 'restored.raw');

@@ -186,11 +186,13 @@ async function writePlatformImage(
   // The copy is not needed any more (raw and gce moved it): its space goes to the compression.
   await rm(rawDisk, { force: true });
   // A raw image of an unchanged disk is the disk: its digest is known (hashing 10 GiB takes seconds).
-  const plain =
-    target.format === 'raw' && !changed
-      ? { digest: input.digest, size: metadata.sizeBytes }
-      : await sha256File(uncompressed);
-  const shipped = await compressFile(exec, uncompressed, props.compression);
+  const known =
+    target.format === 'raw' && !changed ? { digest: input.digest, size: metadata.sizeBytes } : undefined;
+  // Compressing hashes the content on its way to the compressor; uncompressed, it is hashed here
+  // once (the cache then takes that digest when it stores the image).
+  const compressed = await compressFile(exec, uncompressed, props.compression);
+  const shipped = compressed.path;
+  const plain = known ?? compressed.uncompressed ?? (await sha256File(uncompressed));
   const packed = props.compression === 'none' ? plain : await sha256File(shipped);
   context.log(`${path.basename(shipped)}: ${packed.size} bytes, sha256 ${packed.digest}`);
   const fields = {
