@@ -152,7 +152,7 @@ describe('LocalPackageRepo runner', () => {
       .filter((file) => file !== undefined);
     expect(scriptlets.length).toBeGreaterThan(0);
     for (const file of scriptlets) {
-      expect(file).toMatch(/\/fcos-repo-[ab]-[^/]+\/rpmbuild\/tmp\/rpm-tmp\.[^/]+$/);
+      expect(file).toMatch(/\/fcos-repo-[ab]-[^/]+\/rpmbuild\/[^/]+\/tmp\/rpm-tmp\.[^/]+$/);
       expect(file.startsWith('/var/tmp/')).toBe(false);
     }
   });

@@ -4,7 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import PQueue from 'p-queue';
 import type { Arch } from '../../lib/artifacts.ts';
 import { FcosError } from '../../lib/errors.ts';
 import type { ToolExec } from '../../lib/exec.ts';
@@ -241,20 +243,25 @@ export default defineRunner(localPackageRepoKind, {
     for (const specFile of specs) {
       epochs.set(specFile, await specSourceDateEpoch(specFile, props.sourceDateEpoch, context.nodePath));
     }
-    const rpmFiles: string[] = [];
-    for (const specFile of specs) {
-      const sources = path.join(specsDirectory, path.basename(specFile, '.spec'));
-      const written = await buildBinaryRpms(context.exec, {
-        specFile,
-        sourceDir: existsSync(sources) ? sources : specsDirectory,
-        topDir: path.join(context.workDir, 'rpmbuild'),
-        rpmDir: path.join(repoDirectory, 'Packages'),
-        sourceDateEpoch: epochs.get(specFile)!,
-        targetArch: props.arch,
-        defines,
-      });
-      rpmFiles.push(...written);
-    }
+    // The specs are independent: built as many at a time as there are cores (this node is the
+    // root of the DAG, alone at its start), each in its own rpmbuild tree.
+    const builds = new PQueue({ concurrency: availableParallelism() });
+    const written = await builds.addAll(
+      specs.map((specFile) => () => {
+        const name = path.basename(specFile, '.spec');
+        const sources = path.join(specsDirectory, name);
+        return buildBinaryRpms(context.exec, {
+          specFile,
+          sourceDir: existsSync(sources) ? sources : specsDirectory,
+          topDir: path.join(context.workDir, 'rpmbuild', name),
+          rpmDir: path.join(repoDirectory, 'Packages'),
+          sourceDateEpoch: epochs.get(specFile)!,
+          targetArch: props.arch,
+          defines,
+        });
+      }),
+    );
+    const rpmFiles = written.flat();
     // The repository is as new as its newest package.
     const revision = Math.max(...epochs.values());
     await createRepository(context.exec, { directory: repoDirectory, revision });
