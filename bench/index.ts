@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: the benchmarks that run in minutes, one after another, printing numbers.
+ * `npm run bench`: the benchmarks, one after another, printing numbers (about 25 min on 2 cores:
+ * the cold local runs of local.ts, chain.ts and streams.ts take most of it).
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
 import { main as cacheStamps } from './cache-stamps.ts';
@@ -11,6 +12,7 @@ import { main as local } from './local.ts';
 import { main as publish } from './publish.ts';
 import { main as run } from './run.ts';
 import { main as scaling } from './scaling.ts';
+import { main as streams } from './streams.ts';
 import { main as synth } from './synth.ts';
 import { main as updateGraph } from './update-graph.ts';
 
@@ -25,3 +27,4 @@ await compose();
 await disk();
 await local();
 await chain();
+await streams();
