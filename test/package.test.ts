@@ -205,6 +205,20 @@ describe('the packed package', () => {
     expect(packed.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
   });
 
+  it('ships JavaScript whose relative imports, static and dynamic, name .js files', async () => {
+    // tsc rewrites a `.ts` specifier only where it sees one it resolves (it once left a dynamic
+    // import inside a runner's method as it was, and the node failed at run time).
+    const offenders: string[] = [];
+    for (const file of packed.filter((name) => name.endsWith('.js'))) {
+      const code = await readFile(path.join(project, 'node_modules/fcos-cdk', file), 'utf8');
+      for (const match of code.matchAll(/(?:from\s*|import\s*\(\s*)(['"])(\.{1,2}\/[^'"]*)\1/g)) {
+        if (!match[2]!.endsWith('.js') && !match[2]!.endsWith('.json'))
+          offenders.push(`${file}: ${match[2]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('ships declarations whose relative imports name the .js files beside them', async () => {
     const index = await readFile(path.join(project, 'node_modules/fcos-cdk/dist/lib/index.d.ts'), 'utf8');
     expect(index).toContain("export * from './pipeline.js';");
