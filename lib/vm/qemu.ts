@@ -1,16 +1,22 @@
 /**
  * Booting a disk image under QEMU: UEFI (OVMF with a per-VM copy of its variable store) or BIOS
- * (SeaBIOS), an optional Ignition config in fw_cfg, the serial console captured to a file, and a
- * hard time limit. The VM runs through runTool, so it is killed with its whole process group on
+ * (SeaBIOS), an optional Ignition config in fw_cfg, the serial console captured to a file (with
+ * the host time each line arrived beside it, lib/vm/console-timeline.ts), and a hard time limit. The VM runs through runTool, so it is killed with its whole process group on
  * timeout, on cancel and after it exits; the disk is opened with `snapshot=on`, so the image (a
  * read-only cache blob, say) is never written, unless the caller asks for a persistent boot of an
  * overlay of its own. A user-mode NIC is added on request. Facts measured on this kind of host: KVM guests
  * hang, so TCG (`-accel tcg -cpu max`) is the default; a full disk boot of the tiny OS takes 12-16 s.
  */
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FcosError } from '../errors.ts';
 import { CancelledError, runTool } from '../exec.ts';
+import {
+  formatTimeline,
+  recordConsoleTimeline,
+  type TimelineEntry,
+  timelineFileOf,
+} from './console-timeline.ts';
 
 /** Firmware a VM boots with. */
 export type Firmware = 'uefi' | 'bios';
@@ -82,6 +88,11 @@ export interface BootResult {
   readonly timedOut: boolean;
   /** Wall-clock seconds the VM ran. */
   readonly seconds: number;
+  /**
+   * When each console line arrived (seconds since QEMU was started), also written beside the
+   * console log as `NAME.timeline.tsv` (lib/vm/console-timeline.ts).
+   */
+  readonly timeline: readonly TimelineEntry[];
 }
 
 /** QEMU could not be started or failed by itself (not the guest: see the console for that). */
@@ -149,26 +160,36 @@ function qemuArguments(options: BootOptions, firmware: readonly string[]): strin
 /**
  * Boots `options.disk` until the guest powers off or the time limit, and returns the console.
  * A timeout is not an error (the caller decides from the console); QEMU failing to start is.
+ * The console's timeline is written beside it however the boot ends.
  */
 export async function bootDisk(options: BootOptions): Promise<BootResult> {
   const scratch = await mkdtemp(path.join(path.dirname(options.consoleLog), '.qemu-'));
   const timeout = AbortSignal.timeout(options.timeoutSeconds * 1000);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  const started = performance.now();
-  let timedOut = false;
   try {
     const args = qemuArguments(options, await firmwareArguments(options.firmware, scratch));
+    const started = performance.now();
+    const recorder = await recordConsoleTimeline(options.consoleLog, started);
+    let timedOut = false;
+    let failure: unknown;
     try {
       await runTool('qemu-system-x86_64', args, { signal, ...(options.log ? { log: options.log } : {}) });
     } catch (error) {
       if (!(error instanceof CancelledError) || !timeout.aborted || options.signal?.aborted) {
-        if (error instanceof CancelledError) throw error;
-        throw new QemuError(`QEMU failed: ${(error as Error).message}`, { cause: error });
+        failure =
+          error instanceof CancelledError
+            ? error
+            : new QemuError(`QEMU failed: ${(error as Error).message}`, { cause: error });
+      } else {
+        timedOut = true;
       }
-      timedOut = true;
     }
+    const seconds = (performance.now() - started) / 1000;
+    const timeline = await recorder.stop();
+    await writeFile(timelineFileOf(options.consoleLog), formatTimeline(timeline));
+    if (failure !== undefined) throw failure;
     const console = await readFile(options.consoleLog, 'utf8').catch(() => '');
-    return { console, timedOut, seconds: (performance.now() - started) / 1000 };
+    return { console, timedOut, seconds, timeline };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -101,7 +101,12 @@ export async function runVm(
   } catch (error) {
     context.signal.throwIfAborted();
     if (!stop.signal.aborted) throw error;
-    boot = { console: await readFile(consoleFile, 'utf8').catch(() => ''), timedOut: false, seconds: 0 };
+    boot = {
+      console: await readFile(consoleFile, 'utf8').catch(() => ''),
+      timedOut: false,
+      seconds: 0,
+      timeline: [],
+    };
   } finally {
     clearInterval(watchdog);
   }
