@@ -54,12 +54,14 @@ export interface ConsoleTimelineRecorder {
 }
 
 /**
- * Starts recording the timeline of `consoleLog`, which is created empty now (QEMU's file chardev
- * truncates and writes the same inode), with times relative to `startedAt` (performance.now()).
+ * Starts recording the timeline of `consoleLog`, which is created empty now (QEMU truncates and
+ * writes the same inode), with times relative to `startedAt` (performance.now()). `onText` sees
+ * the text of the entry that grew, each time it grows (the harness reacts to what the guest shows).
  */
 export async function recordConsoleTimeline(
   consoleLog: string,
   startedAt: number,
+  onText?: (text: string) => void,
 ): Promise<ConsoleTimelineRecorder> {
   await writeFile(consoleLog, '');
   const handle: FileHandle = await open(consoleLog, 'r');
@@ -96,6 +98,7 @@ export async function recordConsoleTimeline(
             seconds - lastByteSeconds <= CONTINUATION_GAP_SECONDS;
           if (continues) last.raw += part;
           else entries.push({ seconds, line, raw: part });
+          onText?.(cleanText((entries.at(-1) as { raw: string }).raw));
           atLineStart = false;
           lastByteSeconds = seconds;
         });

@@ -9,6 +9,7 @@
  * on a quiet machine (its phases: `.timeline.tsv` beside the console, lib/vm/boot-phases.ts).
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { FcosError } from '../errors.ts';
 import { CancelledError, runTool } from '../exec.ts';
@@ -18,6 +19,7 @@ import {
   type TimelineEntry,
   timelineFileOf,
 } from './console-timeline.ts';
+import { GRUB_COUNTDOWN, pressEnter } from './grub-menu.ts';
 
 /** Firmware a VM boots with. */
 export type Firmware = 'uefi' | 'bios';
@@ -84,6 +86,12 @@ export interface BootOptions {
    * @default 'none'
    */
   readonly network?: 'none' | 'user';
+  /**
+   * Press Enter on the serial console when GRUB's menu counts down (lib/vm/grub-menu.ts): the
+   * entry GRUB chose boots without the menu's timeout; the image is not changed.
+   * @default true
+   */
+  readonly skipGrubMenu?: boolean;
   /** Cancels the boot (the VM is killed). */
   readonly signal?: AbortSignal;
   /** Receives the QEMU command and its own output (not the console). */
@@ -132,7 +140,7 @@ function optionValue(value: string): string {
 }
 
 /** The whole qemu-system-x86_64 command line. */
-function qemuArguments(options: BootOptions, firmware: readonly string[]): string[] {
+function qemuArguments(options: BootOptions, firmware: readonly string[], consoleSocket: string): string[] {
   const blockSize = options.blockSize ?? 512;
   const accelerator = options.accelerator ?? 'tcg';
   const args = [
@@ -150,8 +158,12 @@ function qemuArguments(options: BootOptions, firmware: readonly string[]): strin
     '-display',
     'none',
     '-no-reboot',
+    // The console goes to the log file whether or not anyone is connected to the socket, which
+    // the harness connects to only to press a key (grub-menu.ts).
+    '-chardev',
+    `socket,id=console,path=${optionValue(consoleSocket)},server=on,wait=off,logfile=${optionValue(options.consoleLog)},logappend=off`,
     '-serial',
-    `file:${options.consoleLog}`,
+    'chardev:console',
     ...firmware,
     '-drive',
     `if=none,id=disk0,${options.persistent ? '' : 'snapshot=on,'}format=${options.format ?? guessFormat(options.disk)},file=${optionValue(options.disk)}`,
@@ -175,12 +187,22 @@ function qemuArguments(options: BootOptions, firmware: readonly string[]): strin
  */
 export async function bootDisk(options: BootOptions): Promise<BootResult> {
   const scratch = await mkdtemp(path.join(path.dirname(options.consoleLog), '.qemu-'));
+  // The console's socket: a short path (a Unix socket's is limited to 107 bytes).
+  const socketDirectory = await mkdtemp(path.join(os.tmpdir(), 'fcos-qemu-'));
+  const consoleSocket = path.join(socketDirectory, 'console.sock');
   const timeout = AbortSignal.timeout(options.timeoutSeconds * 1000);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   try {
-    const args = qemuArguments(options, await firmwareArguments(options.firmware, scratch));
+    const args = qemuArguments(options, await firmwareArguments(options.firmware, scratch), consoleSocket);
     const started = performance.now();
-    const recorder = await recordConsoleTimeline(options.consoleLog, started);
+    let menuSkipped = options.skipGrubMenu === false;
+    // Presses Enter once, at GRUB's first countdown.
+    const onText = (text: string): void => {
+      if (menuSkipped || !GRUB_COUNTDOWN.test(text)) return;
+      menuSkipped = true;
+      void pressEnter(consoleSocket);
+    };
+    const recorder = await recordConsoleTimeline(options.consoleLog, started, onText);
     let timedOut = false;
     let failure: unknown;
     try {
@@ -203,5 +225,6 @@ export async function bootDisk(options: BootOptions): Promise<BootResult> {
     return { console, timedOut, seconds, timeline };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    await rm(socketDirectory, { recursive: true, force: true });
   }
 }
