@@ -2,14 +2,17 @@
  * The newcomer's job: `fcos-synth && fcos-run` of the default pipeline's local profile (the tiny OS
  * composed, a disk, five platform images, kola in QEMU, the update tests), cold, and the no-change
  * rerun through npx as the README runs it, on a copy of the project. Prints the critical path
- * fcos-run reports, and each update test's boots (count, seconds each) from its boots.json: TCG
- * boots dominate those tests.
+ * fcos-run reports, each update test's boots (count, seconds each) from its boots.json, and where
+ * the seconds of the Kola boot and of UpgradeTest's boots went, phase by phase, from their console
+ * timelines: TCG boots dominate.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { bootPhases, PHASE_NAMES } from '../lib/vm/boot-phases.ts';
+import { parseTimeline, timelineFileOf } from '../lib/vm/console-timeline.ts';
 import type { BootsDocument } from '../stages/update-test/report.ts';
 import { linkFcosCdk } from '../test/helpers/link-project.ts';
 import { median, printTable } from './report.ts';
@@ -80,6 +83,63 @@ async function updateTestRows(directory: string): Promise<[string, string][]> {
   return rows;
 }
 
+/** One boot to break down: its label, console log, and seconds (QEMU's whole run). */
+interface BootToBreakDown {
+  readonly label: string;
+  readonly consoleLog: string;
+  readonly seconds: number;
+}
+
+/** The Kola VM's boot and UpgradeTest's boots of the cold run. */
+async function bootsToBreakDown(directory: string): Promise<BootToBreakDown[]> {
+  const artifacts = path.join(directory, 'fcos.out/artifacts/testing/x86_64');
+  const kola = JSON.parse(await readFile(path.join(artifacts, 'Kola/report/report.json'), 'utf8')) as {
+    tests: { console?: string; durationSeconds: number }[];
+  };
+  const kolaTest = kola.tests.find((test) => test.console !== undefined);
+  const boots: BootToBreakDown[] = kolaTest?.console
+    ? [
+        {
+          label: 'Kola',
+          consoleLog: path.join(artifacts, 'Kola/report', kolaTest.console),
+          seconds: kolaTest.durationSeconds,
+        },
+      ]
+    : [];
+  const upgrade = JSON.parse(
+    await readFile(path.join(artifacts, 'UpgradeTest/report/boots.json'), 'utf8'),
+  ) as BootsDocument;
+  for (const machine of upgrade.machines) {
+    for (const boot of machine.boots) {
+      boots.push({
+        label: `Upgrade ${boot.index}`,
+        consoleLog: path.join(artifacts, 'UpgradeTest/report', boot.console),
+        seconds: boot.seconds,
+      });
+    }
+  }
+  return boots;
+}
+
+/** Rows of seconds per boot phase (lib/vm/boot-phases.ts) of the run in `directory`, one column per boot. */
+export async function bootPhaseRows(directory: string): Promise<[string, string][]> {
+  const boots = await bootsToBreakDown(directory);
+  const columns = await Promise.all(
+    boots.map(async (boot) => {
+      const timeline = parseTimeline(await readFile(timelineFileOf(boot.consoleLog), 'utf8').catch(() => ''));
+      return new Map(bootPhases(timeline, boot.seconds).map((phase) => [phase.name, phase.seconds]));
+    }),
+  );
+  const names = PHASE_NAMES.filter((name) => columns.some((column) => column.has(name)));
+  const cell = (value: string) => value.padStart(10);
+  const rows: [string, string][] = [['phase (seconds)', boots.map((boot) => cell(boot.label)).join('')]];
+  for (const name of names) {
+    rows.push([name, columns.map((column) => cell(column.get(name)?.toFixed(1) ?? '-')).join('')]);
+  }
+  rows.push(['whole boot', boots.map((boot) => cell(boot.seconds.toFixed(1))).join('')]);
+  return rows;
+}
+
 /** Runs the benchmark and prints its numbers. */
 export async function main(): Promise<void> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-local-'));
@@ -92,6 +152,7 @@ export async function main(): Promise<void> {
     const rerun = await noChangeRerun(directory);
     const criticalPath = /critical path (.*)$/m.exec(cold.output)?.[1] ?? '(not reported)';
     const updateRows = await updateTestRows(directory);
+    const phaseRows = await bootPhaseRows(directory);
     printTable('local profile: fcos-synth && fcos-run (whole processes, 2 cores)', [
       ['cold', `${(cold.ms / 1000).toFixed(1)} s`],
       [
@@ -105,6 +166,7 @@ export async function main(): Promise<void> {
       ['critical path of the cold run', criticalPath],
       ...updateRows,
     ]);
+    printTable('where the boots of the cold run went (console timelines; nodes ran side by side)', phaseRows);
   } finally {
     await rm(directory, { recursive: true, force: true });
   }

@@ -47,6 +47,9 @@ const PHASES: readonly PhaseMarker[] = [
 /** The name of the phase from the last marker to QEMU's exit. */
 export const SHUTDOWN_PHASE = 'shutdown (until QEMU exited)';
 
+/** Every phase's name, in boot order (for tables of several boots). */
+export const PHASE_NAMES: readonly string[] = [...PHASES.map((phase) => phase.name), SHUTDOWN_PHASE];
+
 /** Splits a boot of `totalSeconds` into phases by its console timeline. */
 export function bootPhases(timeline: readonly TimelineEntry[], totalSeconds: number): BootPhase[] {
   const phases: BootPhase[] = [];
