@@ -9,15 +9,11 @@
  * ratio is the parallel cold run's wall time over that sum (target <= 0.5).
  * Run: `npx tsx --conditions=fcos-cdk-source bench/chain.ts` (about 4 min on 2 cores).
  */
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import { linkFcosCdk } from '../test/helpers/link-project.ts';
+import { copyProject, synthAndRun } from './project-copy.ts';
 import { printTable } from './report.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The bench profile's nodes: Kola and the five platform images, with what they need. */
 const BENCH_PROFILE = ['qemu', 'metal', 'aws', 'azure', 'gce', 'Kola'].flatMap((node) => [
@@ -48,21 +44,10 @@ async function coldRun(extraArguments: readonly string[]): Promise<{
   tools: Awaited<ReturnType<typeof toolSeconds>>;
   output: string;
 }> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-chain-'));
+  const directory = await copyProject('fcos-bench-chain-');
   try {
-    for (const entry of ['pipeline.ts', 'local-os']) {
-      await cp(path.join(ROOT, entry), path.join(directory, entry), { recursive: true });
-    }
-    await linkFcosCdk(directory);
-    const start = performance.now();
-    await execa('node', [path.join(ROOT, 'bin/fcos-synth.js'), '-q'], { cwd: directory });
-    const run = await execa(
-      'node',
-      [path.join(ROOT, 'bin/fcos-run.js'), '--plain', '-q', ...BENCH_PROFILE, ...extraArguments],
-      { cwd: directory },
-    );
-    const wall = (performance.now() - start) / 1000;
-    return { wall, tools: await toolSeconds(path.join(directory, 'fcos.out/logs')), output: run.stdout };
+    const { ms, output } = await synthAndRun(directory, { run: [...BENCH_PROFILE, ...extraArguments] });
+    return { wall: ms / 1000, tools: await toolSeconds(path.join(directory, 'fcos.out/logs')), output };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }

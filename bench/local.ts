@@ -6,28 +6,17 @@
  * the seconds of the Kola boot and of UpgradeTest's boots went, phase by phase, from their console
  * timelines: TCG boots dominate.
  */
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bootPhases, PHASE_NAMES } from '../lib/vm/boot-phases.ts';
 import { parseTimeline, timelineFileOf } from '../lib/vm/console-timeline.ts';
 import type { BootsDocument } from '../stages/update-test/report.ts';
-import { linkFcosCdk } from '../test/helpers/link-project.ts';
+import { copyProject, synthAndRun } from './project-copy.ts';
 import { median, printTable } from './report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** Runs `fcos-synth && fcos-run` in `directory`; milliseconds and fcos-run's output. */
-async function synthAndRun(directory: string): Promise<{ ms: number; output: string }> {
-  const start = performance.now();
-  await execa('node', [path.join(ROOT, 'bin/fcos-synth.js'), '-q'], { cwd: directory });
-  const result = await execa('node', [path.join(ROOT, 'bin/fcos-run.js'), '--plain', '-q'], {
-    cwd: directory,
-  });
-  return { ms: performance.now() - start, output: result.stdout };
-}
 
 /** Wall milliseconds of one command in `directory`. */
 async function timed(file: string, args: readonly string[], directory: string): Promise<number> {
@@ -142,12 +131,8 @@ export async function bootPhaseRows(directory: string): Promise<[string, string]
 
 /** Runs the benchmark and prints its numbers. */
 export async function main(): Promise<void> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-local-'));
+  const directory = await copyProject('fcos-bench-local-');
   try {
-    for (const entry of ['pipeline.ts', 'local-os']) {
-      await cp(path.join(ROOT, entry), path.join(directory, entry), { recursive: true });
-    }
-    await linkFcosCdk(directory);
     const cold = await synthAndRun(directory);
     const rerun = await noChangeRerun(directory);
     const criticalPath = /critical path (.*)$/m.exec(cold.output)?.[1] ?? '(not reported)';

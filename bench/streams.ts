@@ -4,36 +4,21 @@
  * `fcos-synth && fcos-run` processes on fresh copies of the project, each with an empty cache.
  * Run: `npx tsx --conditions=fcos-cdk-source bench/streams.ts` (about 10 min on 2 cores).
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import { linkFcosCdk } from '../test/helpers/link-project.ts';
+import { copyProject, synthAndRun } from './project-copy.ts';
 import { printTable } from './report.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The stream sets measured. */
 const STREAM_SETS = [['testing'], ['testing', 'next'], ['testing', 'next', 'stable']] as const;
 
 /** Cold `fcos-synth && fcos-run` of the local profile with `streams`, in a fresh copy; seconds and node count. */
 async function coldRun(streams: readonly string[]): Promise<{ seconds: number; summary: string }> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'fcos-bench-streams-'));
+  const directory = await copyProject('fcos-bench-streams-');
   try {
-    for (const entry of ['pipeline.ts', 'local-os']) {
-      await cp(path.join(ROOT, entry), path.join(directory, entry), { recursive: true });
-    }
-    await linkFcosCdk(directory);
-    const start = performance.now();
-    await execa('node', [path.join(ROOT, 'bin/fcos-synth.js'), '-q', '-c', `streams=${streams.join(',')}`], {
-      cwd: directory,
-    });
-    const run = await execa('node', [path.join(ROOT, 'bin/fcos-run.js'), '--plain', '-q'], {
-      cwd: directory,
-    });
-    const seconds = (performance.now() - start) / 1000;
-    return { seconds, summary: /^fcos-run: (.*)$/m.exec(run.stdout)?.[1] ?? '' };
+    const { ms, output } = await synthAndRun(directory, { synth: ['-c', `streams=${streams.join(',')}`] });
+    return { seconds: ms / 1000, summary: /^fcos-run: (.*)$/m.exec(output)?.[1] ?? '' };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
