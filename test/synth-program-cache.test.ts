@@ -4,7 +4,7 @@
  * unchanged: an edit of any local module is seen, each module keeps its own import.meta.url, and
  * errors stay located in the program's own lines.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,21 @@ describe('the compiled program cache of fcos-synth', () => {
     expect(await pipelineName(directory)).toBe('cached');
     expect(await cacheRecord(directory)).toEqual(record);
     expect((await stat(bundle)).mtimeMs).toBe(written);
+  }, 60_000);
+
+  it('falls back to tsx when the cache folder cannot be written', async () => {
+    // A project with its own node_modules, where a file stands in the way of .cache/fcos-synth.
+    const directory = await writeProgram("new Pipeline({ name: 'uncached' });");
+    const modules = path.join(directory, 'node_modules');
+    await rm(modules);
+    await mkdir(modules);
+    await symlink(path.join(REPO_ROOT, 'node_modules', 'fcos-cdk'), path.join(modules, 'fcos-cdk'));
+    await symlink(path.join(REPO_ROOT, 'node_modules', 'constructs'), path.join(modules, 'constructs'));
+    await writeFile(path.join(modules, '.cache'), 'not a folder');
+    const run = await synth(directory);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    expect(await pipelineName(directory)).toBe('uncached');
   }, 60_000);
 
   // The program's header takes three lines: the body's first line is line 4.

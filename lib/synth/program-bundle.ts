@@ -104,7 +104,8 @@ async function isCurrent(record: CompiledProgram, folder: string): Promise<boole
 
 /**
  * The file URL of `appFile` compiled to JavaScript, from the cache when its inputs are unchanged;
- * undefined when the project has no node_modules to keep it in (the caller then uses tsx).
+ * undefined when the project has no node_modules to keep it in, or it cannot be written there (the
+ * caller then uses tsx).
  */
 export async function compiledProgram(appFile: string): Promise<string | undefined> {
   const modules = modulesFolderOf(path.dirname(appFile));
@@ -118,10 +119,17 @@ export async function compiledProgram(appFile: string): Promise<string | undefin
   if (previous?.compiler === COMPILER && previous.app === appFile && (await isCurrent(previous, folder))) {
     return pathToFileURL(path.join(folder, previous.bundle)).href;
   }
-  const record = await compile(appFile, folder, name);
-  await writeAtomically(recordFile, `${JSON.stringify(record, null, 2)}\n`);
-  await prune(folder, name, record.bundle);
-  return pathToFileURL(path.join(folder, record.bundle)).href;
+  try {
+    const record = await compile(appFile, folder, name);
+    await writeAtomically(recordFile, `${JSON.stringify(record, null, 2)}\n`);
+    await prune(folder, name, record.bundle);
+    return pathToFileURL(path.join(folder, record.bundle)).href;
+  } catch (error) {
+    // A program that does not compile is the user's error; a cache folder that cannot be written
+    // (read-only node_modules) only costs the speed: tsx compiles the program then.
+    if (error instanceof AppError) throw error;
+    return undefined;
+  }
 }
 
 /** Bundles `appFile` with its local modules into `folder`; a syntax error becomes an AppError at its line. */
