@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
 # (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
-# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages) and the npm packages from the
+# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages; nginx, whose WebDAV
+# module serves the remote-cache tests' HTTP cache) and the npm packages from the
 # lockfile, then builds dist/ (the bins run the compiled code; incremental, so an updated checkout
 # rebuilds only what changed). Safe to run again.
 set -euo pipefail
@@ -16,6 +17,7 @@ HOST_PACKAGES=(
   curl jq gpg gpgv gpgconf bubblewrap
   xz-utils zstd gzip tar
   procps time
+  nginx
 )
 
 missing=()
@@ -29,6 +31,14 @@ if ((${#missing[@]} > 0)); then
   fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # nginx is only a test server: its package must not start a system service on port 80, so
+  # service starts are denied (policy-rc.d, honoured by invoke-rc.d and deb-systemd-invoke)
+  # for this install unless the machine has its own policy.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -27,7 +27,13 @@ import path from 'node:path';
 import { BlobStamps, currentStamp, type StampState } from './blob-stamps.ts';
 import { forEachChunk, MAX_CHUNK_BYTES } from './chunked-read.ts';
 import { mapWithLimit } from './concurrency.ts';
-import { BlobNotFoundError, CorruptBlobError, CorruptTreeError, UnsupportedFileError } from './errors.ts';
+import {
+  BlobDigestMismatchError,
+  BlobNotFoundError,
+  CorruptBlobError,
+  CorruptTreeError,
+  UnsupportedFileError,
+} from './errors.ts';
 import { errnoCode, isErrno, readdirIfExists } from './fs-helpers.ts';
 import { assertDigest, type ContentDigest, isDigest, knownContent, sha256Bytes, sha256File } from './hash.ts';
 import { STAGING_DIRECTORY, stagingPath, sweepStaging } from './staging.ts';
@@ -211,6 +217,45 @@ export class CasStore {
       const stored = await this.copyIntoStaging(source, staging, signal);
       await this.publish(staging, stored.digest);
       if (options.move) await rm(source, { force: true });
+      return stored;
+    } finally {
+      await rm(staging, { force: true });
+    }
+  }
+
+  /**
+   * Stores bytes arriving as a stream (a remote cache's download) only if they hash to
+   * `expected`: hashed as they are written, zero chunks left as holes; anything else is refused
+   * with a {@link BlobDigestMismatchError} and nothing is stored.
+   */
+  async putStream(
+    chunks: AsyncIterable<Uint8Array>,
+    expected: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ContentDigest> {
+    assertDigest(expected);
+    const staging = await this.newStagingPath();
+    try {
+      const output = await open(staging, 'wx', BLOB_MODE);
+      let stored: ContentDigest;
+      try {
+        const hash = createHash('sha256');
+        let offset = 0;
+        for await (const chunk of chunks) {
+          options.signal?.throwIfAborted();
+          const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          hash.update(bytes);
+          if (!isAllZero(bytes)) await writeFully(output, bytes, offset);
+          offset += bytes.length;
+        }
+        await output.truncate(offset);
+        stored = { digest: hash.digest('hex'), size: offset };
+        if (stored.digest !== expected) throw new BlobDigestMismatchError(expected, stored.digest);
+        if (this.fsync) await output.datasync();
+      } finally {
+        await output.close();
+      }
+      await this.publish(staging, expected);
       return stored;
     } finally {
       await rm(staging, { force: true });

@@ -84,3 +84,17 @@ export class InvalidLockNameError extends CacheError {
     );
   }
 }
+
+/** Bytes offered as blob `expected` (a remote cache's download) hash to something else; they were refused. */
+export class BlobDigestMismatchError extends CacheError {
+  /** The digest the bytes were offered as. */
+  readonly expected: string;
+  /** What they hash to. */
+  readonly actual: string;
+
+  constructor(expected: string, actual: string) {
+    super(`the bytes offered as blob ${expected} hash to ${actual}; they were refused`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}

@@ -5,12 +5,14 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { openRemoteCache, remoteCacheMode, remoteCacheSetting } from '../cache/remote/open-remote-cache.ts';
+import { RemoteCacheUrlError } from '../cache/remote/remote-cache.ts';
 import type { ResourceClass } from '../kind.ts';
-import type { RunObserver } from '../run/events.ts';
-import { exitCodeOf, type RunResult, runPipeline } from '../run/executor.ts';
+import type { RunEvent, RunObserver } from '../run/events.ts';
+import { exitCodeOf, type RunOptions, type RunResult, runPipeline } from '../run/executor.ts';
 import { updateLockfiles } from '../run/lockfile-hooks.ts';
 import { UnmatchedPatternError } from '../run/node-selection.ts';
-import { formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
+import { formatBytes, formatDuration, PlainReporter, TerminalReporter } from '../run/reporter.ts';
 import { cacheDirectory, runCacheCommand } from './cache.ts';
 import { type CliIo, isUsageError, processIo, UsageError } from './io.ts';
 
@@ -28,6 +30,16 @@ Options:
   --only GLOB           run only matching nodes and what they need (repeatable; * within a
                         path segment, ** across segments)
   --force GLOB          ignore the cache for matching nodes (repeatable)
+  --remote-cache URL    a cache shared with other machines: s3://bucket/prefix, or
+                        http(s)://host/prefix (Bazel's HTTP cache protocol; bazel-remote,
+                        nginx WebDAV); default $FCOS_REMOTE_CACHE. HTTP token:
+                        $FCOS_REMOTE_CACHE_TOKEN; S3: the AWS SDK's environment
+  --remote-cache-mode MODE
+                        read, write or readwrite (default: $FCOS_REMOTE_CACHE_MODE, else
+                        readwrite); pull requests should read only
+  --remote-cache-required
+                        fail when the remote cache cannot be reached (default: warn and
+                        use the local cache only)
   --dry-run             print the plan: per node cached or not, and why not
   --keep-going          after a failure, run everything that does not depend on it
   --retries N           extra attempts for nodes whose kind allows retries (default 0)
@@ -93,6 +105,9 @@ export async function main(
         'work-dir': { type: 'string' },
         only: { type: 'string', multiple: true },
         force: { type: 'string', multiple: true },
+        'remote-cache': { type: 'string' },
+        'remote-cache-mode': { type: 'string' },
+        'remote-cache-required': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         'keep-going': { type: 'boolean' },
         retries: { type: 'string' },
@@ -137,6 +152,8 @@ export async function main(
         if (event.event === 'fail' && !event.willRetry) io.stderr(`FAILED ${event.node}: ${event.error}\n`);
       },
     };
+    const remoteCache = await remoteCacheOption(values);
+    const transfers = new TransferTotals();
     const outdir = path.resolve(values.out ?? 'fcos.out');
     const cacheDir = cacheDirectory(values.cache);
     const workDir = workDirectory(values['work-dir']);
@@ -153,13 +170,15 @@ export async function main(
       ...(jobs !== undefined ? { jobs } : {}),
       capacities,
       ...(signal ? { signal } : {}),
-      observers: [values.quiet ? quietReporter : reporter],
+      observers: [values.quiet ? quietReporter : reporter, transfers],
+      ...(remoteCache ? { remoteCache } : {}),
       onWaitForOutdir: (owner) =>
         io.stderr(
           `fcos-run: waiting for the other fcos-run in ${path.relative(process.cwd(), outdir) || '.'} to finish (pid ${owner.pid}${owner.hostname === hostname() ? '' : ` on ${owner.hostname}`})\n`,
         ),
     });
     io.stdout(summarize(result, outdir, values['dry-run'] ?? false));
+    if (remoteCache) io.stdout(transfers.summary(remoteCache.cache.description));
     if (values['update-lockfiles'] && result.status === 'ok' && !values['dry-run']) {
       for (const lockfile of await updateLockfiles(result, { outdir, cacheDir })) {
         io.stdout(
@@ -181,6 +200,58 @@ export async function main(
     // Whatever stopped the run once it was interrupted (a wait for a lock cut short), the caller
     // asked for the interrupt: that is what the exit code reports.
     return signal?.aborted ? exitCodeOf('interrupted') : 1;
+  }
+}
+
+/** The remote cache asked for by the options or the environment, opened; undefined for none. */
+async function remoteCacheOption(values: {
+  'remote-cache'?: string | undefined;
+  'remote-cache-mode'?: string | undefined;
+  'remote-cache-required'?: boolean | undefined;
+}): Promise<RunOptions['remoteCache']> {
+  const setting = remoteCacheSetting(values['remote-cache']);
+  if (!setting) {
+    if (values['remote-cache-mode'] !== undefined || values['remote-cache-required'])
+      throw new UsageError(
+        '--remote-cache-mode and --remote-cache-required need a remote cache (--remote-cache or $FCOS_REMOTE_CACHE)',
+      );
+    return undefined;
+  }
+  try {
+    const mode = remoteCacheMode(values['remote-cache-mode']);
+    return {
+      cache: await openRemoteCache(setting),
+      mode,
+      required: values['remote-cache-required'] ?? false,
+    };
+  } catch (error) {
+    if (error instanceof RemoteCacheUrlError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Totals of what moved to and from the remote cache, for the summary. */
+class TransferTotals implements RunObserver {
+  private readonly totals = {
+    download: { nodes: 0, bytes: 0 },
+    upload: { nodes: 0, bytes: 0 },
+  };
+  private readonly warnings: string[] = [];
+
+  /** Counts remote transfers and warnings. */
+  onEvent(event: RunEvent): void {
+    if (event.event === 'remote') {
+      this.totals[event.direction].nodes += 1;
+      this.totals[event.direction].bytes += event.bytes;
+    }
+    if (event.event === 'warning' && event.source === 'remote-cache')
+      this.warnings.push(`${event.node ? `${event.node}: ` : ''}${event.message}`);
+  }
+
+  /** One line: what was downloaded and uploaded. */
+  summary(description: string): string {
+    const { download, upload } = this.totals;
+    return `  remote cache ${description}: downloaded ${download.nodes} node${download.nodes === 1 ? '' : 's'}' outputs (${formatBytes(download.bytes)}), uploaded ${upload.nodes} (${formatBytes(upload.bytes)})\n${this.warnings.map((warning) => `  remote cache warning: ${warning}\n`).join('')}`;
   }
 }
 

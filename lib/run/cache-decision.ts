@@ -13,6 +13,7 @@ import { explainDifference, type KeyMaterial } from './action-key.ts';
 import { type ArtifactStore, type StoredOutput, storedOutputOf } from './artifact-store.ts';
 import { eventTime } from './events.ts';
 import type { OutDirectory } from './out-directory.ts';
+import type { RemoteArtifacts } from './remote-artifacts.ts';
 import type { NodeOutcome, RunState } from './run-state.ts';
 
 /** A node whose inputs are all known, about to get its action key. */
@@ -67,13 +68,34 @@ export class CacheDecision {
     private readonly out: OutDirectory,
     private readonly state: RunState,
     private readonly dryRun: boolean,
+    private readonly remote?: RemoteArtifacts,
+    private readonly downloads: ReadonlySet<string> = new Set(),
   ) {}
 
   /**
-   * The verified record of `key`; a damaged one is reported as a warning of `nodePath` and
+   * The verified record of `key`: from the local cache, else from the remote one. A local hit is
+   * uploaded when the remote lacks it. A remote hit of a node in `downloads` (those the user
+   * asked for, whose outputs are published) is downloaded and verified first; any other node's
+   * outputs stay remote until a node that runs needs them.
+   */
+  async lookup(key: string, nodePath: string): Promise<ActionRecord | undefined> {
+    const local = await this.lookupLocal(key, nodePath);
+    if (local) {
+      if (!this.dryRun) this.remote?.upload(local);
+      return local;
+    }
+    if (!this.remote) return undefined;
+    const download = !this.dryRun && this.downloads.has(nodePath);
+    const fetched = await this.remote.fetchRecord(key, nodePath, download);
+    // Downloaded: served like any local record (and its stamps were just written).
+    return fetched && download ? this.lookupLocal(key, nodePath) : fetched;
+  }
+
+  /**
+   * The verified local record of `key`; a damaged one is reported as a warning of `nodePath` and
    * dropped, and blobs re-hashed because their stamps changed as a `verify` event.
    */
-  lookup(key: string, nodePath: string): Promise<ActionRecord | undefined> {
+  private lookupLocal(key: string, nodePath: string): Promise<ActionRecord | undefined> {
     return this.store.lookup(
       key,
       (message) => this.state.emit({ event: 'warning', time: eventTime(), node: nodePath, message }),
@@ -93,7 +115,8 @@ export class CacheDecision {
     const outputs = Object.fromEntries(
       Object.entries(record.outputs).map(([name, output]) => [name, storedOutputOf(output)]),
     );
-    if (!this.dryRun) {
+    const remoteOnly = this.remote?.isRemoteOnly(key) ?? false;
+    if (!this.dryRun && !remoteOnly) {
       await this.out.publishOutputs(nodePath, outputs);
       if (record.logDigest) await this.out.restoreLog(nodePath, record.logDigest);
     }
@@ -102,7 +125,7 @@ export class CacheDecision {
         ? { event: 'plan', time: eventTime(), node: nodePath, kind, cached: true, key, reasons: [] }
         : { event: 'cached', time: eventTime(), node: nodePath, kind, key },
     );
-    return { status: 'cached', key, durationMs: 0, outputs };
+    return { status: 'cached', key, durationMs: 0, outputs, ...(remoteOnly ? { remoteOnly } : {}) };
   }
 
   /** Why `material` misses the cache, compared with the node's last recorded run. */

@@ -45,7 +45,14 @@ export type RunEvent =
       /** The error's class (`ComposeError`, `ToolError` ...), when it was one of ours or Node's. */
       readonly errorName?: string;
     }
-  | { readonly event: 'warning'; readonly time: string; readonly node: string; readonly message: string }
+  | {
+      readonly event: 'warning';
+      readonly time: string;
+      readonly node: string;
+      readonly message: string;
+      /** Set for problems of the remote cache (an unreachable remote, a refused blob). */
+      readonly source?: 'remote-cache';
+    }
   | {
       readonly event: 'verify';
       readonly time: string;
@@ -59,6 +66,16 @@ export type RunEvent =
       readonly blobs: number;
       /** Their bytes. */
       readonly bytes: number;
+    }
+  | {
+      /** A node's outputs moved to or from the remote cache. */
+      readonly event: 'remote';
+      readonly time: string;
+      readonly node: string;
+      readonly direction: 'download' | 'upload';
+      readonly blobs: number;
+      readonly bytes: number;
+      readonly durationMs: number;
     }
   | {
       readonly event: 'skip';

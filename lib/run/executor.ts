@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { LockOwner } from '../cache/lock.ts';
+import type { RemoteCache } from '../cache/remote/remote-cache.ts';
 import type { ResourceClass } from '../kind.ts';
 import type { Runner } from '../runner.ts';
 import { readAssembly } from '../synth/assembly.ts';
@@ -19,9 +20,10 @@ import { assertFresh } from './freshness.ts';
 import { loadRunners } from './load-runners.ts';
 import { NodeBuilder } from './node-attempt.ts';
 import { settleNode } from './node-fate.ts';
-import { forcedNodes, selectNodes } from './node-selection.ts';
+import { forcedNodes, matchedNodes, selectNodes } from './node-selection.ts';
 import { OutDirectory } from './out-directory.ts';
 import { lockOutputDirectory } from './outdir-lock.ts';
+import { RemoteArtifacts, type RemoteArtifactsOptions } from './remote-artifacts.ts';
 import { type NodeOutcome, RunState } from './run-state.ts';
 import { runInDependencyOrder } from './scheduler.ts';
 
@@ -92,6 +94,12 @@ export interface RunOptions {
    */
   readonly onWaitForOutdir?: (owner: LockOwner) => void;
   /**
+   * A remote cache shared with other machines: looked up after a local miss, given what this run
+   * builds (see lib/run/remote-artifacts.ts).
+   * @default none
+   */
+  readonly remoteCache?: { readonly cache: RemoteCache } & Omit<RemoteArtifactsOptions, 'signal'>;
+  /**
    * Refuse a pipeline.json older than its program.
    * @default true
    */
@@ -128,6 +136,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const graph = graphOfAssembly(assembly);
   const selected = selectNodes(graph, options.only);
   const forced = forcedNodes(selected, options.force);
+  const matched = matchedNodes(graph, options.only);
   const runners = await loadRunners(assembly, selected, projectDir);
   const store = new ArtifactStore(
     options.cacheDir,
@@ -147,6 +156,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       graph,
       selected,
       forced,
+      matched,
       runners,
       store,
     });
@@ -163,13 +173,14 @@ interface PreparedRun {
   readonly graph: ReturnType<typeof graphOfAssembly>;
   readonly selected: ReturnType<typeof selectNodes>;
   readonly forced: ReturnType<typeof forcedNodes>;
+  readonly matched: ReadonlySet<string>;
   readonly runners: Awaited<ReturnType<typeof loadRunners>>;
   readonly store: ArtifactStore;
 }
 
 /** The run itself, alone in its output directory. */
 async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<RunResult> {
-  const { outdir, assembly, projectDir, graph, selected, forced, runners, store } = prepared;
+  const { outdir, assembly, projectDir, graph, selected, forced, matched, runners, store } = prepared;
   // The wall time is the run's own: loading runners and opening the cache are set-up before it.
   const startedAt = Date.now();
   const dryRun = options.dryRun ?? false;
@@ -179,6 +190,19 @@ async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<Ru
     options.keepGoing ?? false,
     options.signal,
   );
+  const remote = options.remoteCache
+    ? new RemoteArtifacts(
+        options.remoteCache.cache,
+        store,
+        {
+          warning: (node, message) =>
+            state.emit({ event: 'warning', time: eventTime(), node, message, source: 'remote-cache' }),
+          transfer: (node, direction, count, durationMs) =>
+            state.emit({ event: 'remote', time: eventTime(), node, direction, ...count, durationMs }),
+        },
+        { ...options.remoteCache, signal: state.signal },
+      )
+    : undefined;
   const priority = longestPathToSink(graph);
   const context = {
     assembly,
@@ -192,16 +216,20 @@ async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<Ru
     state,
     capacity: new Capacity(options.capacities, options.jobs),
     out,
-    cache: new CacheDecision(store, out, state, dryRun),
+    cache: new CacheDecision(store, out, state, dryRun, remote, matched),
     builder: new NodeBuilder(store, out, state, {
       projectDir,
       retries: options.retries ?? 0,
       timeoutSeconds: options.timeoutSeconds,
+      remote,
     }),
   };
 
   state.emit({ event: 'run-start', time: eventTime(), nodes: graph.nodes.length, selected: selected.size });
+  await remote?.probe();
   await runInDependencyOrder(graph, selected, priority, (nodePath) => settleNode(context, nodePath));
+  // What was built is on the remote before the run says it is over.
+  await remote?.drain();
 
   const wallMs = Date.now() - startedAt;
   const counts = { built: 0, cached: 0, failed: 0, skipped: 0, 'would-run': 0 };

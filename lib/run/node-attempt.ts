@@ -25,6 +25,7 @@ import { keyMaterialOf } from './cache-decision.ts';
 import { eventTime } from './events.ts';
 import { NodeLog } from './node-log.ts';
 import type { OutDirectory } from './out-directory.ts';
+import { type RemoteArtifacts, RemoteInputError } from './remote-artifacts.ts';
 import { describeError, errorNameOf, type NodeOutcome, type RunState } from './run-state.ts';
 
 /** Time limit of one attempt when neither the run nor the runner sets one. */
@@ -54,6 +55,8 @@ export interface BuildSettings {
   readonly retries: number;
   /** Time limit of one attempt of any node, overriding the runner's. */
   readonly timeoutSeconds: number | undefined;
+  /** The remote cache: inputs only there are downloaded, what is built is uploaded. */
+  readonly remote?: RemoteArtifacts | undefined;
 }
 
 /** Builds nodes for one run. */
@@ -131,7 +134,11 @@ export class NodeBuilder {
         log.write(`FAILED${errorName ? ` (${errorName})` : ''}: ${message}`);
         await log.close();
         // A damaged input was evicted: another attempt cannot find it, the next run rebuilds it.
-        const willRetry = !interrupted && attempt < attempts && !(error instanceof CorruptInputError);
+        const willRetry =
+          !interrupted &&
+          attempt < attempts &&
+          !(error instanceof CorruptInputError) &&
+          !(error instanceof RemoteInputError);
         this.state.emit({
           event: 'fail',
           time: eventTime(),
@@ -173,6 +180,8 @@ export class NodeBuilder {
       const producer = node.inputs[field]!.node;
       const producerKey = this.state.outcomes.get(producer)?.key;
       const origin = { consumer: nodePath, producer, signal, ...(producerKey ? { producerKey } : {}) };
+      if (producerKey && this.settings.remote?.isRemoteOnly(producerKey))
+        await this.settings.remote.ensureLocal(output, field, nodePath, producer);
       resolved[field] = await this.store.resolveInput(
         output,
         field,
@@ -218,7 +227,7 @@ export class NodeBuilder {
     // Stores the record under `recordKey` and makes it the node's last key.
     const put = async (recordKey: string, recordMaterial: KeyMaterial) => {
       const keyMaterial = recordMaterial as unknown as Record<string, JsonValue>;
-      await this.store.actions.put({
+      const record = await this.store.actions.put({
         schemaVersion: ACTION_RECORD_SCHEMA_VERSION,
         key: recordKey,
         node: nodePath,
@@ -231,6 +240,7 @@ export class NodeBuilder {
         keyMaterial,
       });
       await this.store.actions.setLastForNode(nodePath, recordKey, keyMaterial);
+      this.settings.remote?.upload(record);
     };
     await put(key, material);
     if (!action.runner.fingerprintChangesWhenRun) return;

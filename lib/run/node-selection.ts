@@ -16,6 +16,12 @@ export function selectNodes(graph: Graph, only: readonly string[] | undefined): 
   return withPredecessors(graph, matchOrThrow(graph.nodes, only, '--only'));
 }
 
+/** The nodes `only` names themselves (every node without patterns), not what they need. */
+export function matchedNodes(graph: Graph, only: readonly string[] | undefined): Set<string> {
+  if (!only || only.length === 0) return new Set(graph.nodes);
+  return new Set(matchOrThrow(graph.nodes, only, '--only'));
+}
+
 /** The selected nodes that `force` names (none without patterns). */
 export function forcedNodes(
   selected: ReadonlySet<string>,

@@ -83,7 +83,9 @@ export class OutDirectory {
             storage: output.storage,
             digest: output.digest,
             size: output.size,
-            path: path.relative(this.root, this.publishedPath(nodePath, name, output)),
+            ...(outcome.remoteOnly
+              ? {}
+              : { path: path.relative(this.root, this.publishedPath(nodePath, name, output)) }),
             metadata: output.metadata,
           },
         ]),

@@ -12,6 +12,14 @@ export function formatDuration(ms: number): string {
   return `${minutes}m${String(seconds).padStart(2, '0')}s`;
 }
 
+/** Formats a byte count as `512 B`, `3.4 MiB` or `1.20 GiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
 /** One line per event, for logs and CI. */
 export class PlainReporter implements RunObserver {
   private readonly write: (text: string) => void;
@@ -43,7 +51,9 @@ function plainLine(event: RunEvent, showCached: boolean): string | undefined {
     case 'skip':
       return `[skipped] ${event.node}: ${event.reason}`;
     case 'warning':
-      return `[warning] ${event.node}: ${event.message}`;
+      return `[warning] ${event.node || 'remote cache'}: ${event.message}`;
+    case 'remote':
+      return `[${event.direction} ${formatDuration(event.durationMs)}] ${event.node}: ${event.blobs} blob${event.blobs === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
     case 'plan':
       return event.cached
         ? `[cached] ${event.node}`

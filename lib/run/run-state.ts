@@ -20,6 +20,11 @@ export interface NodeOutcome {
   readonly outputs?: Readonly<Record<string, StoredOutput>>;
   /** The error or skip reason. */
   readonly message?: string;
+  /**
+   * Served from a remote cache's record without downloading its outputs (the node was only needed
+   * for its digests): nothing was published for it.
+   */
+  readonly remoteOnly?: boolean;
 }
 
 /** Why no new node starts: the run was interrupted, or a node failed (without --keep-going). */
