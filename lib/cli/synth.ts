@@ -1,11 +1,19 @@
 /**
  * `fcos-synth`: run the pipeline program and write fcos.out/ (pipeline.json, graph.mmd and,
- * with `--graph dot`, graph.dot). Argument parsing, messages and exit codes only.
+ * with `--graph dot`, graph.dot) and, with `--emit`, a CI engine's file of the same DAG.
+ * Argument parsing, messages and exit codes only.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FcosError } from '../errors.ts';
 import type { Assembly } from '../synth/assembly.ts';
+import {
+  EMIT_ENGINES,
+  type EmittedFile,
+  isEmitEngine,
+  renderEmit,
+  writeEmittedFile,
+} from '../synth/emit/engines.ts';
 import { graphOfAssembly } from '../synth/graph.ts';
 import { loadPipeline } from '../synth/program-loader.ts';
 import { renderAssembly, synthesize, writeOutputFiles } from '../synth/synthesize.ts';
@@ -21,6 +29,9 @@ Options:
   --out DIR             output directory (default: fcos.out)
   --list                print the node paths and exit without writing
   --graph FORMAT        also write graph.dot when FORMAT is dot (graph.mmd is always written)
+  --emit ENGINE         also write the DAG for a CI engine, one job per node (chains joined):
+                          github-actions: <project>/.github/workflows/fcos-<pipeline name>.yml
+                          tekton:         <out>/tekton/pipelinerun.yaml (a PipelineRun)
   --debug               print stack traces of errors
   -q, --quiet           print nothing on success
   -h, --help            this text
@@ -49,6 +60,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         out: { type: 'string' },
         list: { type: 'boolean' },
         graph: { type: 'string' },
+        emit: { type: 'string' },
         debug: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -64,6 +76,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (values.graph !== undefined && !['dot', 'mermaid'].includes(values.graph)) {
       throw new UsageError(`--graph takes dot or mermaid, not '${values.graph}'`);
     }
+    if (values.emit !== undefined && !isEmitEngine(values.emit)) {
+      throw new UsageError(`--emit takes ${EMIT_ENGINES.join(' or ')}, not '${values.emit}'`);
+    }
     const context = parseContextArguments(values.context ?? []);
     const app = path.resolve(values.app ?? 'pipeline.ts');
     const pipeline = await loadPipeline({ app, context });
@@ -73,8 +88,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       io.stdout(`${Object.keys(assembly.nodes).join('\n')}\n`);
       return 0;
     }
+    // Rendered before anything is written, so that an export that fails leaves every file as it was.
+    const emitted: EmittedFile | undefined =
+      values.emit !== undefined && isEmitEngine(values.emit)
+        ? renderEmit(values.emit, assembly, { context }, { projectDir: path.dirname(app), outdir })
+        : undefined;
     await writeOutputFiles(outdir, renderAssembly(assembly, { dot: values.graph === 'dot' }));
-    if (!values.quiet) io.stdout(summarize(assembly, displayPath(outdir)));
+    if (emitted) await writeEmittedFile(emitted);
+    if (!values.quiet) {
+      io.stdout(summarize(assembly, displayPath(outdir)));
+      if (emitted) io.stdout(`  -> ${displayPath(emitted.file)} (${values.emit}, ${emitted.jobs} jobs)\n`);
+    }
     return 0;
   } catch (error) {
     return reportError(error, io, debug);
