@@ -91,7 +91,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     // Rendered before anything is written, so that an export that fails leaves every file as it was.
     const emitted: EmittedFile | undefined =
       values.emit !== undefined && isEmitEngine(values.emit)
-        ? renderEmit(values.emit, assembly, { context }, { projectDir: path.dirname(app), outdir })
+        ? await renderEmit(values.emit, assembly, { context }, { projectDir: path.dirname(app), outdir })
         : undefined;
     await writeOutputFiles(outdir, renderAssembly(assembly, { dot: values.graph === 'dot' }));
     if (emitted) await writeEmittedFile(emitted);

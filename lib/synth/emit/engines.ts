@@ -1,15 +1,15 @@
 /**
  * The engines `fcos-synth --emit` knows, where each one's file goes, and how it is written: whole
- * or not at all (a temporary file in the same directory, renamed into place).
+ * or not at all (a temporary file in the same directory, renamed into place). The renderers (and
+ * the YAML library) are imported only when an export is asked for, so plain synthesis starts as
+ * fast as before.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Assembly } from '../assembly.ts';
-import { githubActionsWorkflowPath, renderGithubActionsWorkflow } from './github-actions.ts';
 import type { EmitOptions } from './job-commands.ts';
 import { planJobs } from './job-plan.ts';
-import { renderTektonPipelineRun, tektonPipelineRunPath } from './tekton.ts';
 
 /** Names accepted by `--emit`. */
 export const EMIT_ENGINES = ['github-actions', 'tekton'] as const;
@@ -41,20 +41,22 @@ export interface EmitLocations {
 }
 
 /** Renders `engine`'s export of `assembly` in memory (nothing is written). */
-export function renderEmit(
+export async function renderEmit(
   engine: EmitEngine,
   assembly: Assembly,
   options: EmitOptions,
   locations: EmitLocations,
-): EmittedFile {
+): Promise<EmittedFile> {
   const jobs = planJobs(assembly).jobs.length;
   if (engine === 'github-actions') {
+    const { githubActionsWorkflowPath, renderGithubActionsWorkflow } = await import('./github-actions.ts');
     return {
       file: githubActionsWorkflowPath(locations.projectDir, assembly),
       content: renderGithubActionsWorkflow(assembly, options),
       jobs,
     };
   }
+  const { renderTektonPipelineRun, tektonPipelineRunPath } = await import('./tekton.ts');
   return {
     file: tektonPipelineRunPath(locations.outdir),
     content: renderTektonPipelineRun(assembly, options),
