@@ -165,7 +165,7 @@ describe('workflowJobsInOrder', () => {
     }
     const joined = jobs.find((job) => job.id === 'testing-x86_64-PreviousQemu')!;
     expect(joined.steps[2]!.run).toBe(
-      "npx fcos-run -q --only 'testing/x86_64/PreviousDisk' --only 'testing/x86_64/PreviousQemu'",
+      "npx fcos-run -q --no-artifacts --only 'testing/x86_64/PreviousDisk' --only 'testing/x86_64/PreviousQemu'",
     );
   });
 

@@ -182,6 +182,21 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     );
   });
 
+  it('--no-artifacts: a fully cached run downloads nothing and lists digests without paths', async () => {
+    const directory = await project();
+    const cache = await makeTempDir('fcos-machine-n-');
+    const result = await run(directory, cache, '--remote-cache', `${nginx.url}/cache`, '--no-artifacts');
+    expect(result.code, result.stdout).toBe(0);
+    const events = await readEvents(directory);
+    expect(nodesWith(events, 'start')).toEqual([]);
+    expect(events.filter((event) => event.event === 'remote')).toEqual([]);
+    expect(await digests(directory)).toEqual(reference);
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    expect(outputs.Big.output.path).toBeUndefined();
+    expect(existsSync(path.join(directory, 'fcos.out/artifacts'))).toBe(false);
+    expect(await filesUnder(path.join(cache, 'blobs'))).toEqual([]);
+  });
+
   it('refuses a remote blob that does not hash to its name, rebuilds the node and replaces the blob', async () => {
     const blob = path.join(nginx.root, 'cache/cas', reference.Big!.output!);
     await writeFile(blob, 'poisoned');

@@ -40,6 +40,9 @@ Options:
   --remote-cache-required
                         fail when the remote cache cannot be reached (default: warn and
                         use the local cache only)
+  --no-artifacts        do not place outputs under <out>/artifacts/ (outputs.json keeps the
+                        digests); a remote cache's hits are then not downloaded unless a
+                        node that runs needs them (a CI job that only makes sure they exist)
   --dry-run             print the plan: per node cached or not, and why not
   --keep-going          after a failure, run everything that does not depend on it
   --retries N           extra attempts for nodes whose kind allows retries (default 0)
@@ -108,6 +111,7 @@ export async function main(
         'remote-cache': { type: 'string' },
         'remote-cache-mode': { type: 'string' },
         'remote-cache-required': { type: 'boolean' },
+        'no-artifacts': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         'keep-going': { type: 'boolean' },
         retries: { type: 'string' },
@@ -172,6 +176,7 @@ export async function main(
       ...(signal ? { signal } : {}),
       observers: [values.quiet ? quietReporter : reporter, transfers],
       ...(remoteCache ? { remoteCache } : {}),
+      ...(values['no-artifacts'] ? { artifacts: false } : {}),
       onWaitForOutdir: (owner) =>
         io.stderr(
           `fcos-run: waiting for the other fcos-run in ${path.relative(process.cwd(), outdir) || '.'} to finish (pid ${owner.pid}${owner.hostname === hostname() ? '' : ` on ${owner.hostname}`})\n`,

@@ -94,6 +94,13 @@ export interface RunOptions {
    */
   readonly onWaitForOutdir?: (owner: LockOwner) => void;
   /**
+   * Place outputs under `artifacts/` (false: outputs.json lists digests without paths, and a
+   * remote cache's hits are not downloaded unless a node that runs needs them: a CI job that only
+   * has to make sure its node's outputs exist).
+   * @default true
+   */
+  readonly artifacts?: boolean;
+  /**
    * A remote cache shared with other machines: looked up after a local miss, given what this run
    * builds (see lib/run/remote-artifacts.ts).
    * @default none
@@ -184,7 +191,8 @@ async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<Ru
   // The wall time is the run's own: loading runners and opening the cache are set-up before it.
   const startedAt = Date.now();
   const dryRun = options.dryRun ?? false;
-  const out = new OutDirectory(outdir, store, Object.keys(assembly.nodes));
+  const publishes = options.artifacts ?? true;
+  const out = new OutDirectory(outdir, store, Object.keys(assembly.nodes), publishes);
   const state = new RunState(
     [new EventLogFile(path.join(outdir, 'events.jsonl')), ...(options.observers ?? [])],
     options.keepGoing ?? false,
@@ -216,7 +224,8 @@ async function runLocked(options: RunOptions, prepared: PreparedRun): Promise<Ru
     state,
     capacity: new Capacity(options.capacities, options.jobs),
     out,
-    cache: new CacheDecision(store, out, state, dryRun, remote, matched),
+    // A remote hit is downloaded only to be published.
+    cache: new CacheDecision(store, out, state, dryRun, remote, publishes ? matched : new Set()),
     builder: new NodeBuilder(store, out, state, {
       projectDir,
       retries: options.retries ?? 0,

@@ -17,6 +17,11 @@ export class OutDirectory {
     private readonly store: ArtifactStore,
     /** Every node of the pipeline: a node's artifacts directory may hold a nested node's. */
     private readonly nodePaths: readonly string[] = [],
+    /**
+     * Whether outputs are placed under `artifacts/` (false: `--no-artifacts`, outputs.json lists
+     * digests without paths).
+     */
+    readonly publishes = true,
   ) {}
 
   /** Where a node's outputs are published. */
@@ -41,6 +46,7 @@ export class OutDirectory {
 
   /** Links a node's outputs under `artifacts/<node>/`. */
   async publishOutputs(nodePath: string, outputs: Readonly<Record<string, StoredOutput>>): Promise<void> {
+    if (!this.publishes) return;
     const directory = this.artifactsDirectory(nodePath);
     for (const [name, output] of Object.entries(outputs))
       await this.store.publishOutput(output, directory, name);
@@ -83,7 +89,7 @@ export class OutDirectory {
             storage: output.storage,
             digest: output.digest,
             size: output.size,
-            ...(outcome.remoteOnly
+            ...(outcome.remoteOnly || !this.publishes
               ? {}
               : { path: path.relative(this.root, this.publishedPath(nodePath, name, output)) }),
             metadata: output.metadata,

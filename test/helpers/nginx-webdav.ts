@@ -2,13 +2,14 @@
  * A real nginx (Debian's, with its WebDAV module) serving a directory on 127.0.0.1 the way a
  * Bazel-style HTTP cache is served: GET and HEAD as static files, PUT with `create_full_put_path`,
  * an optional bearer token required for every request. Each instance has its own configuration,
- * prefix and logs in a temporary directory and runs in the foreground as a child of the test.
+ * prefix and logs in a temporary directory and runs in the foreground as a child of the test (or
+ * benchmark: this file does not use vitest).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { makeTempDir } from './temp-project.ts';
 
 /** A running nginx. */
 export interface NginxWebdav {
@@ -34,7 +35,7 @@ export async function freePort(): Promise<number> {
 
 /** Starts nginx serving a fresh directory; with `token`, a request without `Bearer <token>` gets 401. */
 export async function startNginxWebdav(options: { token?: string } = {}): Promise<NginxWebdav> {
-  const base = await makeTempDir('fcos-nginx-');
+  const base = await mkdtemp(path.join(os.tmpdir(), 'fcos-nginx-'));
   const root = path.join(base, 'root');
   await mkdir(root);
   await mkdir(path.join(base, 'temp'));

@@ -48,7 +48,9 @@ export function jobCommands(assembly: Assembly, job: PlannedJob, options: EmitOp
   const synth = ['npx', 'fcos-synth', '-q'];
   if (assembly.pipeline.app !== 'pipeline.ts') synth.push('--app', assembly.pipeline.app);
   for (const key of Object.keys(options.context).sort()) synth.push('-c', `${key}=${options.context[key]}`);
-  const run = ['npx', 'fcos-run', '-q', ...job.nodes.flatMap((node) => ['--only', node])];
+  // --no-artifacts: a job only makes sure its nodes' outputs are in the remote cache, so a hit
+  // downloads nothing and a build downloads only the inputs it consumes.
+  const run = ['npx', 'fcos-run', '-q', '--no-artifacts', ...job.nodes.flatMap((node) => ['--only', node])];
   for (const argument of [...synth, ...run]) refuseExpressions(argument);
   return {
     setup: './scripts/setup.sh',
