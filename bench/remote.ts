@@ -65,7 +65,7 @@ export async function main(): Promise<void> {
     const coldMs = await timed(first, 'npx fcos-synth -q && npx fcos-run -q', environment);
     const uploaded = await transferred(first, 'upload');
     console.log(
-      `  cold run filling the remote        ${(coldMs / 1000).toFixed(1)} s (uploaded ${uploaded.blobs} blobs, ${(uploaded.bytes / 1024 ** 2).toFixed(0)} MiB, in the background of the build)`,
+      `  cold run filling the remote        ${(coldMs / 1000).toFixed(1)} s in ${first} (uploaded ${uploaded.blobs} blobs, ${(uploaded.bytes / 1024 ** 2).toFixed(0)} MiB, in the background of the build)`,
     );
 
     const second = await copyProject('fcos-bench-remote-b-');
