@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: the benchmarks, one after another, printing numbers (about 25 min on 2 cores:
- * the cold local runs of local.ts, chain.ts and streams.ts take most of it).
+ * `npm run bench`: the benchmarks, one after another, printing numbers (about 30 min on 2 cores:
+ * the cold local runs of local.ts, chain.ts, streams.ts and remote.ts take most of it).
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
 import { main as cacheStamps } from './cache-stamps.ts';
@@ -11,6 +11,7 @@ import { main as fedoraPlan } from './fedora-plan.ts';
 import { main as hash } from './hash.ts';
 import { main as local } from './local.ts';
 import { main as publish } from './publish.ts';
+import { main as remote } from './remote.ts';
 import { main as run } from './run.ts';
 import { main as scaling } from './scaling.ts';
 import { main as streams } from './streams.ts';
@@ -30,3 +31,4 @@ await disk();
 await local();
 await chain();
 await streams();
+await remote();

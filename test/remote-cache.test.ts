@@ -182,6 +182,28 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     );
   });
 
+  it('two machines writing the same keys at once both succeed and leave a consistent remote', async () => {
+    const extra =
+      "new TestStep(pipeline, 'Slow', { content: 'both at once', sleepMs: 300, inputs: [big.output] });";
+    // Synthesized one after the other: synthesis in this process is one session at a time.
+    const one = await project(extra);
+    const two = await project(extra);
+    const prefix = `${nginx.url}/together`;
+    const results = await Promise.all([
+      run(one, await makeTempDir('fcos-machine-w1-'), '--remote-cache', prefix),
+      run(two, await makeTempDir('fcos-machine-w2-'), '--remote-cache', prefix),
+    ]);
+    for (const result of results) expect(result.code, result.stdout).toBe(0);
+    const files = await filesUnder(path.join(nginx.root, 'together'));
+    for (const blob of files.filter((file) => file.startsWith('cas/')))
+      expect(await sha256Of(path.join(nginx.root, 'together', blob))).toBe(path.basename(blob));
+    const third = await project(extra);
+    const served = await run(third, await makeTempDir('fcos-machine-w3-'), '--remote-cache', prefix);
+    expect(served.code, served.stdout).toBe(0);
+    expect(nodesWith(await readEvents(third), 'start')).toEqual([]);
+    expect(await digests(third)).toEqual(await digests(one));
+  });
+
   it('--no-artifacts: a fully cached run downloads nothing and lists digests without paths', async () => {
     const directory = await project();
     const cache = await makeTempDir('fcos-machine-n-');
