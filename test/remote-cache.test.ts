@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import S3rver from 's3rver';
 import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, type NginxWebdav, startNginxWebdav } from './helpers/nginx-webdav.ts';
 import {
   captureIo,
@@ -294,6 +294,47 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     );
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain("--remote-cache-mode takes read, write, readwrite, not 'sometimes'");
+  });
+});
+
+describe('a real DiskImage on a machine that has only the remote', () => {
+  it('gets the bootable commit from the remote (imported, checked) and writes the same disk', async () => {
+    const tiny = inject('tinyCommit');
+    const doubles = pathToFileURL(path.join(REPO_ROOT, 'test/kinds/recomposed-commit.ts')).href;
+    const program = `import { RecomposedCommit } from '${doubles}';
+const pipeline = new Pipeline({ name: 'remote-disk' });
+const compose = new RecomposedCommit(pipeline, 'Compose', ${JSON.stringify({
+      sourceRepo: tiny.repo,
+      checksum: tiny.checksum,
+      ref: tiny.ref,
+      version: tiny.version,
+      kernelVersion: tiny.kernelVersion,
+    })});
+new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
+`;
+    const nginx = await startNginxWebdav();
+    try {
+      const remote = `${nginx.url}/disk`;
+      const first = await writeProgram(program);
+      expect((await synthIn(first)).code).toBe(0);
+      const built = await run(first, await makeTempDir('fcos-disk-a-'), '--remote-cache', remote);
+      expect(built.code, built.stdout).toBe(0);
+
+      const second = await writeProgram(program);
+      expect((await synthIn(second)).code).toBe(0);
+      const cache = await makeTempDir('fcos-disk-b-');
+      const rebuilt = await run(second, cache, '--remote-cache', remote, '--only', 'Disk', '--force', 'Disk');
+      expect(rebuilt.code, rebuilt.stdout).toBe(0);
+      const events = await readEvents(second);
+      expect(nodesWith(events, 'cached')).toEqual(['Compose']);
+      expect(nodesWith(events, 'start')).toEqual(['Disk']);
+      expect(await digests(second)).toEqual(await digests(first));
+      // The commit came as an archive: its objects are in the second machine's repository now.
+      const commit = (await digests(first)).Compose!.commit!;
+      await execa('ostree', ['fsck', `--repo=${path.join(cache, 'ostree/repo')}`, commit]);
+    } finally {
+      await nginx.stop();
+    }
   });
 });
 
