@@ -10,11 +10,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import S3rver from 's3rver';
-import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type WorkflowJob, workflowJobsInOrder } from '../lib/synth/emit/workflow-jobs.ts';
 import { type NginxWebdav, startNginxWebdav } from './helpers/nginx-webdav.ts';
+import { type S3rverBucket, startS3rverBucket } from './helpers/s3rver-bucket.ts';
 import {
   linkFcosCdk,
   makeTempDir,
@@ -187,7 +186,7 @@ describe('the emitted GitHub Actions workflow, run job by job on fresh clones', 
   let jobs: WorkflowJob[];
   let reference: Digests;
   let nginx: NginxWebdav;
-  let s3: S3rver;
+  let s3: S3rverBucket;
   let s3Environment: Record<string, string>;
 
   beforeAll(async () => {
@@ -197,29 +196,13 @@ describe('the emitted GitHub Actions workflow, run job by job on fresh clones', 
     })));
     reference = await singleMachineDigests(repository);
     nginx = await startNginxWebdav();
-    DUMMY_ACCOUNT.createKeyPair('AKIDDISTRIBUTED01', 'distributed-secret');
-    s3 = new S3rver({
-      address: '127.0.0.1',
-      port: 0,
-      silent: true,
-      directory: await makeTempDir('fcos-s3rver-distributed-'),
-      configureBuckets: [{ name: 'fcos-ci-cache' }],
-    });
-    const { port } = await s3.run();
-    s3Environment = {
-      FCOS_REMOTE_CACHE: 's3://fcos-ci-cache/distributed',
-      AWS_ACCESS_KEY_ID: 'AKIDDISTRIBUTED01',
-      AWS_SECRET_ACCESS_KEY: 'distributed-secret',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_REGION: 'us-east-1',
-      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
-    };
+    s3 = await startS3rverBucket('fcos-ci-cache', 'AKIDDISTRIBUTED01');
+    s3Environment = { ...s3.environment, FCOS_REMOTE_CACHE: 's3://fcos-ci-cache/distributed' };
   });
 
   afterAll(async () => {
     await nginx?.stop();
-    s3?.httpServer?.closeAllConnections();
-    await s3?.close();
+    await s3?.stop();
   });
 
   it('has one job per node, the tree chain joined, and every edge as needs', () => {

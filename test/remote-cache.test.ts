@@ -11,10 +11,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import S3rver from 's3rver';
-import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, type NginxWebdav, startNginxWebdav } from './helpers/nginx-webdav.ts';
+import { type S3rverBucket, startS3rverBucket } from './helpers/s3rver-bucket.ts';
 import {
   captureIo,
   makeTempDir,
@@ -380,39 +379,14 @@ describe('remote cache with a token', () => {
 
 describe('remote cache in S3 (s3rver)', () => {
   const BUCKET = 'fcos-cache';
-  let server: S3rver;
-  const saved: Record<string, string | undefined> = {};
+  let server: S3rverBucket;
 
   beforeAll(async () => {
-    DUMMY_ACCOUNT.createKeyPair('AKIDREMOTECACHE01', 'remote-cache-secret');
-    server = new S3rver({
-      address: '127.0.0.1',
-      port: 0,
-      silent: true,
-      directory: await makeTempDir('fcos-s3rver-cache-'),
-      configureBuckets: [{ name: BUCKET }],
-    });
-    const { port } = await server.run();
-    const environment: Record<string, string> = {
-      AWS_ACCESS_KEY_ID: 'AKIDREMOTECACHE01',
-      AWS_SECRET_ACCESS_KEY: 'remote-cache-secret',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_REGION: 'us-east-1',
-      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
-    };
-    for (const [name, value] of Object.entries(environment)) {
-      saved[name] = process.env[name];
-      process.env[name] = value;
-    }
+    server = await startS3rverBucket(BUCKET, 'AKIDREMOTECACHE01');
   });
 
   afterAll(async () => {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    server?.httpServer?.closeAllConnections();
-    await server?.close();
+    await server?.stop();
   });
 
   /** fcos-run as a process (the bin): vitest resolves the AWS SDK's bundler-only ESM build in process. */
@@ -427,7 +401,11 @@ describe('remote cache in S3 (s3rver)', () => {
         cache,
         '--plain',
       ],
-      { reject: false, all: true, env: { FCOS_REMOTE_CACHE: `s3://${BUCKET}/team/cache` } },
+      {
+        reject: false,
+        all: true,
+        env: { ...server.environment, FCOS_REMOTE_CACHE: `s3://${BUCKET}/team/cache` },
+      },
     );
     return { exitCode: result.exitCode ?? 1, all: result.all ?? '' };
   }
