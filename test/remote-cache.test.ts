@@ -238,7 +238,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     expect(await sha256Of(blob)).toBe(reference.Big!.output);
   });
 
-  it('read mode never writes; an unreachable remote degrades with a warning, or fails when required', async () => {
+  it('read mode never writes, write mode never reads; an unreachable remote degrades with a warning, or fails when required', async () => {
     const before = await filesUnder(nginx.root);
     const accessLog = path.join(path.dirname(nginx.root), 'access.log');
     const logged = (await readFile(accessLog, 'utf8')).length;
@@ -257,6 +257,31 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     const requests = (await readFile(accessLog, 'utf8')).slice(logged);
     expect(requests).toMatch(/"GET \/cache\/ac\//);
     expect(requests).not.toMatch(/"(PUT|DELETE) /);
+
+    // Write mode: nothing is read from the remote (every node is built) and nothing it has is sent again.
+    const loggedBeforeWrite = (await readFile(accessLog, 'utf8')).length;
+    const writeOnly = await run(
+      changed,
+      await makeTempDir('fcos-machine-w-'),
+      '--remote-cache',
+      `${nginx.url}/cache`,
+      '--remote-cache-mode',
+      'write',
+    );
+    expect(writeOnly.code, writeOnly.stdout).toBe(0);
+    expect(nodesWith(await readEvents(changed), 'start')).toEqual([
+      'Big',
+      'Commit',
+      'New',
+      'Read',
+      'Small',
+      'Sums',
+      'Tree',
+    ]);
+    const written = (await readFile(accessLog, 'utf8')).slice(loggedBeforeWrite);
+    expect(written).not.toMatch(/"GET /);
+    expect(written.match(/"PUT [^"]*\/ac\/[0-9a-f]+ /g) ?? []).toHaveLength(1);
+    expect(await filesUnder(nginx.root)).toHaveLength(before.length + 3);
 
     const closed = `http://127.0.0.1:${await freePort()}/cache`;
     const degraded = await run(changed, await makeTempDir('fcos-machine-f-'), '--remote-cache', closed);
