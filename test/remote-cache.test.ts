@@ -362,6 +362,41 @@ new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
   });
 });
 
+describe('a remote that refuses action entries (bazel-remote with its ActionResult validation)', () => {
+  it('builds anyway and warns with the fix', async () => {
+    const { createServer } = await import('node:http');
+    const requests: string[] = [];
+    // Takes blobs, refuses every action entry with 400, as bazel-remote does for a body that is not an ActionResult.
+    const server = createServer((request, response) => {
+      requests.push(`${request.method} ${request.url}`);
+      request.resume();
+      request.on('end', () => {
+        const refused = request.method === 'PUT' && request.url?.includes('/ac/');
+        response.statusCode = refused ? 400 : request.method === 'PUT' ? 200 : 404;
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const directory = await project();
+      const result = await run(
+        directory,
+        await makeTempDir('fcos-machine-v-'),
+        '--remote-cache',
+        `http://127.0.0.1:${port}/pool`,
+      );
+      expect(result.code, result.stdout).toBe(0);
+      expect(result.stdout).toContain('start it with --disable_http_ac_validation');
+      expect(requests.some((request) => request.startsWith('PUT /pool/cas/'))).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('remote cache with a token', () => {
   it('sends $FCOS_REMOTE_CACHE_TOKEN and never writes it anywhere', async () => {
     const token = 'tok-remote-cache-secret-1234';

@@ -151,8 +151,13 @@ export class HttpRemoteCache implements RemoteCache {
         await delay(FIRST_BACKOFF_MS * 2 ** (attempt - 1));
         continue;
       }
+      // bazel-remote refuses action entries that are not REAPI ActionResults unless told not to.
+      const hint =
+        method === 'PUT' && namespace === 'ac' && response.status === 400
+          ? ' (bazel-remote checks action entries as Bazel ActionResult messages: start it with --disable_http_ac_validation)'
+          : '';
       throw new RemoteCacheError(
-        `${method} ${url}: HTTP ${response.status} ${response.statusText}`.trimEnd(),
+        `${`${method} ${url}: HTTP ${response.status} ${response.statusText}`.trimEnd()}${hint}`,
         {
           unreachable: false,
         },
