@@ -13,6 +13,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
+    // Vitest's default is one worker fewer than the cores: one file at a time on CI's 2 cores,
+    // while most files wait on tools, servers and VMs more than they compute. Two at a time.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 600_000,
   },
