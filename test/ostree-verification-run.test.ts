@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { describe, expect, inject, it } from 'vitest';
 import { cacheOstreeRepository } from '../lib/cache/ostree-verification.ts';
 import { contentObjectFile, exec, flipByte, plainFsck } from './helpers/ostree-damage.ts';
+import { recomposedDiskProgram } from './helpers/recomposed-disk-program.ts';
 import { nodesWith, REPO_ROOT, readEvents, runIn, synthIn, writeProgram } from './helpers/temp-project.ts';
 
 const RUN_BIN = path.join(REPO_ROOT, 'bin/fcos-run.js');
@@ -30,19 +31,7 @@ async function catFile(repo: string, commit: string, file: string): Promise<stri
 
 describe('a damaged commit in the cache (real executor, real ostree)', () => {
   it('is refused by the DiskImage consuming it; the next run composes it again and the disk builds', async () => {
-    const tiny = inject('tinyCommit');
-    const doubles = pathToFileURL(path.join(REPO_ROOT, 'test/kinds/recomposed-commit.ts')).href;
-    const directory = await writeProgram(`import { RecomposedCommit } from '${doubles}';
-const pipeline = new Pipeline({ name: 'ostree-repair' });
-const compose = new RecomposedCommit(pipeline, 'Compose', ${JSON.stringify({
-      sourceRepo: tiny.repo,
-      checksum: tiny.checksum,
-      ref: tiny.ref,
-      version: tiny.version,
-      kernelVersion: tiny.kernelVersion,
-    })});
-new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
-`);
+    const directory = await writeProgram(recomposedDiskProgram('ostree-repair', inject('tinyCommit')));
     expect((await synthIn(directory)).code).toBe(0);
     const repo = cacheOstreeRepository(path.join(directory, 'cache'));
 

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, type NginxWebdav, startNginxWebdav } from './helpers/nginx-webdav.ts';
+import { recomposedDiskProgram } from './helpers/recomposed-disk-program.ts';
 import { type S3rverBucket, startS3rverBucket } from './helpers/s3rver-bucket.ts';
 import {
   captureIo,
@@ -323,19 +324,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
 
 describe('a real DiskImage on a machine that has only the remote', () => {
   it('gets the bootable commit from the remote (imported, checked) and writes the same disk', async () => {
-    const tiny = inject('tinyCommit');
-    const doubles = pathToFileURL(path.join(REPO_ROOT, 'test/kinds/recomposed-commit.ts')).href;
-    const program = `import { RecomposedCommit } from '${doubles}';
-const pipeline = new Pipeline({ name: 'remote-disk' });
-const compose = new RecomposedCommit(pipeline, 'Compose', ${JSON.stringify({
-      sourceRepo: tiny.repo,
-      checksum: tiny.checksum,
-      ref: tiny.ref,
-      version: tiny.version,
-      kernelVersion: tiny.kernelVersion,
-    })});
-new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
-`;
+    const program = recomposedDiskProgram('remote-disk', inject('tinyCommit'));
     const nginx = await startNginxWebdav();
     try {
       const remote = `${nginx.url}/disk`;
