@@ -266,8 +266,8 @@ export class ArtifactStore {
     return { digest: tree.digest, storage: 'tree', size: tree.size, type, metadata };
   }
 
-  /** Path of a commit object in the ostree repository. */
-  private ostreeCommitObject(checksum: string): string {
+  /** Path of a commit object in the ostree repository (present when the commit is). */
+  ostreeCommitObject(checksum: string): string {
     return path.join(this.ostreeRepo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`);
   }
 

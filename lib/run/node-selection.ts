@@ -12,8 +12,7 @@ export class UnmatchedPatternError extends FcosError {}
 
 /** The nodes to run: all, or those matching `only` and everything they need. */
 export function selectNodes(graph: Graph, only: readonly string[] | undefined): Set<string> {
-  if (!only || only.length === 0) return new Set(graph.nodes);
-  return withPredecessors(graph, matchOrThrow(graph.nodes, only, '--only'));
+  return withPredecessors(graph, [...matchedNodes(graph, only)]);
 }
 
 /** The nodes `only` names themselves (every node without patterns), not what they need. */

@@ -244,9 +244,8 @@ export class RemoteArtifacts {
     const count: TransferCount = { blobs: 0, bytes: 0 };
     try {
       for (const [name, output] of Object.entries(record.outputs)) {
-        const stored = { ...output, type: String(output.type ?? ''), metadata: {} } as StoredOutput;
-        if (this.isPresentLocally(stored)) continue;
-        const problem = await this.downloadOutput(stored, count);
+        if (this.isPresentLocally(output)) continue;
+        const problem = await this.downloadOutput(output, count);
         if (problem) return `the remote cache's copy of output '${name}' ${problem}`;
       }
       if (record.logDigest && !(await this.store.blobs.has(record.logDigest))) {
@@ -267,7 +266,7 @@ export class RemoteArtifacts {
 
   /** Whether an output's bytes (or commit) are in the local cache already. */
   private isPresentLocally(output: Pick<StoredOutput, 'storage' | 'digest'>): boolean {
-    if (output.storage === 'ostree-commit') return existsSync(this.commitObject(output.digest));
+    if (output.storage === 'ostree-commit') return existsSync(this.store.ostreeCommitObject(output.digest));
     return this.store.blobs.stampState(output.digest) === 'trusted';
   }
 
@@ -315,7 +314,7 @@ export class RemoteArtifacts {
     if (!pointer.success || pointer.data.commit !== commit) return `(commit ${commit}) has a damaged pointer`;
     const problem = await this.downloadBlob(pointer.data.archive, count);
     if (problem) return `(the archive of commit ${commit}) ${problem.replace(/^\(blob [0-9a-f]+\) /, '')}`;
-    await ensureArchiveRepository(runTool, this.store.ostreeRepo);
+    await ensureArchiveRepository(this.toolExec(), this.store.ostreeRepo);
     try {
       await importCommitArchive(
         this.toolExec(),
@@ -327,7 +326,9 @@ export class RemoteArtifacts {
     } catch (error) {
       return `(commit ${commit}) could not be imported: ${error instanceof Error ? error.message : String(error)}`;
     }
-    return existsSync(this.commitObject(commit)) ? undefined : `(commit ${commit}) is not in its archive`;
+    return existsSync(this.store.ostreeCommitObject(commit))
+      ? undefined
+      : `(commit ${commit}) is not in its archive`;
   }
 
   /** Uploads one output's blobs (or commit archive) that the remote does not have. */
@@ -404,11 +405,6 @@ export class RemoteArtifacts {
       return;
     }
     this.reporter.warning(nodePath, `could not ${doing} the remote cache: ${error.message}`);
-  }
-
-  /** Path of a commit object in the cache's ostree repository. */
-  private commitObject(commit: string): string {
-    return path.join(this.store.ostreeRepo, 'objects', commit.slice(0, 2), `${commit.slice(2)}.commit`);
   }
 
   /** runTool bound to the run's signal. */
