@@ -11,6 +11,19 @@
 #      `useradd --create-home`, /home being a link to it), runs the files stage into /newroot (users
 #      and groups with the initramfs's useradd/groupadd, which chroot into /newroot), then deletes
 #      /ignition.firstboot from a partition labelled `boot`, if there is one;
+#   Live boots (Fedora CoreOS's live ISO and PXE: `coreos.liveiso=LABEL`, `coreos.live.rootfs_url=URL`,
+#   or the live rootfs image passed as a second initramfs) replace 2 and 3: the rootfs image's
+#   /root.squashfs (a deployed sysroot) comes from the initramfs, from the ISO labelled LABEL
+#   (mounted on /run/media/iso, where coreos-installer finds its offline image) or from URL (the
+#   network configured by DHCP first), its sha256 must be the one in /etc/coreos-live-want-rootfs
+#   when the initramfs has that file, and it is mounted read-only with a tmpfs overlay: the whole
+#   system runs from RAM. ostree= may be omitted: the image's only deployment is used, and its path
+#   is written to /run/ostree-live (the marker the OS's init reads). Ignition always runs.
+#   4a. before Ignition, the config embedded in the live ISO (/config.ign, from its ignition.img) or
+#      the one coreos-installer wrote to the boot partition (ignition/config.ign) becomes Ignition's
+#      user config (/usr/lib/ignition/user.ign), as coreos-ignition-setup-user; the network is
+#      configured first when `ignition.config.url=` is given; after Ignition, the boot partition's
+#      ignition/ directory is deleted with the first-boot stamp (it may hold secrets);
 #   5. does the rest of ostree-prepare-root: /usr becomes a read-only bind mount, the physical root
 #      moves to /sysroot, /run/ostree-booted is created, and it switch_roots into /sbin/init.
 # Progress is printed as `FCOS-CDK: initramfs ...` lines; any error prints
@@ -26,6 +39,20 @@ virtio_scsi sd_mod ahci ext4 vfat nls_cp437 nls_iso8859_1 nls_ascii qemu_fw_cfg'
 ROOT_WAIT_TENTHS=600
 # Time limit of each Ignition stage, in seconds.
 IGNITION_TIMEOUT=180
+# Modules of live boots: the squashfs on a loop device under an overlay, the ISO on a CD or disk.
+LIVE_MODULES='loop squashfs overlay isofs cdrom sr_mod'
+# Where the live ISO is mounted (Fedora CoreOS's path, which coreos-installer reads).
+LIVE_ISO_MOUNT=/run/media/iso
+# The rootfs image on the live ISO, and the squashfs inside it.
+LIVE_ROOTFS_ON_ISO=images/pxeboot/rootfs.img
+LIVE_SQUASHFS=/root.squashfs
+# The sha256 of the squashfs the initramfs was built for (LiveImage writes it).
+LIVE_WANT_ROOTFS=/etc/coreos-live-want-rootfs
+# The marker of a live boot for the OS's init, holding the deployment's ostree= path.
+LIVE_MARKER=/run/ostree-live
+# Ignition's user config (read when the platform has none), and where coreos-installer leaves it.
+IGNITION_USER_CONFIG=/usr/lib/ignition/user.ign
+INSTALLED_IGNITION_CONFIG=ignition/config.ign
 
 # Prints one progress line.
 say() {
@@ -62,6 +89,9 @@ read_kernel_arguments() {
   firstboot=no
   platform=''
   quiet_console=yes
+  live_iso=''
+  live_rootfs_url=''
+  ignition_config_url=''
   set -f
   # shellcheck disable=SC2046
   set -- $(cat /proc/cmdline)
@@ -73,6 +103,9 @@ read_kernel_arguments() {
       ignition.firstboot | ignition.firstboot=*) firstboot=yes ;;
       ignition.platform.id=*) platform=${argument#ignition.platform.id=} ;;
       loglevel=* | debug) quiet_console=no ;;
+      coreos.liveiso=*) live_iso=${argument#coreos.liveiso=} ;;
+      coreos.live.rootfs_url=*) live_rootfs_url=${argument#coreos.live.rootfs_url=} ;;
+      ignition.config.url=*) ignition_config_url=${argument#ignition.config.url=} ;;
     esac
   done
 }
@@ -115,6 +148,89 @@ mount_physical_root() {
   say "root $device ($root_spec) mounted"
 }
 
+# yes when this is a live boot (the rootfs image comes from the initramfs, an ISO or a URL).
+is_live() {
+  [ -n "$live_iso" ] || [ -n "$live_rootfs_url" ] || [ -f "$LIVE_SQUASHFS" ]
+}
+
+# Configures the first Ethernet interface by DHCP (QEMU's user network: the host is 10.0.2.2).
+bring_up_network() {
+  [ -z "${network_up:-}" ] || return 0
+  modprobe virtio_net 2>/dev/null
+  ip link set lo up
+  interface=''
+  for candidate in /sys/class/net/*; do
+    [ "${candidate##*/}" = lo ] || { interface=${candidate##*/}; break; }
+  done
+  [ -n "$interface" ] || fail "no network interface for $1"
+  ip link set "$interface" up
+  udhcpc -i "$interface" -n -q -t 10 -T 1 -s /usr/lib/tiny-init/udhcpc-script >/run/udhcpc.log 2>&1 ||
+    fail "no DHCP answer on $interface for $1" /run/udhcpc.log
+  network_up=yes
+  say "network $interface up for $1"
+}
+
+# Waits for the file system labelled $1 (up to ROOT_WAIT_TENTHS) and prints its device.
+wait_for_label() {
+  tenths=0
+  while [ "$tenths" -lt "$ROOT_WAIT_TENTHS" ]; do
+    device=$(findfs "LABEL=$1" 2>/dev/null) && { echo "$device"; return; }
+    usleep 100000
+    tenths=$((tenths + 1))
+  done
+}
+
+# Puts the live rootfs image's squashfs at $LIVE_SQUASHFS: from the ISO, or fetched from the URL.
+fetch_live_rootfs() {
+  [ -f "$LIVE_SQUASHFS" ] && return 0
+  if [ -n "$live_iso" ]; then
+    device=$(wait_for_label "$live_iso")
+    [ -n "$device" ] || fail "live ISO labelled $live_iso not found after $((ROOT_WAIT_TENTHS / 10)) s"
+    mkdir -p "$LIVE_ISO_MOUNT"
+    mount -t iso9660 -o ro "$device" "$LIVE_ISO_MOUNT" || fail "cannot mount the live ISO $device"
+    say "live ISO $device mounted on $LIVE_ISO_MOUNT"
+    (cd / && cpio -i -d <"$LIVE_ISO_MOUNT/$LIVE_ROOTFS_ON_ISO") 2>/run/live-rootfs.log ||
+      fail "cannot unpack $LIVE_ROOTFS_ON_ISO from the live ISO" /run/live-rootfs.log
+  elif [ -n "$live_rootfs_url" ]; then
+    bring_up_network coreos.live.rootfs_url
+    wget -q -O /run/rootfs.img "$live_rootfs_url" 2>/run/live-rootfs.log ||
+      fail "cannot fetch coreos.live.rootfs_url=$live_rootfs_url" /run/live-rootfs.log
+    (cd / && cpio -i -d </run/rootfs.img) 2>>/run/live-rootfs.log ||
+      fail "the rootfs image from $live_rootfs_url is not a cpio archive" /run/live-rootfs.log
+    rm -f /run/rootfs.img
+    say "live rootfs fetched from $live_rootfs_url"
+  fi
+  [ -f "$LIVE_SQUASHFS" ] || fail "the live rootfs image holds no ${LIVE_SQUASHFS#/}"
+}
+
+# Mounts the live squashfs read-only under a tmpfs overlay on /physroot and finds the deployment.
+mount_live_root() {
+  for module in $LIVE_MODULES; do
+    modprobe "$module" 2>/dev/null || say "module $module not loaded"
+  done
+  fetch_live_rootfs
+  if [ -f "$LIVE_WANT_ROOTFS" ]; then
+    want=$(cat "$LIVE_WANT_ROOTFS")
+    have=$(sha256sum "$LIVE_SQUASHFS" | cut -d' ' -f1)
+    [ "$have" = "$want" ] ||
+      fail "the live rootfs is not the one this initramfs was built for (sha256 $have, expected $want)"
+  fi
+  mkdir -p /run/rootfs /run/overlay /physroot
+  mount -t squashfs -o ro,loop "$LIVE_SQUASHFS" /run/rootfs || fail "cannot mount the live squashfs"
+  mount -t tmpfs -o mode=0755 tmpfs /run/overlay || fail "cannot mount the overlay's tmpfs"
+  mkdir -p /run/overlay/upper /run/overlay/work
+  mount -t overlay -o lowerdir=/run/rootfs,upperdir=/run/overlay/upper,workdir=/run/overlay/work overlay \
+    /physroot || fail "cannot mount the live overlay on /physroot"
+  if [ -z "$ostree_path" ]; then
+    set -- /physroot/ostree/boot.[01]/*/*/*
+    [ $# -eq 1 ] && [ -e "$1" ] || fail "the live rootfs has $# deployments and no ostree= argument chose one"
+    ostree_path=${1#/physroot}
+  fi
+  echo "$ostree_path" >"$LIVE_MARKER"
+  firstboot=yes
+  say "live root mounted (squashfs under a tmpfs overlay)"
+}
+
 # Resolves ostree= to the deployment and bind-mounts it (and its stateroot's var) on /newroot.
 mount_deployment() {
   [ -n "$ostree_path" ] || fail "no ostree= kernel argument"
@@ -138,6 +254,8 @@ run_ignition() {
   [ -n "$platform" ] || fail "ignition.firstboot without ignition.platform.id"
   say "ignition platform=$platform"
   mkdir -p /run/ignition
+  setup_user_config
+  [ -z "$ignition_config_url" ] || bring_up_network ignition.config.url
   timeout "$IGNITION_TIMEOUT" ignition -platform "$platform" -stage fetch -log-to-stdout \
     >/run/ignition-fetch.log 2>&1 || fail "ignition fetch stage (platform $platform)" /run/ignition-fetch.log
   populate_var
@@ -147,6 +265,25 @@ run_ignition() {
   return_selinux_config
   remove_firstboot_stamp
   say "ignition done"
+}
+
+# Makes the live ISO's embedded config or the one coreos-installer wrote Ignition's user config.
+setup_user_config() {
+  source=''
+  if [ -f /config.ign ]; then
+    source=/config.ign
+  elif ! is_live && boot_device=$(findfs LABEL=boot 2>/dev/null); then
+    mkdir -p /bootpart
+    if mount -o ro "$boot_device" /bootpart 2>/dev/null; then
+      [ -f "/bootpart/$INSTALLED_IGNITION_CONFIG" ] && cp "/bootpart/$INSTALLED_IGNITION_CONFIG" /run/user.ign &&
+        source=/run/user.ign
+      umount /bootpart
+    fi
+  fi
+  [ -n "$source" ] || return 0
+  mkdir -p "${IGNITION_USER_CONFIG%/*}"
+  cp "$source" "$IGNITION_USER_CONFIG" || fail "cannot set up Ignition's user config from $source"
+  say "ignition user config from $source"
 }
 
 # The d, D and L lines of the deployment's tmpfiles.d (etc/tmpfiles.d overriding usr/lib/tmpfiles.d
@@ -250,15 +387,18 @@ return_selinux_config() {
   rmdir /newroot/etc/selinux 2>/dev/null
 }
 
-# Deletes /ignition.firstboot from the boot partition, as ignition-firstboot-complete does, once
-# what Ignition wrote is on disk: a power cut after the stamp is gone must not lose the first boot's
+# Deletes /ignition.firstboot and the installed config's ignition/ from the boot partition, as
+# ignition-firstboot-complete does (not in a live boot: a `boot` partition there belongs to a disk
+# it may install to), once what Ignition wrote is on disk: a power cut after the stamp is gone must not lose the first boot's
 # files (Ignition does not run again).
 remove_firstboot_stamp() {
   sync
+  is_live && return 0
   boot_device=$(findfs LABEL=boot 2>/dev/null) || return 0
   mkdir -p /bootpart
   mount -o rw "$boot_device" /bootpart 2>/dev/null || return 0
   rm -f /bootpart/ignition.firstboot
+  rm -rf "/bootpart/${INSTALLED_IGNITION_CONFIG%/*}"
   umount /bootpart
 }
 
@@ -290,7 +430,11 @@ read_kernel_arguments
 [ "$quiet_console" = yes ] && dmesg -n 4
 say "started kernel=$(uname -r)"
 load_modules
-mount_physical_root
+if is_live; then
+  mount_live_root
+else
+  mount_physical_root
+fi
 mount_deployment
 if [ "$firstboot" = yes ]; then
   run_ignition

@@ -20,9 +20,12 @@ IGNITION_BINARY=/usr/lib/dracut/modules.d/30ignition/ignition
 SHADOW_TOOLS='useradd usermod userdel groupadd groupmod groupdel'
 # chroot and id: Ignition checks whether a user exists with `chroot /newroot id NAME`; chown:
 # the initramfs populates /var from the deployment's tmpfiles.d.
-APPLETS='sh ash [ [[ awk basename cat chmod chown chroot cp cut dmesg echo env findfs grep head id
-insmod ln ls lsmod mkdir modprobe mount mv poweroff printf readlink reboot rm sed sleep sort
-switch_root sync tail test timeout touch tr true umount uname usleep'
+# cpio, sha256sum, wget, udhcpc, ip, ifconfig and route: live boots unpack, check and fetch the rootfs image.
+APPLETS='sh ash [ [[ awk basename cat chmod chown chroot cp cpio cut dmesg echo env findfs grep head id
+ifconfig insmod ip ln ls lsmod mkdir modprobe mount mv poweroff printf readlink reboot rm route sed
+sha256sum sleep sort switch_root sync tail test timeout touch tr true udhcpc umount uname usleep wget'
+# The DHCP script of the OS's init (tiny-init), used by live boots that fetch their rootfs.
+UDHCPC_SCRIPT=/usr/lib/tiny-init/udhcpc-script
 
 # Prints the usage.
 usage() {
@@ -137,6 +140,10 @@ cp -R "$modules" "$stage/lib/modules/$kver"
 rm -f "$stage/lib/modules/$kver/vmlinuz" "$stage/lib/modules/$kver/initramfs.img"
 copy_ignition
 copy_shadow_utils
+if [ -f "$root$UDHCPC_SCRIPT" ]; then
+  copy_from_root "$UDHCPC_SCRIPT" "$UDHCPC_SCRIPT"
+  chmod 0755 "$stage$UDHCPC_SCRIPT"
+fi
 
 find "$stage" -exec touch -h -d "@$epoch" {} +
 mkdir -p "$(dirname "$output")"

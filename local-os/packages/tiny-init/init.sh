@@ -28,6 +28,15 @@
 #   FCOS-CDK: reboot reason=update|health-check
 # (greenboot and the agent print their own lines: local-os/packages/README.md.)
 #
+# A live system (booted from the live ISO or PXE: the initramfs left /run/ostree-live, holding the
+# deployment's ostree= path) has no boot partition of its own: it mounts none and runs neither
+# greenboot nor the update agent, as Fedora CoreOS's live system runs no Zincati. With the kernel
+# argument coreos.inst.install_dev= it installs to that disk before the tests (coreos-installer
+# install --from-kargs, as coreos-installer.service), then reboots into it unless
+# coreos.inst.skip_reboot is given:
+#   FCOS-CDK: install complete device=<device>
+#   FCOS-CDK: install failed <reason>
+#
 # Tests: every /etc/fcos-cdk/tests/<name>/test (an executable Ignition can write, mode 0755) runs
 # in its own directory with a time limit of 120 s (or the seconds in /etc/fcos-cdk/tests/<name>/timeout);
 # exit code 0 is a pass. Its output is shown indented as `  <name>| <line>` and kept in
@@ -39,6 +48,9 @@ DEFAULT_TEST_TIMEOUT=120
 GREENBOOT=/usr/libexec/greenboot/greenboot
 UPDATE_AGENT=/usr/bin/update-agent
 GRUB_CONFIG=/usr/libexec/ostree-grub2/grub-config
+INSTALLER=/usr/bin/coreos-installer
+# The live initramfs's marker (Fedora CoreOS's name), holding the deployment's ostree= path.
+LIVE_MARKER=/run/ostree-live
 
 # Prints one protocol line.
 report() {
@@ -76,6 +88,7 @@ kernel_argument() {
 # `<stateroot>/<checksum>.<serial>` of the booted deployment, from the ostree= argument.
 booted_deployment() {
   ostree_path=$(kernel_argument ostree)
+  [ -n "$ostree_path" ] || ostree_path=$(cat "$LIVE_MARKER" 2>/dev/null)
   [ -n "$ostree_path" ] || { echo none; return; }
   resolved=$(readlink -f "/sysroot$ostree_path" 2>/dev/null)
   case $resolved in
@@ -151,8 +164,10 @@ report_users() {
     /etc/passwd
 }
 
-# Mounts the partition labelled `boot` on /boot (read-write: ostree writes its BLS entries there).
+# Mounts the partition labelled `boot` on /boot (read-write: ostree writes its BLS entries there);
+# a live system has none of its own (a `boot` partition would be a disk it may install to).
 mount_boot() {
+  [ -e "$LIVE_MARKER" ] && return 0
   device=$(findfs LABEL=boot 2>/dev/null) || return 0
   is_mounted /boot && return 0
   [ -d /boot ] || mkdir -p /boot 2>/dev/null || return 0
@@ -179,6 +194,27 @@ bring_up_network() {
   else
     report "network $interface address=none (no DHCP answer)"
   fi
+}
+
+# Installs to the disk named by coreos.inst.install_dev= (coreos-installer's automated install from
+# kernel arguments); returns 1 when there is nothing to install, reboots or powers off otherwise.
+install_from_kernel_arguments() {
+  device=$(kernel_argument coreos.inst.install_dev)
+  [ -n "$device" ] || return 1
+  if [ ! -x "$INSTALLER" ]; then
+    report "install failed $INSTALLER is not installed"
+    power_off
+  fi
+  "$INSTALLER" install --from-kargs >/run/coreos-installer.log 2>&1 </dev/null
+  status=$?
+  sed 's/^/  coreos-installer| /' /run/coreos-installer.log
+  if [ "$status" -ne 0 ]; then
+    report "install failed exit $status: $(grep -v '^[[:space:]]*$' /run/coreos-installer.log | tail -n 1)"
+    power_off
+  fi
+  report "install complete device=$device"
+  grep -qw coreos.inst.skip_reboot /proc/cmdline && power_off
+  reboot_now install
 }
 
 # Flushes the disks and leaves /boot and the physical root read-only before the power goes.
@@ -242,11 +278,13 @@ else
 fi
 report_users
 bring_up_network
-if [ -x "$GREENBOOT" ]; then
+if [ -e "$LIVE_MARKER" ]; then
+  install_from_kernel_arguments
+elif [ -x "$GREENBOOT" ]; then
   "$GREENBOOT" check
   [ $? -eq 2 ] && reboot_now health-check
 fi
-[ -x "$UPDATE_AGENT" ] && "$UPDATE_AGENT" run
+[ -e "$LIVE_MARKER" ] || { [ -x "$UPDATE_AGENT" ] && "$UPDATE_AGENT" run; }
 run_tests
 finalize_staged && reboot_now update
 report done
