@@ -608,6 +608,42 @@ describe('coreos-installer: installs', () => {
   });
 });
 
+describe('coreos-installer: a failure after writing', () => {
+  it('clears the partition table (the first MiB) unless --preserve-on-error', async () => {
+    const root = await makeRoot();
+    // The image with its boot filesystem's superblock zeroed: written fine, but it does not mount.
+    const damaged = path.join(temp, 'damaged.raw');
+    const bytes = await readFile(image512.raw);
+    bytes.fill(0, image512.bootOffset, image512.bootOffset + 64 * 1024);
+    await writeFile(damaged, bytes);
+    const args = ['install', '--insecure', '-f', damaged, '-i', path.join(temp, 'config.ign')];
+    const disk = await randomDisk('damaged');
+    const result = await installer([...args, disk.path], root);
+    expect(result.exitCode).toBe(1);
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(
+        /^coreos-installer: error: mounting partition 3 of .*damaged.img \(offset 3145728\)/,
+      ),
+      'coreos-installer: error: install failed',
+    ]);
+    expect(result.stderr).toContain('Clearing partition table');
+    const written = await readFile(disk.path);
+    expect(written.subarray(0, 1024 * 1024).equals(Buffer.alloc(1024 * 1024))).toBe(true);
+    expect(
+      written.subarray(1024 * 1024, image512.size).equals(bytes.subarray(1024 * 1024, image512.size)),
+    ).toBe(true);
+
+    const preserved = await randomDisk('damaged-preserved');
+    const kept = await installer([...args, '--preserve-on-error', preserved.path], root);
+    expect(kept.exitCode).toBe(1);
+    expect(kept.stderr).toContain('Preserving partition table as requested');
+    expect(
+      (await readFile(preserved.path)).subarray(0, image512.size).equals(bytes.subarray(0, image512.size)),
+    ).toBe(true);
+    expect(await readdir(tmpdir)).toEqual([]);
+  });
+});
+
 describe('coreos-installer: package', () => {
   it('is built into the tiny OS repository with the script, ignition-validate and the applets it uses', async () => {
     const packages = path.join(inject('tinyRepo'), 'Packages');
