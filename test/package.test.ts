@@ -179,7 +179,7 @@ describe('the packed package', () => {
     const published = JSON.parse(
       await readFile(path.join(project, 'node_modules/fcos-cdk/package.json'), 'utf8'),
     );
-    expect(Object.keys(published.bin)).toEqual(['fcos-synth', 'fcos-run', 'fcos-serve']);
+    expect(Object.keys(published.bin)).toEqual(['fcos-synth', 'fcos-run', 'fcos-serve', 'fcos-iso']);
     expect(published.bin).toEqual(checkout.publishConfig.bin);
     expect(published.private).toBeUndefined();
     expect(published.publishConfig).toBeUndefined();
