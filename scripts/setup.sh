@@ -15,7 +15,7 @@ HOST_PACKAGES=(
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
   linux-image-amd64 ignition passwd login
   curl jq gpg gpgv gpgconf bubblewrap
-  xz-utils zstd gzip tar
+  xz-utils zstd gzip tar xorriso
   procps time
   nginx
 )
