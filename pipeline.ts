@@ -22,6 +22,7 @@ import {
   DiskImage,
   findPlatform,
   KolaTest,
+  LiveImage,
   LocalPackageRepo,
   Manifest,
   Pipeline,
@@ -133,6 +134,16 @@ for (const stream of streams) {
       if (options)
         cloudImages.push(new Upload(archScope, `Upload-${platform}`, { image: image.image, options }));
     }
+    // Bare metal's live ISO and PXE artifacts, with the metal images inside for offline installs.
+    const metal = images.find((image) => image.props.platform === 'metal' && image.props.disk === disk.disk);
+    const metal4k = images.find((image) => image.props.platform === 'metal' && image.props.disk === disk4k?.disk);
+    const live = metal
+      ? new LiveImage(archScope, 'Live', {
+          commit: compose.commit,
+          metal: metal.image,
+          ...(metal4k ? { metal4k: metal4k.image } : {}),
+        })
+      : undefined;
     // cosa's meta.json of this arch; the parent is the stream's newest published release.
     builds.push(
       new Build(archScope, 'Build', {

@@ -27,6 +27,8 @@ export interface ArtifactAttributeMap {
   'disk-image': { readonly arch: Arch; readonly sectorSize: 512 | 4096 };
   /** A disk converted for one platform (qcow2, vmdk, vhd, tar.gz ...). */
   'platform-image': { readonly arch: Arch; readonly platform: string; readonly sectorSize: 512 | 4096 };
+  /** The live ISO and PXE artifacts (kernel, initramfs, rootfs image) of one commit. */
+  'live-image': { readonly arch: Arch };
   /** An image registered in a cloud (AMI ids, GCE image, Azure image). */
   'cloud-image': { readonly arch: Arch; readonly platform: string };
   /** An opaque file or directory (for kinds a pipeline defines itself). */

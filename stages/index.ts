@@ -2,6 +2,7 @@
 export * from './build/index.ts';
 export * from './disk-image/index.ts';
 export * from './kola-test/index.ts';
+export * from './live-image/index.ts';
 export * from './local-package-repo/index.ts';
 export * from './manifest/index.ts';
 export * from './platform-image/index.ts';

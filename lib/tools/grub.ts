@@ -21,6 +21,9 @@ export const GRUB_LIBRARY = '/usr/lib/grub';
 /** GRUB platforms an image is made for. */
 export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
 
+/** What an image is made as: a platform's, or BIOS's El Torito core of a CD (i386-pc's modules). */
+export type GrubFormat = GrubPlatform | 'i386-pc-eltorito';
+
 /** The GRUB image could not be made or placed. */
 export class GrubError extends FcosError {}
 
@@ -91,14 +94,35 @@ export function earlyConfig(): string {
   ].join('\n');
 }
 
+/**
+ * The early config of a live ISO's images: the ISO labelled `volumeId` becomes the root, its
+ * boot/grub/ the prefix, and its boot/grub/grub.cfg is read.
+ */
+export function liveEarlyConfig(volumeId: string): string {
+  return [
+    `search --no-floppy --label ${volumeId} --set=root`,
+    'set prefix=($root)/boot/grub',
+    'configfile $prefix/grub.cfg',
+    '',
+  ].join('\n');
+}
+
+/** Modules of a live ISO's images on top of the common ones: the ISO's filesystem and hybrid MBR. */
+const LIVE_MODULES = ['iso9660', 'part_msdos'];
+
 /** Options of {@link makeGrubImage}. */
 export interface GrubImageOptions {
-  /** Platform of the image. */
-  readonly platform: GrubPlatform;
+  /** Platform of the image, or `i386-pc-eltorito` for a CD's BIOS boot image. */
+  readonly platform: GrubFormat;
   /** Where to write it. */
   readonly output: string;
   /** A scratch directory for the early config file. */
   readonly workDir: string;
+  /**
+   * The early config and prefix, and the modules a live ISO needs.
+   * @default the disk's: the partition labelled `boot`, /grub2
+   */
+  readonly liveVolumeId?: string;
 }
 
 /** Why GRUB images for `platform` cannot be made on this host (its modules are missing), or undefined. */
@@ -110,24 +134,27 @@ export function missingGrubPlatform(platform: GrubPlatform): string | undefined 
 
 /** Makes a GRUB image (EFI binary or BIOS core.img) with the modules and the early config built in. */
 export async function makeGrubImage(exec: ToolExec, options: GrubImageOptions): Promise<void> {
-  const missing = missingGrubPlatform(options.platform);
+  const platform: GrubPlatform = options.platform === 'i386-pc-eltorito' ? 'i386-pc' : options.platform;
+  const missing = missingGrubPlatform(platform);
   if (missing) throw new GrubError(missing);
-  const directory = path.join(GRUB_LIBRARY, options.platform);
+  const directory = path.join(GRUB_LIBRARY, platform);
   const config = path.join(options.workDir, `early-${options.platform}.cfg`);
-  await writeFile(config, earlyConfig());
+  const live = options.liveVolumeId;
+  await writeFile(config, live === undefined ? earlyConfig() : liveEarlyConfig(live));
   await exec('grub-mkimage', [
     '--directory',
     directory,
     '--format',
     options.platform,
     '--prefix',
-    '/grub2',
+    live === undefined ? '/grub2' : '/boot/grub',
     '--config',
     config,
     '--output',
     options.output,
     ...COMMON_MODULES,
-    ...PLATFORM_MODULES[options.platform],
+    ...PLATFORM_MODULES[platform],
+    ...(live === undefined ? [] : LIVE_MODULES),
   ]);
 }
 
