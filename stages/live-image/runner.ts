@@ -3,7 +3,7 @@
  * into a squashfs inside the rootfs image, appends the squashfs's sha256 to the OS's own initramfs
  * (the live initramfs refuses any other rootfs), and lays out the live ISO as Fedora CoreOS's:
  * images/pxeboot/ (the trio), images/ignition.img (the embed area), coreos/igninfo.json,
- * coreos/metal.json with images/metal/ (the offline images), GRUB for BIOS (El Torito) and UEFI
+ * coreos/metal.json with images/metal/ (the offline images, as their data extents), GRUB for BIOS (El Torito) and UEFI
  * (a FAT image), then xorriso. Every byte depends only on the inputs: the commit's time is every
  * file's, and the tools are told so (SOURCE_DATE_EPOCH, --reproducible, fixed FAT ids).
  */
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Arch } from '../../lib/artifacts.ts';
 import { sha256File } from '../../lib/cache/hash.ts';
+import { type PackedExtents, packDataExtents } from '../../lib/disk/data-extents.ts';
 import { imageToolsFingerprint } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
 import type { ToolExec } from '../../lib/exec.ts';
@@ -94,7 +95,16 @@ export const liveMetadataSchema = z.object({
     'live-rootfs': z.string(),
   }),
   /** The offline images in the ISO, as coreos/metal.json lists them. */
-  metalImages: z.array(z.object({ file: z.string(), sha256: z.string(), sectorSize: z.number().int() })),
+  metalImages: z.array(
+    z.object({
+      file: z.string(),
+      sha256: z.string(),
+      sectorSize: z.number().int(),
+      /** For an image carried as its data extents: the image's size and the extents, `[offset, length]`. */
+      size: z.number().int().optional(),
+      extents: z.array(z.tuple([z.number().int(), z.number().int()])).optional(),
+    }),
+  ),
 });
 
 /** Metadata of a LiveImage's `live` output. */
@@ -261,12 +271,12 @@ function metalInputs(context: RunnerContext<LiveImageRunnerProps>, commit: strin
 }
 
 /**
- * Puts the metal images under images/metal/ (compressed with gzip when they are not: an ISO
- * cannot hold a sparse file, and busybox's gunzip in the live system is its fastest decompressor)
- * and returns coreos/metal.json's entries.
+ * Puts the metal images under images/metal/ and returns coreos/metal.json's entries. A raw image
+ * goes as the bytes of its data extents with their list (coreos-installer zeroes the image's range
+ * and writes only those: decompressing a whole image under QEMU's emulation takes minutes); a
+ * compressed one goes as it is.
  */
 async function addMetalImages(
-  exec: ToolExec,
   inputs: readonly MetalInput[],
   isoTree: string,
 ): Promise<LiveImageMetadata['metalImages']> {
@@ -277,12 +287,21 @@ async function addMetalImages(
     // The image's own file name (the input's path is its cache blob's).
     const name = typeof image.metadata.path === 'string' ? image.metadata.path : path.basename(image.path);
     const compressed = image.metadata.compression !== undefined && image.metadata.compression !== 'none';
-    const file = `${ISO_PATHS.metalDirectory}/${compressed ? name : `${name}.gz`}`;
+    const file = `${ISO_PATHS.metalDirectory}/${compressed ? name : `${name}.extents`}`;
     const target = path.join(isoTree, file);
+    let packed: PackedExtents | undefined;
     if (compressed) await copyFile(image.path, target);
-    else await exec('gzip', ['-n', '-6', '-c', image.path], { stdoutFile: target });
+    else packed = await packDataExtents(image.path, target);
     await chmod(target, 0o644);
-    entries.push({ file, sha256: (await sha256File(target)).digest, sectorSize });
+    const sha256 = (await sha256File(target)).digest;
+    entries.push({
+      file,
+      sha256,
+      sectorSize,
+      ...(packed
+        ? { size: packed.size, extents: packed.extents.map(([offset, length]) => [offset, length]) }
+        : {}),
+    });
   }
   return entries;
 }
@@ -402,7 +421,7 @@ async function buildLiveImage(
     path.join(isoTree, ISO_PATHS.ignitionInfo),
     `${canonicalStringify({ file: ISO_PATHS.ignition })}\n`,
   );
-  const metalImages = await addMetalImages(exec, metals, isoTree);
+  const metalImages = await addMetalImages(metals, isoTree);
   await writeFile(
     path.join(isoTree, ISO_PATHS.metalInfo),
     `${canonicalStringify({ images: metalImages }, 2)}\n`,
