@@ -87,6 +87,17 @@ export interface BootOptions {
    */
   readonly network?: 'none' | 'user';
   /**
+   * A CD-ROM (an ISO image, read-only, on the q35's AHCI controller) booted before the disk.
+   * @default none
+   */
+  readonly cdrom?: string;
+  /**
+   * Direct kernel boot (what a PXE server hands out): QEMU loads the kernel and initramfs itself
+   * and passes the command line; the disk stays attached, unbooted.
+   * @default none (the firmware boots the CD-ROM or the disk)
+   */
+  readonly kernel?: { readonly kernel: string; readonly initramfs: string; readonly commandLine: string };
+  /**
    * Press Enter on the serial console when GRUB's menu counts down (lib/vm/grub-menu.ts): the
    * entry GRUB chose boots without the menu's timeout; the image is not changed.
    * @default true
@@ -170,6 +181,24 @@ function qemuArguments(options: BootOptions, firmware: readonly string[], consol
     '-device',
     `virtio-blk-pci,drive=disk0,bootindex=1,logical_block_size=${blockSize},physical_block_size=${blockSize}`,
   ];
+  if (options.cdrom !== undefined) {
+    args.push(
+      '-drive',
+      `if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=${optionValue(options.cdrom)}`,
+      '-device',
+      'ide-cd,drive=cd0,bootindex=0',
+    );
+  }
+  if (options.kernel !== undefined) {
+    args.push(
+      '-kernel',
+      options.kernel.kernel,
+      '-initrd',
+      options.kernel.initramfs,
+      '-append',
+      options.kernel.commandLine,
+    );
+  }
   if (options.network === 'user') {
     // QEMU's user network: no privileges, the host's loopback is 10.0.2.2 to the guest.
     args.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0');
