@@ -31,7 +31,7 @@
 # A live system (booted from the live ISO or PXE: the initramfs left /run/ostree-live, holding the
 # deployment's ostree= path) has no boot partition of its own: it mounts none and runs neither
 # greenboot nor the update agent, as Fedora CoreOS's live system runs no Zincati. With the kernel
-# argument coreos.inst.install_dev= it installs to that disk before the tests (coreos-installer
+# argument coreos.inst.install_dev= it installs to that disk after the tests (coreos-installer
 # install --from-kargs, as coreos-installer.service), then reboots into it unless
 # coreos.inst.skip_reboot is given:
 #   FCOS-CDK: install complete device=<device>
@@ -278,14 +278,13 @@ else
 fi
 report_users
 bring_up_network
-if [ -e "$LIVE_MARKER" ]; then
-  install_from_kernel_arguments
-elif [ -x "$GREENBOOT" ]; then
+if [ ! -e "$LIVE_MARKER" ] && [ -x "$GREENBOOT" ]; then
   "$GREENBOOT" check
   [ $? -eq 2 ] && reboot_now health-check
 fi
 [ -e "$LIVE_MARKER" ] || { [ -x "$UPDATE_AGENT" ] && "$UPDATE_AGENT" run; }
 run_tests
+[ -e "$LIVE_MARKER" ] && install_from_kernel_arguments
 finalize_staged && reboot_now update
 report done
 power_off
