@@ -21,6 +21,7 @@ import {
   Build,
   DiskImage,
   findPlatform,
+  InstallTest,
   KolaTest,
   LiveImage,
   LocalPackageRepo,
@@ -144,6 +145,12 @@ for (const stream of streams) {
           ...(metal4k ? { metal4k: metal4k.image } : {}),
         })
       : undefined;
+    // kola testiso's install scenarios (the others run in the test suite): the QEMU harness is x86_64's.
+    if (live && arch === 'x86_64') {
+      for (const scenario of ['iso-offline-install', 'pxe-online-install'] as const) {
+        tests.push(new InstallTest(archScope, `InstallTest-${scenario}`, { live: live.live, scenario }).report);
+      }
+    }
     // cosa's meta.json of this arch; the parent is the stream's newest published release.
     builds.push(
       new Build(archScope, 'Build', {

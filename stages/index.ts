@@ -1,6 +1,7 @@
 /** The built-in stages. */
 export * from './build/index.ts';
 export * from './disk-image/index.ts';
+export * from './install-test/index.ts';
 export * from './kola-test/index.ts';
 export * from './live-image/index.ts';
 export * from './local-package-repo/index.ts';

@@ -22,6 +22,6 @@ export function recomposedDiskProgram(name: string, tiny: TinyCommit): string {
   return `import { RecomposedCommit } from '${doubles}';
 const pipeline = new Pipeline({ name: '${name}' });
 const compose = new RecomposedCommit(pipeline, 'Compose', ${JSON.stringify(props)});
-new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
+const disk = new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
 `;
 }
