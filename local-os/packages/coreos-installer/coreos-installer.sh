@@ -22,19 +22,30 @@
 #        --delete-karg, --platform), regenerates grub.cfg (ostree-grub2's grub-config, when
 #        installed), unmounts and syncs. A failure after the write started clears the partition
 #        table (unless --preserve-on-error), so a half-written disk never boots.
+#     --platform also applies the platform's console settings from the image's
+#     /boot/coreos/platforms.json (its kernel_arguments replace the `metal` entry's, its
+#     grub_commands go between grub.cfg's CONSOLE-SETTINGS markers); --console SPEC (repeatable)
+#     overrides them: `console=SPEC` replaces the metal entry's kernel arguments and GRUB gets the
+#     matching `serial`/`terminal_input`/`terminal_output` commands (src/install.rs, console.rs).
+#     -c/--config-file FILE (repeatable): YAML with the long option names as keys (a subset of YAML
+#     read with awk: scalars, flow and block lists, comments); later files override earlier ones,
+#     the command line overrides them all, list options accumulate (files first).
 #   coreos-installer install --from-kargs [OPTIONS]
-#     the automated install of the live system: the same install from the kernel arguments
-#     coreos.inst.install_dev= (a name without `/` gets /dev/), coreos.inst.ignition_url= (`skip`
-#     is ignored; HTTP allowed, as coreos-installer-service does), coreos.inst.image_url=,
-#     coreos.inst.stream=, coreos.inst.platform_id= and coreos.inst.insecure.
+#     the automated install of the live system, as coreos-installer-service: every file of
+#     /etc/coreos/installer.d (name order) is a config file, then the kernel arguments
+#     coreos.inst.install_dev= (a name without `/` gets /dev/; optional when a config file may name
+#     the device), coreos.inst.ignition_url= (`skip` is ignored; HTTP allowed),
+#     coreos.inst.image_url=, coreos.inst.stream=, coreos.inst.platform_id= and
+#     coreos.inst.insecure act as command-line options. After a successful install the directory
+#     is removed (so a machine that boots the live system again does not reinstall from it).
 #
 # Refusals print one `coreos-installer: error: ...` line and exit 1 with the target untouched;
 # argument errors print the usage and exit 2 (as coreos-installer's clap parser); progress lines go
 # to stderr, as coreos-installer prints them.
 #
 # Environment: COREOS_INSTALLER_ROOT (tests) prefixes every system path the installer reads:
-# /proc/cmdline, /proc/mounts, /sys/class/block, /run/media/iso, the keys.d directories and
-# /usr/libexec/ostree-grub2/grub-config. With it set, a regular-file target also takes its logical
+# /proc/cmdline, /proc/mounts, /sys/class/block, /run/media/iso, the keys.d directories,
+# /etc/coreos/installer.d and /usr/libexec/ostree-grub2/grub-config. With it set, a regular-file target also takes its logical
 # sector size from `$COREOS_INSTALLER_ROOT/sys/class/block/<file name>/queue/logical_block_size`
 # when that exists (so a test can give a file-backed disk 4096-byte sectors). TMPDIR: where
 # downloads go (default /var/tmp).
@@ -47,6 +58,8 @@ ROOT=${COREOS_INSTALLER_ROOT:-}
 ISO_ROOT=$ROOT/run/media/iso
 KEY_DIRECTORIES="$ROOT/usr/lib/coreos-installer/keys.d $ROOT/etc/coreos-installer/keys.d"
 GRUB_CONFIG=$ROOT/usr/libexec/ostree-grub2/grub-config
+INSTALLER_CONFIG_DIRECTORY=$ROOT/etc/coreos/installer.d
+TAB=$(printf '\t')
 DEFAULT_STREAM_BASE_URL=https://builds.coreos.fedoraproject.org/streams
 # The boot partition's number in the Fedora CoreOS layout (lib/disk/disk-layout.ts).
 BOOT_PARTITION=3
@@ -110,6 +123,9 @@ Arguments:
   [DEST_DEVICE]  Destination device (a block device; a regular file works too)
 
 Options:
+  -c, --config-file <path>       YAML config file with install options (repeatable); keys are long
+                                 option names, lists for repeatable options, true for flags,
+                                 dest-device for the device. The command line overrides them
   -s, --stream <name>            Fedora CoreOS stream
   -u, --image-url <URL>          Manually specify the image URL (its signature: <URL>.sig)
   -f, --image-file <path>        Manually specify a local image file (its signature: <path>.sig)
@@ -118,6 +134,8 @@ Options:
       --ignition-hash <digest>   Digest (type-value) of the Ignition config (sha256-HEX or sha512-HEX)
   -a, --architecture <name>      Target CPU architecture [default: the machine's]
   -p, --platform <name>          Override the Ignition platform ID [default: metal]
+      --console <spec>           Kernel and bootloader console (repeatable), as console=:
+                                 ttyS<N>[,<speed>[<parity>[<bits>]]], ttyAMA<N>[,...], tty0, hvc0
       --append-karg <arg>        Append default kernel arg (repeatable)
       --delete-karg <arg>        Delete default kernel arg (repeatable)
   -h, --help                     Print help
@@ -197,7 +215,10 @@ insecure=0
 insecure_ignition=0
 offline=0
 from_kargs=0
-fetch_retries=0
+# Empty until an option or a config file sets it (0 then); a config file may not override a set value.
+fetch_retries=''
+consoles=''
+config_files=''
 
 # Sets variable $1 from option $2's value $3, refusing a second use of the option.
 assign_once() {
@@ -234,7 +255,7 @@ parse_install_arguments() {
     case $option in
       -i | --ignition-file | --ignition | -I | --ignition-url | --ignition-hash | -f | --image-file | \
         -u | --image-url | -s | --stream | --stream-base-url | -a | --architecture | -p | --platform | \
-        --append-karg | --delete-karg | --fetch-retries)
+        --append-karg | --delete-karg | --fetch-retries | --console | -c | --config-file)
         if [ "$inline" = 0 ]; then
           [ $# -ge 2 ] || usage_error "a value is required for '$option' but none was supplied"
           value=$2
@@ -259,6 +280,8 @@ parse_install_arguments() {
       -p | --platform) assign_once platform "$option" "$value" ;;
       --append-karg) [ -n "$value" ] || usage_error "a value is required for '$option'"; append_to_list append_kargs "$value" ;;
       --delete-karg) [ -n "$value" ] || usage_error "a value is required for '$option'"; append_to_list delete_kargs "$value" ;;
+      --console) [ -n "$value" ] || usage_error "a value is required for '$option'"; append_to_list consoles "$value" ;;
+      -c | --config-file) [ -n "$value" ] || usage_error "a value is required for '$option'"; append_to_list config_files "$value" ;;
       --fetch-retries) fetch_retries=$value ;;
       --insecure) insecure=1 ;;
       --insecure-ignition) insecure_ignition=1 ;;
@@ -287,6 +310,7 @@ conflict() {
 
 # Checks what the parser cannot check option by option: conflicts, formats, the device.
 check_arguments() {
+  parse_consoles
   [ -z "$ignition_file" ] || [ -z "$ignition_url" ] || conflict --ignition-file --ignition-url
   [ -z "$image_file" ] || [ -z "$image_url" ] || conflict --image-file --image-url
   [ -z "$image_file" ] || [ -z "$stream" ] || conflict --image-file --stream
@@ -304,13 +328,320 @@ check_arguments() {
       usage_error "invalid value '$ignition_hash' for '--ignition-hash <digest>': wrong digest length or not hex" ;;
     *) usage_error "invalid value '$ignition_hash' for '--ignition-hash <digest>': unknown hash type (sha256 or sha512)" ;;
   esac
+  [ -n "$fetch_retries" ] || fetch_retries=0
   case $fetch_retries in
     infinite) ;;
-    '' | *[!0-9]*) usage_error "invalid value '$fetch_retries' for '--fetch-retries <N>': a number or \"infinite\"" ;;
+    *[!0-9]*) usage_error "invalid value '$fetch_retries' for '--fetch-retries <N>': a number or \"infinite\"" ;;
   esac
   [ -n "$device" ] || usage_error "the following required arguments were not provided: <DEST_DEVICE>"
   [ -n "$architecture" ] || architecture=$(uname -m)
   [ -n "$stream_base_url" ] || stream_base_url=$DEFAULT_STREAM_BASE_URL
+}
+
+# --- Consoles (coreos-installer's src/cmdline/console.rs) --------------------------------------
+
+# The kernel arguments and GRUB commands of --console, set by parse_consoles.
+console_kargs=''
+console_grub_commands=''
+
+# Prints console spec $1 as `KARG<TAB>GRUB-SERIAL-COMMAND<TAB>GRUB-TERMINAL` (the serial command
+# empty for a graphical console); exit 1 when it is not a console coreos-installer accepts.
+console_fields() {
+  case $1 in
+    tty0 | hvc0 | ttysclp0) printf 'console=%s\t\tconsole\n' "$1"; return 0 ;;
+  esac
+  SPEC=$1 awk 'BEGIN {
+    spec = ENVIRON["SPEC"]
+    if (spec !~ /^(ttyS|ttyAMA)[0-9]+(,[0-9]+([noe][5-8]?)?)?$/) exit 1
+    prefix = substr(spec, 1, 6) == "ttyAMA" ? "ttyAMA" : "ttyS"
+    rest = substr(spec, length(prefix) + 1)
+    comma = index(rest, ",")
+    port = comma ? substr(rest, 1, comma - 1) : rest
+    # Defaults of the console= syntax: 9600 baud, no parity, 8 data bits.
+    speed = "9600"; parity = "n"; bits = "8"
+    if (comma) {
+      options = substr(rest, comma + 1)
+      match(options, /^[0-9]+/)
+      speed = substr(options, 1, RLENGTH)
+      options = substr(options, RLENGTH + 1)
+      if (options != "") parity = substr(options, 1, 1)
+      if (length(options) > 1) bits = substr(options, 2, 1)
+    }
+    sub(/^0+/, "", port); if (port == "") port = "0"
+    sub(/^0+/, "", speed); if (speed == "") speed = "0"
+    # The port is a u8 and the speed a u32 upstream.
+    if (length(port) > 3 || port + 0 > 255 || length(speed) > 10 || speed + 0 > 4294967295) exit 1
+    grub_parity = parity == "n" ? "no" : parity == "o" ? "odd" : "even"
+    printf "console=%s%s,%s%s%s\tserial --unit=%s --speed=%s --word=%s --parity=%s\tserial\n",
+      prefix, port, speed, parity, bits, port, speed, bits, grub_parity
+  }'
+}
+
+# Checks every --console and builds their kernel arguments and GRUB commands (one `serial` command
+# per serial console, then terminal_input and terminal_output over the sorted terminal kinds).
+parse_consoles() {
+  [ -n "$consoles" ] || return 0
+  has_console=0
+  has_serial=0
+  saved_ifs=$IFS
+  IFS='
+'
+  set -f
+  for spec in $consoles; do
+    IFS=$saved_ifs
+    case $spec in
+      console=*) usage_error "invalid value '$spec' for '--console <spec>': spec should not start with \"console=\"" ;;
+      /dev/*) usage_error "invalid value '$spec' for '--console <spec>': spec should not start with \"/dev/\"" ;;
+    esac
+    fields=$(console_fields "$spec") ||
+      usage_error "invalid value '$spec' for '--console <spec>': invalid or unsupported console argument"
+    append_to_list console_kargs "${fields%%"$TAB"*}"
+    rest=${fields#*"$TAB"}
+    serial_command=${rest%%"$TAB"*}
+    [ -z "$serial_command" ] || append_to_list console_grub_commands "$serial_command"
+    case ${rest#*"$TAB"} in
+      serial) has_serial=1 ;;
+      console) has_console=1 ;;
+    esac
+  done
+  IFS=$saved_ifs
+  set +f
+  terminals=$( ([ "$has_console" = 1 ] && echo console; [ "$has_serial" = 1 ] && echo serial) | tr '\n' ' ')
+  terminals=${terminals% }
+  append_to_list console_grub_commands "terminal_input $terminals"
+  append_to_list console_grub_commands "terminal_output $terminals"
+}
+
+# Prints coreos-installer's note when every console= of --append-karg is a console --console takes.
+maybe_note_console_kargs() {
+  suggested=''
+  replaced=''
+  saved_ifs=$IFS
+  IFS='
+'
+  set -f
+  for karg in $append_kargs; do
+    case $karg in
+      console=*)
+        if ! console_fields "${karg#console=}" >/dev/null; then
+          IFS=$saved_ifs
+          set +f
+          return 0
+        fi
+        suggested="$suggested --console ${karg#console=}"
+        replaced="$replaced --append-karg $karg"
+        ;;
+    esac
+  done
+  IFS=$saved_ifs
+  set +f
+  [ -n "$suggested" ] || return 0
+  say "Note: consider using \"${suggested# }\" instead of \"${replaced# }\" to configure both kernel and bootloader consoles."
+}
+
+# --- Config files (-c/--config-file, /etc/coreos/installer.d) ---------------------------------
+
+# Prints the options of YAML config file $1 as records: `S<TAB>key<TAB>value` (a single value),
+# `L<TAB>key<TAB>value` (one list item), `F<TAB>key` (a flag set to true); on an error, a record
+# `ERROR<TAB>message` and exit 3. The YAML subset: `key: value` at column 0 (plain, 'single' or
+# "double" quoted), `key: [a, "b,c"]` flow lists on one line, `key:` followed by `- item` lines,
+# `# comments`, a leading `---`, `null`/`~`. As in YAML, an unquoted flow-list item ends at a comma:
+# `[ttyS0,115200n8]` is two items, so such a value is quoted or given as a block list.
+config_records() {
+  SCALAR_KEYS='stream image-url image-file ignition-file ignition-url ignition-hash architecture platform stream-base-url fetch-retries dest-device' \
+    LIST_KEYS='console append-karg delete-karg' \
+    FLAG_KEYS='offline insecure insecure-ignition preserve-on-error' \
+    UNSUPPORTED_KEYS='copy-network network-dir save-partlabel save-partindex secure-ipl' \
+    awk '
+    # The text without leading and trailing blanks.
+    function trim(text) { sub(/^[ \t]+/, "", text); sub(/[ \t]+$/, "", text); return text }
+    # Reports an error on the current line and stops.
+    function fail(message) { print "ERROR\tline " NR ": " message; failed = 1; exit 3 }
+    # True when text is empty or only a comment.
+    function clean(text) { text = trim(text); return text == "" || substr(text, 1, 1) == "#" }
+    # Reads one scalar at the start of text into token (quoted: 1 when it was quoted) and returns
+    # the text after it; in a flow list a plain scalar ends at , [ ] { }.
+    function scalar(text, in_flow,    first, i, c, value) {
+      first = substr(text, 1, 1)
+      value = ""
+      if (first == "\"") {
+        for (i = 2; i <= length(text); i++) {
+          c = substr(text, i, 1)
+          if (c == "\\") {
+            c = substr(text, ++i, 1)
+            if (c != "\\" && c != "\"" && c != "/") fail("unsupported escape \\" c " in a double-quoted string")
+          } else if (c == "\"") {
+            token = value; quoted = 1
+            return substr(text, i + 1)
+          }
+          value = value c
+        }
+        fail("unterminated double-quoted string")
+      }
+      if (first == "\047") {
+        for (i = 2; i <= length(text); i++) {
+          c = substr(text, i, 1)
+          if (c == "\047") {
+            if (substr(text, i + 1, 1) != "\047") { token = value; quoted = 1; return substr(text, i + 1) }
+            i++
+          }
+          value = value c
+        }
+        fail("unterminated single-quoted string")
+      }
+      if (first ~ /[&*!|>%@`{]/) fail("anchors, aliases, tags, block scalars and mappings are not supported")
+      if (first == "[") fail("nested lists are not supported")
+      if (text ~ /^-([ \t]|$)/) fail("nested lists are not supported")
+      for (i = 1; i <= length(text); i++) {
+        c = substr(text, i, 1)
+        if (c == "#" && i > 1 && substr(text, i - 1, 1) ~ /[ \t]/) break
+        if (in_flow && (c == "," || c == "[" || c == "]" || c == "{" || c == "}")) break
+        if (c == ":" && (i == length(text) || substr(text, i + 1, 1) ~ /[ \t]/)) fail("nested mappings are not supported")
+        value = value c
+      }
+      token = trim(value); quoted = 0
+      return substr(text, i)
+    }
+    # Prints the record of value (a single value or, with is_item, a list item) of key, checking its type.
+    function emit(key, value, is_quoted, is_item) {
+      if (!is_quoted && value ~ /^(null|Null|NULL|~)$/) {
+        if (is_item) fail("null item in the list of `" key "`")
+        return
+      }
+      if (is_item) {
+        if (kind[key] != "list") fail("`" key "` takes a single value, not a list")
+        print "L\t" key "\t" value
+      } else if (kind[key] == "list") {
+        fail("`" key "` takes a list (" key ": [...] or - items)")
+      } else if (kind[key] == "flag") {
+        if (!is_quoted && value ~ /^(true|True|TRUE)$/) print "F\t" key
+        else if (is_quoted || value !~ /^(false|False|FALSE)$/) fail("`" key "` takes true or false")
+      } else {
+        print "S\t" key "\t" value
+      }
+    }
+    # Reads the flow list of key that starts text.
+    function flow_list(key, text,    rest, c) {
+      rest = substr(text, 2)
+      while (1) {
+        sub(/^[ \t]+/, "", rest)
+        if (rest == "" || substr(rest, 1, 1) == "#") fail("a flow list must end (`]`) on its line")
+        if (substr(rest, 1, 1) == "]") break
+        rest = scalar(rest, 1)
+        if (!quoted && token == "") fail("empty item in the flow list of `" key "`")
+        emit(key, token, quoted, 1)
+        sub(/^[ \t]+/, "", rest)
+        c = substr(rest, 1, 1)
+        if (c == "" || c == "#") fail("a flow list must end (`]`) on its line")
+        if (c == ",") rest = substr(rest, 2)
+        else if (c != "]") fail("expected , or ] in the flow list of `" key "`")
+      }
+      if (!clean(substr(rest, 2))) fail("unexpected text after the flow list of `" key "`")
+    }
+    BEGIN {
+      count = split(ENVIRON["SCALAR_KEYS"], names, " "); for (i = 1; i <= count; i++) kind[names[i]] = "scalar"
+      count = split(ENVIRON["LIST_KEYS"], names, " "); for (i = 1; i <= count; i++) kind[names[i]] = "list"
+      count = split(ENVIRON["FLAG_KEYS"], names, " "); for (i = 1; i <= count; i++) kind[names[i]] = "flag"
+      count = split(ENVIRON["UNSUPPORTED_KEYS"], names, " "); for (i = 1; i <= count; i++) kind[names[i]] = "unsupported"
+    }
+    { sub(/\r$/, "") }
+    /^[ \t]*(#.*)?$/ { next }
+    /^---[ \t]*(#.*)?$/ && !started { started = 1; next }
+    { started = 1 }
+    /^[ \t]*-([ \t]|$)/ {
+      if (pending == "") fail("a list item without a key")
+      item = $0
+      sub(/^[ \t]*-/, "", item)
+      item = trim(item)
+      if (item == "" || substr(item, 1, 1) == "#") fail("empty item in the list of `" pending "`")
+      if (!clean(scalar(item, 0))) fail("unexpected text after an item of `" pending "`")
+      emit(pending, token, quoted, 1)
+      next
+    }
+    /^[ \t]/ { fail("unexpected indented line (nested mappings and multi-line values are not supported)") }
+    {
+      pending = ""
+      if ($0 !~ /^[A-Za-z0-9_.-]+:([ \t]|$)/) fail("expected `key: value`")
+      key = substr($0, 1, index($0, ":") - 1)
+      text = trim(substr($0, index($0, ":") + 1))
+      if (!(key in kind)) fail("unknown key `" key "`")
+      if (kind[key] == "unsupported") fail("`" key "` is not supported by this installer")
+      if (key in seen) fail("duplicate key `" key "`")
+      seen[key] = 1
+      if (clean(text)) { pending = key; next }
+      if (substr(text, 1, 1) == "[") { flow_list(key, text); next }
+      if (!clean(scalar(text, 0))) fail("unexpected text after the value of `" key "`")
+      emit(key, token, quoted, 0)
+    }' "$1"
+}
+
+# The shell variable a config file key sets (lists: the config files' own list).
+config_variable() {
+  case $1 in
+    dest-device) echo device ;;
+    append-karg) echo config_append_kargs ;;
+    delete-karg) echo config_delete_kargs ;;
+    console) echo config_consoles ;;
+    *) echo "$1" | tr - _ ;;
+  esac
+}
+
+# Applies config file $1: its single values unless the command line set them (a later file
+# overrides an earlier one), its flags, its list items (before the command line's).
+apply_config_file() {
+  [ -f "$1" ] && [ -r "$1" ] || die "opening config file $1: no such file"
+  records=$(config_records "$1")
+  status=$?
+  if [ "$status" != 0 ]; then
+    message=$(printf '%s\n' "$records" | sed -n "s/^ERROR$TAB//p" | head -n 1)
+    die "parsing config file $1: ${message:-cannot read it}"
+  fi
+  while IFS= read -r record; do
+    [ -n "$record" ] || continue
+    record_kind=${record%%"$TAB"*}
+    rest=${record#*"$TAB"}
+    key=${rest%%"$TAB"*}
+    value=${rest#*"$TAB"}
+    variable=$(config_variable "$key")
+    case $record_kind in
+      S)
+        eval "fixed=\${fixed_$variable:-0}"
+        # shellcheck disable=SC2154
+        [ "$fixed" = 1 ] || eval "$variable=\$value"
+        ;;
+      L) append_to_list "$variable" "$value" ;;
+      F) eval "$variable=1" ;;
+    esac
+  done <<RECORDS
+$records
+RECORDS
+}
+
+# Applies the config files in order below the command line's options (coreos-installer's
+# expand_config_files: the files' options first, then the command line's, parsed again).
+apply_config_files() {
+  [ -n "$config_files" ] || return 0
+  for variable in ignition_file ignition_url ignition_hash image_file image_url stream stream_base_url \
+    architecture platform fetch_retries device; do
+    eval "[ -z \"\${$variable}\" ] || fixed_$variable=1"
+  done
+  config_append_kargs=''
+  config_delete_kargs=''
+  config_consoles=''
+  saved_ifs=$IFS
+  IFS='
+'
+  set -f
+  # shellcheck disable=SC2086
+  set -- $config_files
+  IFS=$saved_ifs
+  set +f
+  for file in "$@"; do
+    apply_config_file "$file"
+  done
+  append_kargs=$(printf '%s\n%s' "$config_append_kargs" "$append_kargs" | sed '/^$/d')
+  delete_kargs=$(printf '%s\n%s' "$config_delete_kargs" "$delete_kargs" | sed '/^$/d')
+  consoles=$(printf '%s\n%s' "$config_consoles" "$consoles" | sed '/^$/d')
 }
 
 # Value of kernel argument $1 (`name=value`; the last one wins), empty if absent.
@@ -331,14 +662,24 @@ kernel_argument() {
   echo "$value"
 }
 
-# --from-kargs: fills the options from coreos.inst.* kernel arguments (the command line's own
-# options win), as coreos-installer-service does.
+# --from-kargs: the files of /etc/coreos/installer.d become the first config files, and the
+# coreos.inst.* kernel arguments fill the options the command line left unset, as
+# coreos-installer-service does.
 apply_kernel_arguments() {
   [ -r "$ROOT/proc/cmdline" ] || die "cannot read $ROOT/proc/cmdline"
+  directory_files=''
+  for file in "$INSTALLER_CONFIG_DIRECTORY"/*; do
+    [ -f "$file" ] && append_to_list directory_files "$file"
+  done
+  if [ -n "$directory_files" ]; then
+    config_files=$(printf '%s\n%s' "$directory_files" "$config_files" | sed '/^$/d')
+  fi
   karg_device=$(kernel_argument coreos.inst.install_dev)
   if [ -z "$device" ]; then
-    [ -n "$karg_device" ] || die "no install device specified (coreos.inst.install_dev=)"
+    # With a config file the device may come from its dest-device, as the service assumes.
+    [ -n "$karg_device" ] || [ -n "$config_files" ] || die "no install device specified (coreos.inst.install_dev=)"
     case $karg_device in
+      '') ;;
       */*) device=$karg_device ;;
       *) device=/dev/$karg_device ;;
     esac
@@ -359,7 +700,7 @@ apply_kernel_arguments() {
     '' | 0 | no | off) ;;
     *) insecure=1 ;;
   esac
-  say "coreos-installer install $device${ignition_url:+ --ignition-url $ignition_url}${image_url:+ --image-url $image_url}${stream:+ --stream $stream}${platform:+ --platform $platform}$([ "$insecure" = 1 ] && echo ' --insecure')"
+  say "coreos-installer install$(printf '%s\n' "$config_files" | sed -n 's/^./ --config-file &/p' | tr -d '\n')${device:+ $device}${ignition_url:+ --ignition-url $ignition_url}${image_url:+ --image-url $image_url}${stream:+ --stream $stream}${platform:+ --platform $platform}$([ "$insecure" = 1 ] && echo ' --insecure')"
 }
 
 # --- Fetching --------------------------------------------------------------------------------
@@ -740,19 +1081,29 @@ write_ignition() {
   chmod 600 "$mountpoint/ignition/config.ign"
 }
 
-# Edits the `options` line of BLS entry $1 as coreos-installer's KargsEditor: deletions of exact
-# arguments, appends at the end, the platform id replaced.
+# Edits the `options` line of BLS entry $1 as coreos-installer's KargsEditor, in upstream's order:
+# the platform id replaced and the platform's console arguments swapped in (for the metal entry's),
+# --console's arguments swapped in, then --delete-karg and --append-karg (each step deletes exact
+# arguments, then appends at the end).
 edit_entry() {
-  DELETE_KARGS=$delete_kargs APPEND_KARGS=$append_kargs PLATFORM_ID=$platform awk '
+  DELETE_KARGS=$delete_kargs APPEND_KARGS=$append_kargs PLATFORM_ID=$platform \
+    PLATFORM_DELETE=$platform_delete_kargs PLATFORM_APPEND=$platform_append_kargs \
+    CONSOLE_DELETE=$console_delete_kargs CONSOLE_APPEND=$console_kargs awk '
     # Removes every " needle " from text (exact arguments only).
     function remove_all(text, needle,   position) {
       while ((position = index(text, needle)) > 0)
         text = substr(text, 1, position - 1) " " substr(text, position + length(needle))
       return text
     }
+    # One KargsEditor step: the arguments of the newline-separated deletions removed, the appends added.
+    function edit(text, deletions, appends,   count, list, i) {
+      count = split(deletions, list, "\n")
+      for (i = 1; i <= count; i++) if (list[i] != "") text = remove_all(text, " " list[i] " ")
+      count = split(appends, list, "\n")
+      for (i = 1; i <= count; i++) if (list[i] != "") text = text list[i] " "
+      return text
+    }
     BEGIN {
-      deletes = split(ENVIRON["DELETE_KARGS"], delete_list, "\n")
-      appends = split(ENVIRON["APPEND_KARGS"], append_list, "\n")
       platform = ENVIRON["PLATFORM_ID"]
       marker = " ignition.platform.id="
     }
@@ -761,8 +1112,6 @@ edit_entry() {
       options = $0
       sub(/^options[ \t]*/, "", options)
       text = " " options " "
-      for (i = 1; i <= deletes; i++) if (delete_list[i] != "") text = remove_all(text, " " delete_list[i] " ")
-      for (i = 1; i <= appends; i++) if (append_list[i] != "") text = text append_list[i] " "
       if (platform != "") {
         done = ""
         while ((position = index(text, marker)) > 0) {
@@ -773,6 +1122,9 @@ edit_entry() {
         }
         text = done text
       }
+      text = edit(text, ENVIRON["PLATFORM_DELETE"], ENVIRON["PLATFORM_APPEND"])
+      text = edit(text, ENVIRON["CONSOLE_DELETE"], ENVIRON["CONSOLE_APPEND"])
+      text = edit(text, ENVIRON["DELETE_KARGS"], ENVIRON["APPEND_KARGS"])
       gsub(/^ +| +$/, "", text)
       print "options " text
       next
@@ -794,11 +1146,77 @@ edit_entry() {
   mv "$1.new" "$1" || die "writing $1"
 }
 
-# Applies --append-karg, --delete-karg and --platform to every BLS entry, then regenerates grub.cfg.
-configure_kernel_arguments() {
-  [ -n "$append_kargs$delete_kargs$platform" ] || return 0
-  [ -z "$platform" ] || [ "$platform" = metal ] || say "Setting platform to $platform"
-  [ -z "$append_kargs$delete_kargs" ] || say "Modifying kernel arguments"
+# The platforms table the image carries (coreos-assembler's arch section of platforms.yaml).
+platforms_table=''
+
+# Checks the boot partition's coreos/platforms.json, if any: an object of platform entries.
+check_platforms_table() {
+  platforms_table=$mountpoint/coreos/platforms.json
+  [ -f "$platforms_table" ] || return 0
+  jq -e 'type == "object" and all(.[]; type == "object"
+      and all((.grub_commands // []), (.kernel_arguments // []); type == "array" and all(.[]; type == "string")))' \
+    "$platforms_table" >/dev/null 2>&1 || die "parsing platform table $platforms_table: not an object of {grub_commands, kernel_arguments} string lists"
+}
+
+# The newline-separated list field $2 (grub_commands or kernel_arguments) of platform $1 (empty when absent).
+platform_field() {
+  [ -f "$platforms_table" ] || return 0
+  jq -r --arg platform "$1" --arg field "$2" '(.[$platform][$field] // [])[]' "$platforms_table"
+}
+
+# Replaces the lines between the CONSOLE-SETTINGS markers of grub2/grub.cfg with the commands of
+# the newline-separated list $1 (what grub-config keeps when it regenerates grub.cfg).
+set_grub_console_commands() {
+  file=$mountpoint/grub2/grub.cfg
+  [ -f "$file" ] || die "reading grub2/grub.cfg: no such file on the boot partition"
+  COMMANDS=$1 awk '
+    !done && $0 == "# CONSOLE-SETTINGS-START" {
+      print
+      count = split(ENVIRON["COMMANDS"], list, "\n")
+      for (i = 1; i <= count; i++) if (list[i] != "") print list[i]
+      inside = 1
+      next
+    }
+    inside && $0 == "# CONSOLE-SETTINGS-END" { inside = 0; done = 1 }
+    inside { next }
+    { print }
+    END { if (!done) exit 3 }' "$file" >"$file.new" || {
+    rm -f "$file.new"
+    die "updating grub2/grub.cfg: missing substitution marker in grub.cfg"
+  }
+  # Rewritten in place, as upstream does: the file keeps its mode.
+  cat "$file.new" >"$file" || die "writing grub2/grub.cfg"
+  rm -f "$file.new"
+}
+
+# Kernel arguments each BLS step swaps, set by configure_boot.
+platform_delete_kargs=''
+platform_append_kargs=''
+console_delete_kargs=''
+
+# Applies --platform, --console, --append-karg and --delete-karg to every BLS entry and GRUB's
+# console settings (coreos-installer's configure_kernel_arguments and configure_grub), then
+# regenerates grub.cfg, which keeps the console settings just written.
+configure_boot() {
+  [ -n "$append_kargs$delete_kargs$platform$consoles" ] || return 0
+  check_platforms_table
+  metal_kargs=$(platform_field metal kernel_arguments)
+  if [ -n "$platform" ] && [ "$platform" != metal ]; then
+    say "Setting platform to $platform"
+    # Custom console settings completely override the platform's.
+    if [ -z "$consoles" ]; then
+      platform_delete_kargs=$metal_kargs
+      platform_append_kargs=$(platform_field "$platform" kernel_arguments)
+    fi
+  fi
+  if [ -n "$consoles" ]; then
+    say "Configuring console settings"
+    console_delete_kargs=$metal_kargs
+  fi
+  if [ -n "$append_kargs$delete_kargs" ]; then
+    say "Modifying kernel arguments"
+    maybe_note_console_kargs
+  fi
   found_entry=0
   for entry in "$mountpoint"/loader/entries/*.conf; do
     [ -f "$entry" ] || continue
@@ -806,6 +1224,13 @@ configure_kernel_arguments() {
     edit_entry "$entry"
   done
   [ "$found_entry" = 1 ] || die "found no BLS entries in $mountpoint/loader/entries"
+  if [ -n "$consoles" ]; then
+    set_grub_console_commands "$console_grub_commands"
+  elif [ -n "$platform" ]; then
+    platform_grub=$(platform_field "$platform" grub_commands)
+    # Only a platform whose commands differ from metal's changes grub.cfg, as upstream.
+    [ "$platform_grub" = "$(platform_field metal grub_commands)" ] || set_grub_console_commands "$platform_grub"
+  fi
   if [ -x "$GRUB_CONFIG" ]; then
     "$GRUB_CONFIG" "$mountpoint" 2>"$work/grub.err" || die "regenerating grub.cfg: $(tail -n 1 "$work/grub.err")"
   fi
@@ -813,10 +1238,10 @@ configure_kernel_arguments() {
 
 # Everything after the image is written: the boot partition's Ignition config and kernel arguments.
 post_process() {
-  [ -n "$ignition_config$append_kargs$delete_kargs$platform" ] || return 0
+  [ -n "$ignition_config$append_kargs$delete_kargs$platform$consoles" ] || return 0
   mount_boot_partition
   [ -z "$ignition_config" ] || write_ignition
-  configure_kernel_arguments
+  configure_boot
   sync
   umount -d "$mountpoint" 2>"$work/umount.err" || umount "$mountpoint" 2>>"$work/umount.err" ||
     die "unmounting the boot partition: $(tail -n 1 "$work/umount.err")"
@@ -827,6 +1252,7 @@ post_process() {
 install() {
   parse_install_arguments "$@"
   [ "$from_kargs" = 0 ] || apply_kernel_arguments
+  apply_config_files
   check_arguments
   work=$(mktemp -d "${TMPDIR:-/var/tmp}/coreos-installer.XXXXXX") || die "cannot create a temporary directory in ${TMPDIR:-/var/tmp}"
   trap cleanup EXIT
@@ -842,6 +1268,8 @@ install() {
   sync
   write_started=0
   say "Install complete."
+  # As coreos-installer-service: a machine booting the live system again must not reinstall.
+  [ "$from_kargs" = 0 ] || rm -rf "$INSTALLER_CONFIG_DIRECTORY"
 }
 
 case ${1:-} in
