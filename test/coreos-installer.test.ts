@@ -26,11 +26,13 @@ import { ensureThrowawayKey, throwawayKeyFingerprint } from '../lib/signing/thro
 import {
   blsEntryText,
   buildInstallImage,
+  CONSOLE_COMMANDS,
   compress,
   ENTRY_PATH,
   grubLinuxLine,
   type InstallImage,
   METAL_OPTIONS,
+  PLATFORMS,
   readBootFile,
 } from './helpers/installer-images.ts';
 
@@ -246,6 +248,14 @@ describe('coreos-installer: arguments', () => {
       [['install', '--fetch-retries', 'often', disk.path], /invalid value 'often' for '--fetch-retries/],
       [['install', '--insecure'], /required arguments were not provided: <DEST_DEVICE>/],
       [['install', disk.path, 'extra'], /unexpected argument 'extra' found/],
+      [
+        ['install', '--console', 'ttyS0,115200p8', disk.path],
+        /invalid value 'ttyS0,115200p8' for '--console <spec>': invalid or unsupported console argument/,
+      ],
+      [['install', '--console', 'tty1', disk.path], /invalid value 'tty1' for '--console <spec>'/],
+      [['install', '--console=console=ttyS0', disk.path], /spec should not start with "console="/],
+      [['install', '--console', 'ttyS256', disk.path], /invalid value 'ttyS256'/],
+      [['install', '-c'], /a value is required for '-c'/],
     ];
     for (const [args, message] of cases) {
       const result = await installer(args, root);
@@ -605,6 +615,220 @@ describe('coreos-installer: installs', () => {
     expect(errorLines(noDevice.stderr)).toEqual([
       'coreos-installer: error: no install device specified (coreos.inst.install_dev=)',
     ]);
+  });
+});
+
+/** The lines between grub.cfg's console-settings markers. */
+function consoleSettings(grub: string): string[] {
+  const lines = grub.split('\n');
+  const start = lines.indexOf('# CONSOLE-SETTINGS-START');
+  const end = lines.indexOf('# CONSOLE-SETTINGS-END');
+  if (start < 0 || end < start) throw new Error('grub.cfg has no console-settings markers');
+  return lines.slice(start + 1, end);
+}
+
+/** The metal options with the platform id replaced, `deleted` arguments removed and `appended` added. */
+function editedOptions(platform: string, deleted: readonly string[], appended: readonly string[]): string {
+  const kept = METAL_OPTIONS.replace('ignition.platform.id=metal', `ignition.platform.id=${platform}`)
+    .split(' ')
+    .filter((argument) => !deleted.includes(argument));
+  return [...kept, ...appended].join(' ');
+}
+
+/** The BLS options and grub.cfg of the boot partition of an installed 512-byte disk. */
+async function bootConfiguration(disk: string): Promise<{ options: string; grub: string }> {
+  const entry = (await readBootFile(disk, image512, ENTRY_PATH, scratch)).text;
+  const options = /^options (.*)$/m.exec(entry)?.[1];
+  if (options === undefined) throw new Error(`no options line in ${entry}`);
+  expect(entry).toBe(blsEntryText(options));
+  return { options, grub: (await readBootFile(disk, image512, '/grub2/grub.cfg', scratch)).text };
+}
+
+describe('coreos-installer: consoles, platforms and config files', () => {
+  const metalKargs = PLATFORMS.metal?.kernel_arguments ?? [];
+
+  it('--console sets console= arguments and GRUB serial/terminal commands, over the platform', async () => {
+    const root = await makeRoot();
+    const disk = await randomDisk('console');
+    const result = await installer(
+      [
+        'install',
+        '-f',
+        signed512Xz,
+        '--console',
+        'ttyS1,57600e7',
+        '--console=tty0',
+        '--console',
+        'ttyS0',
+        '-p',
+        'packet',
+        '--append-karg',
+        'console=ttyS2',
+        disk.path,
+      ],
+      root,
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
+      'Setting platform to packet\nConfiguring console settings\nModifying kernel arguments\n' +
+        'Note: consider using "--console ttyS2" instead of "--append-karg console=ttyS2" to configure both kernel and bootloader consoles.\n',
+    );
+    const { options, grub } = await bootConfiguration(disk.path);
+    // The metal console arguments go, packet's are not added (--console overrides the platform).
+    expect(options).toBe(
+      editedOptions('packet', metalKargs, [
+        'console=ttyS1,57600e7',
+        'console=tty0',
+        'console=ttyS0,9600n8',
+        'console=ttyS2',
+      ]),
+    );
+    expect(options).not.toContain(PLATFORMS.packet?.kernel_arguments?.[0]);
+    expect(consoleSettings(grub)).toEqual([
+      'serial --unit=1 --speed=57600 --word=7 --parity=even',
+      'serial --unit=0 --speed=9600 --word=8 --parity=no',
+      'terminal_input console serial',
+      'terminal_output console serial',
+    ]);
+    // grub-config regenerated the menu with the new options and kept the console block.
+    expect(grub).toContain(`${grubLinuxLine(options)}\n`);
+  });
+
+  it("--platform applies the platform's kernel arguments and GRUB commands from platforms.json", async () => {
+    const root = await makeRoot();
+    const packet = PLATFORMS.packet;
+    const azure = PLATFORMS.azure;
+    // The table must have what the test relies on: packet's GRUB commands differ from metal's, azure has none.
+    expect(packet?.grub_commands).not.toEqual(CONSOLE_COMMANDS);
+    expect(packet?.kernel_arguments?.length).toBeGreaterThan(0);
+    expect(azure?.grub_commands).toBeUndefined();
+    const disk = await randomDisk('platform-packet');
+    const result = await installer(['install', '-f', signed512Xz, '-p', 'packet', disk.path], root);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const packetBoot = await bootConfiguration(disk.path);
+    expect(packetBoot.options).toBe(editedOptions('packet', metalKargs, packet?.kernel_arguments ?? []));
+    expect(consoleSettings(packetBoot.grub)).toEqual(packet?.grub_commands);
+    expect(packetBoot.grub).toContain(`${grubLinuxLine(packetBoot.options)}\n`);
+
+    const azureDisk = await randomDisk('platform-azure');
+    const azureResult = await installer(['install', '-f', signed512Xz, '-p', 'azure', azureDisk.path], root);
+    expect(azureResult.exitCode, azureResult.stderr).toBe(0);
+    const azureBoot = await bootConfiguration(azureDisk.path);
+    expect(azureBoot.options).toBe(editedOptions('azure', metalKargs, azure?.kernel_arguments ?? []));
+    expect(consoleSettings(azureBoot.grub)).toEqual([]);
+  });
+
+  it('reads -c config files (block and flow lists; later files, then the command line, win; lists add up)', async () => {
+    const root = await makeRoot();
+    const disk = await randomDisk('config-files');
+    const first = path.join(temp, 'first.yaml');
+    const second = path.join(temp, 'second.yaml');
+    await writeFile(
+      first,
+      [
+        '# block lists, comments, quoting',
+        `image-file: ${signed512Xz}`,
+        'platform: packet',
+        'append-karg:',
+        '  - first=1   # a comment',
+        "  - 'quoted=it''s'",
+        "delete-karg: ['mitigations=auto,nosmt']",
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      second,
+      [
+        '---',
+        'platform: qemu  # overrides the first file',
+        'append-karg: [second=2, "third=3,x"]',
+        'console: ["ttyAMA0,115200"]',
+        `ignition-file: "${path.join(temp, 'config.ign')}"`,
+        `dest-device: ${disk.path}`,
+        'preserve-on-error: true',
+        'insecure: false',
+        '',
+      ].join('\n'),
+    );
+    const result = await installer(
+      ['install', '-c', first, '--append-karg', 'cli=4', '--config-file', second, '-p', 'gcp'],
+      root,
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('Setting platform to gcp');
+    expect((await readBootFile(disk.path, image512, '/ignition/config.ign', scratch)).text).toBe(CONFIG);
+    const { options, grub } = await bootConfiguration(disk.path);
+    expect(options).toBe(
+      editedOptions(
+        'gcp',
+        [...metalKargs, 'mitigations=auto,nosmt'],
+        ['console=ttyAMA0,115200n8', 'first=1', "quoted=it's", 'second=2', 'third=3,x', 'cli=4'],
+      ),
+    );
+    expect(consoleSettings(grub)).toEqual([
+      'serial --unit=0 --speed=115200 --word=8 --parity=no',
+      'terminal_input serial',
+      'terminal_output serial',
+    ]);
+
+    // Refusals name the file (and the key); the disk stays as it was.
+    const untouched = await randomDisk('config-refused');
+    const write = async (name: string, text: string) => {
+      const file = path.join(temp, name);
+      await writeFile(file, text);
+      return file;
+    };
+    const cases: [string, number, RegExp][] = [
+      [
+        await write('unknown.yaml', 'platform: qemu\nfrobnicate: 1\n'),
+        1,
+        /unknown\.yaml: line 2: unknown key `frobnicate`/,
+      ],
+      [await write('scalar-list.yaml', 'append-karg: nosmt\n'), 1, /`append-karg` takes a list/],
+      [await write('nested.yaml', 'platform:\n  id: qemu\n'), 1, /line 2: unexpected indented line/],
+      [await write('flag.yaml', 'insecure: yes\n'), 1, /`insecure` takes true or false/],
+      // As YAML reads it, an unquoted flow item ends at the comma: `115200n8` is not a console.
+      [
+        await write('unquoted.yaml', 'console: [ttyS0,115200n8]\n'),
+        2,
+        /invalid value '115200n8' for '--console/,
+      ],
+      [path.join(temp, 'missing.yaml'), 1, /opening config file .*missing\.yaml/],
+    ];
+    for (const [file, exitCode, message] of cases) {
+      const refused = await installer(['install', '-f', signed512Xz, '-c', file, untouched.path], root);
+      expect(refused.exitCode, `${file}: ${refused.stderr}`).toBe(exitCode);
+      expect(errorLines(refused.stderr), file).toEqual([expect.stringMatching(message)]);
+    }
+    expect(await sha256(untouched.path)).toBe(untouched.digest);
+  });
+
+  it('--from-kargs reads /etc/coreos/installer.d first, kernel arguments win, and removes it after the install', async () => {
+    const disk = await randomDisk('kargs-config');
+    const root = await makeRoot({ cmdline: 'quiet coreos.inst.platform_id=packet' });
+    const directory = path.join(root, 'etc/coreos/installer.d');
+    await mkdir(directory, { recursive: true });
+    await writeFile(
+      path.join(directory, '20-console.yaml'),
+      `console: [ttyS1]\nplatform: qemu\ndest-device: ${disk.path}\n`,
+    );
+    await writeFile(
+      path.join(directory, '10-image.yaml'),
+      `image-file: ${signed512Xz}\nappend-karg: [base=1]\n`,
+    );
+    const result = await installer(['install', '--from-kargs', '--append-karg', 'cli=2'], root);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `coreos-installer install --config-file ${directory}/10-image.yaml --config-file ${directory}/20-console.yaml --platform packet`,
+    );
+    const { options, grub } = await bootConfiguration(disk.path);
+    expect(options).toBe(editedOptions('packet', metalKargs, ['console=ttyS1,9600n8', 'base=1', 'cli=2']));
+    expect(consoleSettings(grub)).toEqual([
+      'serial --unit=1 --speed=9600 --word=8 --parity=no',
+      'terminal_input serial',
+      'terminal_output serial',
+    ]);
+    await expect(stat(directory)).rejects.toThrow(/ENOENT/);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Small metal-like disk images for the coreos-installer tests: a GPT with the Fedora CoreOS
  * partition numbers (1 BIOS-BOOT, 2 EFI-SYSTEM, 3 `boot`: ext4 holding a BLS entry, the grub.cfg
- * DiskImage would write for it and `ignition.firstboot`; 4 `root`) at 512- or 4096-byte sectors.
+ * DiskImage would write for it, `ignition.firstboot` and `coreos/platforms.json`; 4 `root`) at 512- or 4096-byte sectors.
  * They are 14 MiB, so a test writes a whole image in a fraction of a second. Also reading files back
  * from the boot partition of an installed disk with debugfs, so no mount is needed to check.
  */
@@ -12,6 +12,7 @@ import { parseBlsEntry } from '../../lib/disk/bls.ts';
 import { MIB, PARTITION_GUIDS, PARTITION_TYPES } from '../../lib/disk/disk-layout.ts';
 import { writeGpt } from '../../lib/disk/gpt.ts';
 import { renderGrubConfig } from '../../lib/disk/grub-config.ts';
+import { archSection } from '../../lib/disk/platform-boot.ts';
 import { runTool } from '../../lib/exec.ts';
 
 /** The `options` line of the images' BLS entry, as a metal image has it. */
@@ -25,11 +26,27 @@ export const ENTRY_PATH = '/loader/entries/ostree-1-fedora-coreos.conf';
 const LINUX = '/ostree/fedora-coreos-abc/vmlinuz-6.1.0';
 
 /** The console commands of the grub.cfg written into the images (kept by grub-config). */
-const CONSOLE_COMMANDS = [
+export const CONSOLE_COMMANDS = [
   'serial --speed=115200',
   'terminal_input serial console',
   'terminal_output serial console',
-];
+] as const;
+
+/** One platform of /boot/coreos/platforms.json. */
+export interface PlatformEntry {
+  readonly grub_commands?: readonly string[];
+  readonly kernel_arguments?: readonly string[];
+}
+
+/**
+ * The images' /coreos/platforms.json: the x86_64 section of targets/platforms.yaml, as DiskImage
+ * writes it, plus a `metal` entry holding the image's own console settings (as Fedora CoreOS's
+ * table had one), which coreos-installer swaps out for a platform's or --console's.
+ */
+export const PLATFORMS: Readonly<Record<string, PlatformEntry>> = {
+  ...(archSection('x86_64') as Record<string, PlatformEntry>),
+  metal: { grub_commands: CONSOLE_COMMANDS, kernel_arguments: ['console=tty0', 'console=ttyS0,115200n8'] },
+};
 
 /** One built image. */
 export interface InstallImage {
@@ -121,6 +138,8 @@ async function buildBootFilesystem(directory: string, sectorSize: number, size: 
     renderGrubConfig({ entries: [parseBlsEntry(entry)], consoleCommands: CONSOLE_COMMANDS }),
   );
   await writeFile(path.join(tree, 'ignition.firstboot'), '');
+  await mkdir(path.join(tree, 'coreos'));
+  await writeFile(path.join(tree, 'coreos/platforms.json'), `${JSON.stringify(PLATFORMS, null, 2)}\n`);
   const image = path.join(directory, `boot-${sectorSize}.ext4`);
   await runTool('mkfs.ext4', ['-q', '-F', '-L', 'boot', '-b', '4096', '-d', tree, image, `${size / 1024}k`]);
   await rm(tree, { recursive: true });
