@@ -58,3 +58,31 @@ export async function packDataExtents(image: string, output: string): Promise<Pa
     await target.close();
   }
 }
+
+/** Writes the image `extents` describe back to `output`: a sparse file of `size` bytes holding `data`'s bytes at their offsets. */
+export async function unpackDataExtents(
+  data: string,
+  extents: readonly DataExtent[],
+  size: number,
+  output: string,
+): Promise<void> {
+  const source = await open(data, 'r');
+  const target = await open(output, 'w');
+  try {
+    await target.truncate(size);
+    const buffer = Buffer.alloc(EXTENT_CHUNK_BYTES);
+    let position = 0;
+    for (const [offset, length] of extents) {
+      for (let done = 0; done < length; done += EXTENT_CHUNK_BYTES) {
+        const count = Math.min(EXTENT_CHUNK_BYTES, length - done);
+        const { bytesRead } = await source.read(buffer, 0, count, position);
+        if (bytesRead !== count) throw new Error(`${data} ends before its extents do`);
+        await target.write(buffer, 0, count, offset + done);
+        position += count;
+      }
+    }
+  } finally {
+    await source.close();
+    await target.close();
+  }
+}

@@ -143,6 +143,8 @@ copy_shadow_utils
 if [ -f "$root$UDHCPC_SCRIPT" ]; then
   copy_from_root "$UDHCPC_SCRIPT" "$UDHCPC_SCRIPT"
   chmod 0755 "$stage$UDHCPC_SCRIPT"
+  # Its interpreter is the OS's /usr/bin/sh.
+  ln -s ../../bin/busybox "$stage/usr/bin/sh"
 fi
 
 find "$stage" -exec touch -h -d "@$epoch" {} +
