@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: the benchmarks, one after another, printing numbers (about 30 min on 2 cores:
- * the cold local runs of local.ts, chain.ts, streams.ts and remote.ts take most of it).
+ * `npm run bench`: the benchmarks, one after another, printing numbers (well over half an hour on 2 cores:
+ * the cold local runs of local.ts, chain.ts, streams.ts and remote.ts and live.ts's boots take most of it).
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
 import { main as cacheStamps } from './cache-stamps.ts';
@@ -9,6 +9,7 @@ import { main as compose } from './compose.ts';
 import { main as disk } from './disk.ts';
 import { main as fedoraPlan } from './fedora-plan.ts';
 import { main as hash } from './hash.ts';
+import { main as live } from './live.ts';
 import { main as local } from './local.ts';
 import { main as publish } from './publish.ts';
 import { main as remote } from './remote.ts';
@@ -28,6 +29,7 @@ await cacheStamps();
 await hash([]);
 await compose();
 await disk();
+await live();
 await local();
 await chain();
 await streams();

@@ -12,10 +12,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runTool } from '../lib/exec.ts';
 import { recomposedDiskProgram } from './helpers/recomposed-disk-program.ts';
-import { runIn, synthIn, writeProgram } from './helpers/temp-project.ts';
+import { REPO_ROOT, synthIn, writeProgram } from './helpers/temp-project.ts';
 
 /** The whole cold run's limit: disks, images, the live image and seven boots. */
 const RUN_TIMEOUT_MS = 1_800_000;
@@ -43,6 +44,22 @@ ${Object.entries(SCENARIOS)
 `;
 }
 
+/** Runs bin `name` (fcos-synth, fcos-run) in `directory`, as a user's shell would. */
+async function bin(
+  directory: string,
+  name: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await execa('node', [path.join(REPO_ROOT, 'bin', `${name}.js`), ...args], {
+    cwd: directory,
+    reject: false,
+    // SIGTERM first: fcos-run cancels its nodes and kills every tool's process group (QEMU's).
+    timeout: RUN_TIMEOUT_MS - 60_000,
+    killSignal: 'SIGTERM',
+  });
+  return { code: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
 /** sha256 of a file. */
 async function sha256(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -60,7 +77,7 @@ async function digests(directory: string): Promise<Record<string, string>> {
 
 describe('bare metal: the live ISO and PXE artifacts, and kola testiso scenarios under QEMU', () => {
   let directory: string;
-  let run: Awaited<ReturnType<typeof runIn>>;
+  let run: Awaited<ReturnType<typeof bin>>;
   const liveDirectory = () => path.join(directory, 'fcos.out/artifacts/Live/live');
   /** A scenario's boots.json. */
   const bootsOf = async (node: string) => {
@@ -79,9 +96,9 @@ describe('bare metal: the live ISO and PXE artifacts, and kola testiso scenarios
 
   beforeAll(async () => {
     directory = await writeProgram(installProgram());
-    const synth = await synthIn(directory);
+    const synth = await bin(directory, 'fcos-synth', '--app', 'app.ts');
     expect(synth.code, synth.stderr).toBe(0);
-    run = await runIn(directory);
+    run = await bin(directory, 'fcos-run', '--plain');
   }, RUN_TIMEOUT_MS);
 
   it('builds the live image and runs every scenario, each passing', () => {
@@ -158,7 +175,7 @@ describe('bare metal: the live ISO and PXE artifacts, and kola testiso scenarios
 
   it('a second build of the live image gives the same bytes', async () => {
     const first = await digests(liveDirectory());
-    const again = await runIn(directory, '--only', 'Live', '--force', 'Live');
+    const again = await bin(directory, 'fcos-run', '--plain', '--only', 'Live', '--force', 'Live');
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/1 built/);
     expect(await digests(liveDirectory())).toEqual(first);
