@@ -7,7 +7,8 @@
 #     1. finds the image: --image-file, --image-url (each with `<image>.sig` beside it), --stream
 #        (`<stream-base-url>/<stream>.json`, the metal `raw.xz` disk of --architecture, or
 #        `4k.raw.xz` for a target with 4096-byte logical sectors), or, with none of them, the live
-#        ISO's own image (`/run/media/iso/coreos/metal.json`, the entry of the target's sector size);
+#        ISO's own image (`/run/media/iso/coreos/metal.json`, the entry of the target's sector size:
+#        an image file, or a raw image as data extents, see below);
 #     2. fetches and checks everything before the first byte is written: the target (a block device,
 #        or a regular file for tests; not mounted), the Ignition config (--ignition-hash, then
 #        ignition-validate), the image's sha256 (stream metadata, ISO), its detached GPG signature
@@ -16,12 +17,21 @@
 #        --insecure), the image's sector size (primary GPT header at byte 512 or 4096 of the
 #        decompressed image) against the target's, and its size ((AlternateLBA + 1) * sector size)
 #        against the target's;
-#     3. writes the decompressed image (xz, gzip or raw, by magic) to the target, re-reads its
+#     3. writes the decompressed image (xz, gzip or raw, by magic) to the target (an extents image:
+#        zeroes the image's byte range, then writes each extent in place), re-reads its
 #        partition table, mounts the boot partition (partition 3), writes the Ignition config to
 #        `ignition/config.ign` (mode 0600), edits the BLS entries' `options` (--append-karg,
 #        --delete-karg, --platform), regenerates grub.cfg (ostree-grub2's grub-config, when
 #        installed), unmounts and syncs. A failure after the write started clears the partition
 #        table (unless --preserve-on-error), so a half-written disk never boots.
+#     The live ISO's data-extents images (stages/live-image, lib/disk/data-extents.ts): the entry has
+#     `size` (the raw image's bytes), `sectorSize` and `extents` ([offset, length] in bytes, in
+#     order; multiples of 64 KiB but the image's last); its file is the extents' bytes one after
+#     another. Decompressing a 1 GiB image under emulation takes minutes; zeroing the range and
+#     copying the data takes seconds (the role of coreos-installer's osmet files). The sizes come
+#     from the entry (no GPT header read); the extents must lie in order within the image, on
+#     sector boundaries, and add up to the data file's size, or the install refuses (damaged
+#     metadata).
 #     --platform also applies the platform's console settings from the image's
 #     /boot/coreos/platforms.json (its kernel_arguments replace the `metal` entry's, its
 #     grub_commands go between grub.cfg's CONSOLE-SETTINGS markers); --console SPEC (repeatable)
@@ -853,7 +863,33 @@ locate_iso_image() {
   image_name=$file
   [ -f "$image_path" ] || die "the live ISO's image $image_path does not exist"
   signature_expected=0
-  say "Installing $file from the live ISO ($target_sector_size-byte sectors)"
+  if [ "$(echo "$entry" | jq 'has("size") or has("extents")')" = true ]; then
+    read_iso_extents "$entry"
+    say "Installing $file from the live ISO ($target_sector_size-byte sectors, $extent_count extents)"
+  else
+    say "Installing $file from the live ISO ($target_sector_size-byte sectors)"
+  fi
+}
+
+image_layout=file
+extent_count=0
+
+# Reads a data-extents entry ($1): its size and sector size, and its extents into $work/extents
+# ("offset length" lines), so the checks before writing and the writing read one list.
+read_iso_extents() {
+  image_layout=extents
+  image_size=$(echo "$1" | jq -r '.size | if type == "number" and . > 0 and . == floor then tostring else empty end')
+  image_sector_size=$(echo "$1" | jq -r '.sectorSize')
+  [ -n "$image_size" ] || die "damaged metadata for image $image_name: no valid size"
+  # Each extent must be [offset, length] of non-negative integers; jq prints them one per line.
+  echo "$1" | jq -r '
+    def natural: type == "number" and . >= 0 and . == floor;
+    if (.extents | type) == "array"
+      and all(.extents[]; type == "array" and length == 2 and (.[0] | natural) and (.[1] | natural))
+    then .extents[] | "\(.[0]) \(.[1])"
+    else error("not a list of [offset, length] pairs") end' >"$work/extents" 2>/dev/null ||
+    die "damaged metadata for image $image_name: extents are not a list of [offset, length] pairs"
+  extent_count=$(wc -l <"$work/extents" | tr -d ' ')
 }
 
 # Downloads the stream metadata and the metal image (and signature) it names for the target.
@@ -990,8 +1026,13 @@ read_integer() {
 image_sector_size=''
 image_size=''
 
-# Reads the image's sector size and size from its primary GPT header; checks both against the target.
+# Reads the image's sector size and size from its primary GPT header (an extents image: from its
+# metadata); checks both against the target.
 check_image_geometry() {
+  if [ "$image_layout" = extents ]; then
+    check_extents_geometry
+    return
+  fi
   header=$work/header
   decompress "$image_path" 2>/dev/null | head -c "$HEADER_BYTES" >"$header"
   if [ "$(dd if="$header" bs=1 skip=512 count=8 2>/dev/null)" = "EFI PART" ]; then
@@ -1014,21 +1055,78 @@ check_image_geometry() {
   fi
 }
 
+# Checks an extents image before writing: sector size and size against the target, and the extents
+# against the image and the data file (in order, inside the image, on sector boundaries, their
+# lengths adding up to the file's size), so damaged metadata refuses instead of writing garbage.
+check_extents_geometry() {
+  [ "$image_sector_size" = "$target_sector_size" ] ||
+    die "image $image_name has $image_sector_size-byte sectors but $device has $target_sector_size-byte logical sectors"
+  [ $((image_size % image_sector_size)) = 0 ] ||
+    die "damaged metadata for image $image_name: size $image_size is not a multiple of $image_sector_size-byte sectors"
+  [ "$target_size" -ge "$image_size" ] ||
+    die "$device ($target_size bytes) is smaller than image $image_name ($image_size bytes)"
+  data_size=$(stat -L -c %s "$image_path")
+  # awk's doubles hold byte counts exactly up to 2^53; the sum is printed as an integer.
+  result=$(awk -v size="$image_size" -v sector="$image_sector_size" '
+    $0 !~ /^[0-9]+ [0-9]+$/ { print "extent " NR " is not two byte counts: " $0; exit }
+    $1 < end { print "extent " NR " (offset " $1 ") overlaps or precedes the one before"; exit }
+    $2 == 0 || $1 % sector != 0 || $2 % sector != 0 {
+      print "extent " NR " (" $1 ", " $2 ") is empty or not on " sector "-byte sector boundaries"; exit
+    }
+    $1 + $2 > size { print "extent " NR " (" $1 ", " $2 ") ends past the image size " size; exit }
+    { end = $1 + $2; total += $2 }
+    END { printf "total %.0f\n", total }' "$work/extents")
+  case $result in
+    total\ *) ;;
+    *) die "damaged metadata for image $image_name: $result" ;;
+  esac
+  [ "${result#total }" = "$data_size" ] ||
+    die "damaged metadata for image $image_name: its extents add up to ${result#total } bytes but the data file has $data_size"
+}
+
 # --- Writing ---------------------------------------------------------------------------------
 
 # Writes the decompressed image to the target and makes the kernel re-read its partition table.
 write_image() {
   say "Installing $image_name to $device"
   write_started=1
+  if [ "$image_layout" = extents ]; then
+    write_extents
+  else
+    write_stream
+  fi
+  sync
+  if [ "$target_kind" = block ]; then
+    blockdev --rereadpt "$device" || die "re-reading the partition table of $device"
+  fi
+}
+
+# Writes an extents image: zeroes the image's byte range (what no extent covers must read as zeros,
+# whatever the disk held), then copies each extent from the data file to its offset. Byte-counted
+# dd (busybox 1.35 and GNU dd have skip_bytes, count_bytes, seek_bytes), so neither the image's
+# size nor its last extent need be a multiple of the block size. O_DIRECT on a block device keeps
+# the page cache out of the way; a regular file (tmpfs has no O_DIRECT) is written through it.
+write_extents() {
+  output_flags=seek_bytes
+  [ "$target_kind" = block ] && output_flags=seek_bytes,direct
+  dd if=/dev/zero of="$device" bs=4M count="$image_size" iflag=count_bytes oflag="$output_flags" \
+    conv=notrunc 2>"$work/dd.err" || die "zeroing $device: $(tail -n 1 "$work/dd.err")"
+  source_offset=0
+  while read -r offset length; do
+    dd if="$image_path" of="$device" bs=4M skip="$source_offset" seek="$offset" count="$length" \
+      iflag=skip_bytes,count_bytes,fullblock oflag="$output_flags" conv=notrunc 2>"$work/dd.err" ||
+      die "writing the extent at byte $offset of $device: $(tail -n 1 "$work/dd.err")"
+    source_offset=$((source_offset + length))
+  done <"$work/extents"
+}
+
+# Writes the decompressed image file (xz, gzip or raw) to the target, in one stream.
+write_stream() {
   : >"$work/decompress.status"
   { decompress "$image_path"; echo $? >"$work/decompress.status"; } |
     dd of="$device" bs=1M conv=notrunc,fsync 2>"$work/dd.err" ||
     die "writing $device: $(tail -n 1 "$work/dd.err")"
   [ "$(cat "$work/decompress.status")" = 0 ] || die "decompressing image $image_name failed"
-  sync
-  if [ "$target_kind" = block ]; then
-    blockdev --rereadpt "$device" || die "re-reading the partition table of $device"
-  fi
 }
 
 # The boot partition's device node: DEV3, or DEVp3 when DEV ends in a digit (nvme0n1p3, loop0p3).
