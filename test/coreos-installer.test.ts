@@ -25,10 +25,12 @@ import type { SigningKey } from '../lib/signing/signing-key.ts';
 import { ensureThrowawayKey, throwawayKeyFingerprint } from '../lib/signing/throwaway-key.ts';
 import {
   blsEntryText,
+  buildExtentsEntry,
   buildInstallImage,
   CONSOLE_COMMANDS,
   compress,
   ENTRY_PATH,
+  type ExtentsEntry,
   grubLinuxLine,
   type InstallImage,
   METAL_OPTIONS,
@@ -643,6 +645,150 @@ async function bootConfiguration(disk: string): Promise<{ options: string; grub:
   expect(entry).toBe(blsEntryText(options));
   return { options, grub: (await readBootFile(disk, image512, '/grub2/grub.cfg', scratch)).text };
 }
+
+describe("coreos-installer: the live ISO's data-extents images", () => {
+  /** A COREOS_INSTALLER_ROOT whose ISO holds `entries` (each entry's data at its `file`). */
+  async function extentsRoot(entries: readonly ExtentsEntry[], sectorSizes: Record<string, number> = {}) {
+    const iso: Record<string, Buffer | string> = {
+      'coreos/metal.json': JSON.stringify({ images: entries.map(({ entry }) => entry) }),
+    };
+    for (const { entry, data } of entries) iso[entry.file] = data;
+    return makeRoot({ trustKey: false, sectorSizes, iso });
+  }
+
+  it('zeroes the image range and writes the extents: the disk holds the image byte for byte, past it its old bytes', async () => {
+    // The 512 image plus 7 random sectors: its size is a multiple of neither 4 MiB (the zeroing's
+    // block) nor 64 KiB (the extents' chunk), so the last extent ends in a 3584-byte tail.
+    const tail = 7 * 512;
+    const raw = path.join(temp, 'images', 'metal-odd.raw');
+    await writeFile(raw, Buffer.concat([await readFile(image512.raw), randomBytes(tail)]));
+    const packed = await buildExtentsEntry(raw, 'images/metal/metal-odd.raw.extents', 512);
+    const { size, extents } = packed.entry;
+    expect(size % (4 * 1024 * 1024)).not.toBe(0);
+    const [lastOffset, lastLength] = extents.at(-1)!;
+    expect([lastLength % 65536, lastOffset + lastLength]).toEqual([tail, size]);
+    expect(extents.length).toBeGreaterThan(2);
+    // The zeroing matters only if the image has zero ranges that the random disk does not.
+    expect(packed.zeroBytes).toBeGreaterThan(1024 * 1024);
+    const root = await extentsRoot([packed]);
+    const disk = await randomDisk('extents-512');
+    const before = await readFile(disk.path);
+    const result = await installer(['install', '--offline', disk.path], root);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr.split('\n')).toEqual([
+      `Installing images/metal/metal-odd.raw.extents from the live ISO (512-byte sectors, ${extents.length} extents)`,
+      `Installing images/metal/metal-odd.raw.extents to ${disk.path}`,
+      'Install complete.',
+    ]);
+    const written = await readFile(disk.path);
+    expect(createHash('sha256').update(written.subarray(0, size)).digest('hex')).toBe(await sha256(raw));
+    expect(written.subarray(size).equals(before.subarray(size))).toBe(true);
+    expect(written.length).toBe(DISK_SIZE);
+    expect(await readdir(tmpdir)).toEqual([]);
+  });
+
+  it('installs the 4Kn entry on a 4Kn disk with an Ignition config and kernel arguments', async () => {
+    const entry512 = await buildExtentsEntry(image512.raw, 'images/metal/metal.raw.extents', 512);
+    const entry4k = await buildExtentsEntry(image4k.raw, 'images/metal/metal4k.raw.extents', 4096);
+    const disk = await randomDisk('extents-4k');
+    const root = await extentsRoot([entry512, entry4k], { [path.basename(disk.path)]: 4096 });
+    const result = await installer(
+      ['install', '-i', path.join(temp, 'config.ign'), '--append-karg', 'nosmt', disk.path],
+      root,
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `Installing images/metal/metal4k.raw.extents from the live ISO (4096-byte sectors, ${entry4k.entry.extents.length} extents)`,
+    );
+    await expectImageWritten(disk.path, image4k);
+    expect(await readBootFile(disk.path, image4k, '/ignition/config.ign', scratch)).toEqual({
+      text: CONFIG,
+      mode: 0o600,
+    });
+    expect((await readBootFile(disk.path, image4k, ENTRY_PATH, scratch)).text).toBe(
+      blsEntryText(`${METAL_OPTIONS} nosmt`),
+    );
+  });
+
+  it('refuses a wrong sha256, extents that do not add up or leave the image, and a too-small disk, before writing', async () => {
+    const good = await buildExtentsEntry(image512.raw, 'images/metal/metal.raw.extents', 512);
+    const { extents, size } = good.entry;
+    /** `good` with its entry's fields replaced. */
+    const variant = (fields: Partial<ExtentsEntry['entry']>): ExtentsEntry => ({
+      ...good,
+      entry: { ...good.entry, ...fields },
+    });
+    const [firstOffset, firstLength] = extents[0]!;
+    const cases: [string, ExtentsEntry, RegExp, number?][] = [
+      [
+        'sha256',
+        variant({ sha256: '0'.repeat(64) }),
+        /sha256 mismatch for image images\/metal\/metal.raw.extents/,
+      ],
+      [
+        'last extent dropped',
+        variant({ extents: extents.slice(0, -1) }),
+        new RegExp(
+          `damaged metadata for image .*: its extents add up to ${good.data.length - extents.at(-1)![1]} bytes but the data file has ${good.data.length}$`,
+        ),
+      ],
+      [
+        'overlapping extents',
+        variant({
+          extents: [[firstOffset, firstLength], [firstOffset, extents[1]![1]], ...extents.slice(2)],
+        }),
+        new RegExp(
+          `damaged metadata for image .*: extent 2 \\(offset ${firstOffset}\\) overlaps or precedes the one before$`,
+        ),
+      ],
+      [
+        'past the image',
+        variant({ size: size - 65536 }),
+        /damaged metadata for image .*: extent \d+ \(\d+, \d+\) ends past the image size/,
+      ],
+      [
+        'not pairs',
+        variant({ extents: [[0, 'a' as unknown as number]] }),
+        /extents are not a list of \[offset, length\] pairs/,
+      ],
+      [
+        'too small',
+        good,
+        new RegExp(`is smaller than image images/metal/metal.raw.extents \\(${size} bytes\\)`),
+        8 * 1024 * 1024,
+      ],
+    ];
+    for (const [name, entry, message, diskSize] of cases) {
+      const root = await extentsRoot([entry]);
+      const disk = await randomDisk(`extents-refused-${name.replaceAll(' ', '-')}`, diskSize);
+      const result = await installer(['install', disk.path], root);
+      expect(result.exitCode, name).toBe(1);
+      expect(errorLines(result.stderr), name).toEqual([expect.stringMatching(message)]);
+      expect(await sha256(disk.path), name).toBe(disk.digest);
+    }
+    expect(await readdir(tmpdir)).toEqual([]);
+  });
+
+  it('clears the partition table when the install fails after the extents were written', async () => {
+    // The boot filesystem's superblock zeroed: the extents are written fine, the mount fails.
+    const damaged = path.join(temp, 'images', 'metal-damaged.raw');
+    const bytes = await readFile(image512.raw);
+    bytes.fill(0, image512.bootOffset, image512.bootOffset + 64 * 1024);
+    await writeFile(damaged, bytes);
+    const packed = await buildExtentsEntry(damaged, 'images/metal/metal-damaged.raw.extents', 512);
+    const root = await extentsRoot([packed]);
+    const disk = await randomDisk('extents-damaged');
+    const result = await installer(['install', '-i', path.join(temp, 'config.ign'), disk.path], root);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('Clearing partition table');
+    expect(errorLines(result.stderr).at(-1)).toBe('coreos-installer: error: install failed');
+    const written = await readFile(disk.path);
+    expect(written.subarray(0, 1024 * 1024).equals(Buffer.alloc(1024 * 1024))).toBe(true);
+    expect(
+      written.subarray(1024 * 1024, image512.size).equals(bytes.subarray(1024 * 1024, image512.size)),
+    ).toBe(true);
+  });
+});
 
 describe('coreos-installer: consoles, platforms and config files', () => {
   const metalKargs = PLATFORMS.metal?.kernel_arguments ?? [];

@@ -3,12 +3,14 @@
  * partition numbers (1 BIOS-BOOT, 2 EFI-SYSTEM, 3 `boot`: ext4 holding a BLS entry, the grub.cfg
  * DiskImage would write for it, `ignition.firstboot` and `coreos/platforms.json`; 4 `root`) at 512- or 4096-byte sectors.
  * They are 14 MiB, so a test writes a whole image in a fraction of a second. Also reading files back
- * from the boot partition of an installed disk with debugfs, so no mount is needed to check.
+ * from the boot partition of an installed disk with debugfs, so no mount is needed to check, and
+ * packing an image as the live ISO's data extents.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseBlsEntry } from '../../lib/disk/bls.ts';
+import { packDataExtents } from '../../lib/disk/data-extents.ts';
 import { MIB, PARTITION_GUIDS, PARTITION_TYPES } from '../../lib/disk/disk-layout.ts';
 import { writeGpt } from '../../lib/disk/gpt.ts';
 import { renderGrubConfig } from '../../lib/disk/grub-config.ts';
@@ -186,4 +188,43 @@ export async function readBootFile(
   } finally {
     await rm(partitionFile, { force: true });
   }
+}
+
+/** A live ISO metal.json entry for a raw image carried as data extents, and its data file. */
+export interface ExtentsEntry {
+  /** The entry as stages/live-image writes it (`file` is the data file's path on the ISO). */
+  readonly entry: {
+    readonly file: string;
+    readonly sha256: string;
+    readonly sectorSize: number;
+    readonly size: number;
+    readonly extents: Array<[number, number]>;
+  };
+  /** The data file's bytes (the extents' bytes in order). */
+  readonly data: Buffer;
+  /** Bytes of the image that no extent covers (must read as zeros after an install). */
+  readonly zeroBytes: number;
+}
+
+/** Packs `raw` with packDataExtents (as the live ISO carries it) into an entry for ISO path `file`. */
+export async function buildExtentsEntry(
+  raw: string,
+  file: string,
+  sectorSize: 512 | 4096,
+): Promise<ExtentsEntry> {
+  const dataFile = `${raw}.extents`;
+  const packed = await packDataExtents(raw, dataFile);
+  const data = await readFile(dataFile);
+  await rm(dataFile);
+  return {
+    entry: {
+      file,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      sectorSize,
+      size: packed.size,
+      extents: packed.extents.map(([offset, length]) => [offset, length]),
+    },
+    data,
+    zeroBytes: packed.size - packed.dataBytes,
+  };
 }
