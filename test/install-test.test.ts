@@ -165,7 +165,7 @@ describe('bare metal: the live ISO and PXE artifacts, and kola testiso scenarios
     const boots = await bootsOf(SCENARIOS['iso-install.4k']);
     expect(boots.passed).toBe(true);
     const live = await consoleOf(SCENARIOS['iso-install.4k'], boots.boots[0]!.console);
-    expect(live).toContain('(4096-byte sectors)');
+    expect(live).toMatch(/from the live ISO \(4096-byte sectors, \d+ extents\)/);
     expect(live).toContain('Install complete.');
     const installed = await consoleOf(SCENARIOS['iso-install.4k'], boots.boots[1]!.console);
     expect(installed).toContain('FCOS-CDK: initramfs ignition user config from /run/user.ign');

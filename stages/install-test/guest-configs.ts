@@ -71,7 +71,7 @@ export function offlineInstallConfig(target: IgnitionConfig, expectSectorSize: 5
 # InstallTest, guest side: install the live ISO's own image (offline) with the target's config.
 set -e
 coreos-installer install ${TARGET_DEVICE} --offline --ignition-file ${TARGET_CONFIG_PATH} --console ${SERIAL_CONSOLE} 2>&1 | tee /run/install.log
-grep -q '(${expectSectorSize}-byte sectors)' /run/install.log || { echo "coreos-installer did not pick the ${expectSectorSize}-byte image"; exit 1; }
+grep -q '(${expectSectorSize}-byte sectors' /run/install.log || { echo "coreos-installer did not pick the ${expectSectorSize}-byte image"; exit 1; }
 grep -q 'Install complete' /run/install.log
 `;
   return withFiles(basicConfig(), [
