@@ -137,7 +137,9 @@ for (const stream of streams) {
     }
     // Bare metal's live ISO and PXE artifacts, with the metal images inside for offline installs.
     const metal = images.find((image) => image.props.platform === 'metal' && image.props.disk === disk.disk);
-    const metal4k = images.find((image) => image.props.platform === 'metal' && image.props.disk === disk4k?.disk);
+    const metal4k = images.find(
+      (image) => image.props.platform === 'metal' && image.props.disk === disk4k?.disk,
+    );
     const live = metal
       ? new LiveImage(archScope, 'Live', {
           commit: compose.commit,
@@ -148,7 +150,9 @@ for (const stream of streams) {
     // kola testiso's install scenarios (the others run in the test suite): the QEMU harness is x86_64's.
     if (live && arch === 'x86_64') {
       for (const scenario of ['iso-offline-install', 'pxe-online-install'] as const) {
-        tests.push(new InstallTest(archScope, `InstallTest-${scenario}`, { live: live.live, scenario }).report);
+        tests.push(
+          new InstallTest(archScope, `InstallTest-${scenario}`, { live: live.live, scenario }).report,
+        );
       }
     }
     // cosa's meta.json of this arch; the parent is the stream's newest published release.
@@ -158,6 +162,7 @@ for (const stream of streams) {
         commit: compose.commit,
         images: images.map((image) => image.image),
         cloudImages: cloudImages.map((upload) => upload.cloudImage),
+        ...(live ? { live: live.live } : {}),
         // The published index: read from the directory, or from where the bucket is served.
         previousReleases:
           'directory' in destination

@@ -26,6 +26,12 @@ export interface BuildProps {
    */
   readonly cloudImages?: readonly Artifact<'cloud-image'>[];
   /**
+   * The live ISO and PXE artifacts of the commit: meta.json's `live-iso`, `live-kernel`,
+   * `live-initramfs` and `live-rootfs` (release.json's metal `iso` and `pxe` formats).
+   * @default none
+   */
+  readonly live?: Artifact<'live-image'>;
+  /**
    * The stream's existing release index (releases.json): a path relative to the project, or an
    * http(s) URL. The build's parent is its newest release of another version with a commit for
    * this arch (meta.json's `fedora-coreos.parent-version` / `parent-commit`); a missing file means
@@ -50,6 +56,7 @@ const schema = z
     commit: artifactSchema('ostree-commit'),
     images: z.array(artifactSchema('platform-image')).min(1, { error: 'a build needs at least one image' }),
     cloudImages: z.array(artifactSchema('cloud-image')).default([]),
+    live: artifactSchema('live-image').optional(),
     previousReleases: previousReleasesSchema.optional(),
   })
   .strict();
@@ -110,6 +117,15 @@ export class Build extends Step<BuildProps, BuildConfig> {
       } else {
         seen.set(key, index);
       }
+    }
+    const { live } = this.props;
+    if (live !== undefined && live.attributes.arch !== arch) {
+      issues.push(
+        this.issue(
+          'live',
+          `the ${live.describe()} is for ${live.attributes.arch}, but the commit is for ${arch}`,
+        ),
+      );
     }
     const clouds = new Map<string, number>();
     for (const [index, cloudImage] of this.props.cloudImages.entries()) {

@@ -36,6 +36,8 @@ export interface MetaDocumentInput {
   readonly images: readonly PlatformImageMetadata[];
   /** The cloud images, in the props' order. */
   readonly cloudImages: readonly CloudImageMetadata[];
+  /** The live ISO and PXE files by meta.json's names (`live-iso` ...), if the build has them. */
+  readonly liveFiles?: Readonly<Record<string, BuildFile>> | undefined;
   /** The previous release, if there is one. */
   readonly parent?: ParentRelease | undefined;
 }
@@ -96,6 +98,9 @@ export function metaDocument(input: MetaDocumentInput): { [key: string]: JsonVal
         : {}),
       ...(image['skip-compression'] === true ? { 'skip-compression': true } : {}),
     };
+  }
+  for (const [name, file] of Object.entries(input.liveFiles ?? {})) {
+    images[name] = { path: file.path, sha256: file.sha256, size: file.size };
   }
   return {
     buildid: commit.version,

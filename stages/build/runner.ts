@@ -10,6 +10,7 @@ import path from 'node:path';
 import { sha256File } from '../../lib/cache/hash.ts';
 import { defineRunner, type NodeProps, type RunnerContext, requireInput } from '../../lib/runner.ts';
 import { canonicalStringify } from '../../lib/util/canonical-json.ts';
+import { liveMetadataSchema } from '../live-image/metadata.ts';
 import { commitTimestamp, writeCommitArchive } from './commit-archive.ts';
 import { BuildError } from './errors.ts';
 import { type BuildConfig, buildKind } from './index.ts';
@@ -19,7 +20,7 @@ import {
   parseInputMetadata,
   platformImageMetadataSchema,
 } from './input-metadata.ts';
-import { metaDocument } from './meta-document.ts';
+import { type BuildFile, metaDocument } from './meta-document.ts';
 import {
   type ParentRelease,
   parentRelease,
@@ -55,6 +56,32 @@ async function findParent(
   return parent;
 }
 
+/** The live files of the `live` input by meta.json's names, hashed; none without the prop. */
+async function liveFilesOf(
+  context: RunnerContext<BuildNodeProps>,
+  commit: string,
+): Promise<Record<string, BuildFile> | undefined> {
+  const { props, nodePath } = context;
+  if (props.live === undefined) return undefined;
+  const input = requireInput(context, props.live);
+  const metadata = parseInputMetadata(liveMetadataSchema, input.metadata, {
+    nodePath,
+    field: 'live',
+    producer: 'LiveImage',
+  });
+  if (metadata.commit !== commit)
+    throw new BuildError(`the live image is of commit ${metadata.commit}, not of ${commit}`, {
+      constructPath: nodePath,
+      field: 'live',
+    });
+  const files: Record<string, BuildFile> = {};
+  for (const [name, file] of Object.entries(metadata.files)) {
+    const { digest, size } = await sha256File(path.join(input.path, file));
+    files[name] = { path: file, sha256: digest, size };
+  }
+  return files;
+}
+
 /** Writes meta.json and the commit archive. */
 async function runBuild(context: RunnerContext<BuildNodeProps>) {
   const { props, nodePath, exec } = context;
@@ -79,6 +106,7 @@ async function runBuild(context: RunnerContext<BuildNodeProps>) {
     }),
   );
   const checksum = commitInput.digest;
+  const liveFiles = await liveFilesOf(context, checksum);
   const timestamp = await commitTimestamp(exec, commitInput.path, checksum, nodePath);
   const osName = images[0]!.osName;
   const archiveFile = path.join(
@@ -103,6 +131,7 @@ async function runBuild(context: RunnerContext<BuildNodeProps>) {
     ostreeArchive: { path: path.basename(archiveFile), sha256: archive.digest, size: archive.size },
     images,
     cloudImages,
+    liveFiles,
     parent: await findParent(context, commitMetadata.version, commitMetadata.arch),
   });
   // ajv (40 ms to load) only when a Build runs: every null run imports this runner for its fingerprint.

@@ -18,7 +18,7 @@ import { gpgArguments } from '../../lib/signing/gnupg-home.ts';
 import { resolveSigningKey, type SigningKey } from '../../lib/signing/signing-key.ts';
 import { type BootOptions, bootDisk, type Firmware } from '../../lib/vm/qemu.ts';
 import { basicHostProblems } from '../kola-test/basic-test.ts';
-import { type LiveImageMetadata, liveMetadataSchema } from '../live-image/runner.ts';
+import { type LiveImageMetadata, liveMetadataSchema } from '../live-image/metadata.ts';
 import { basicConfig, offlineInstallConfig, pxeLiveConfig, TARGET_DEVICE } from './guest-configs.ts';
 import { type InstallTestConfig, type InstallTestScenario, installTestKind } from './index.ts';
 import { type BootRecord, writeInstallReport } from './report.ts';

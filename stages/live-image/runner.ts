@@ -9,7 +9,6 @@
  */
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import type { Arch } from '../../lib/artifacts.ts';
 import { sha256File } from '../../lib/cache/hash.ts';
 import { type PackedExtents, packDataExtents } from '../../lib/disk/data-extents.ts';
@@ -32,6 +31,7 @@ import { makeSquashfs } from '../../lib/tools/squashfs.ts';
 import { makeHybridIso } from '../../lib/tools/xorriso.ts';
 import { canonicalStringify } from '../../lib/util/canonical-json.ts';
 import { type LiveImageConfig, liveImageKind } from './index.ts';
+import type { LiveImageMetadata } from './metadata.ts';
 
 /** The live image cannot be made from its inputs (no kernel in the commit, a metal image of another commit ...). */
 export class LiveImageError extends FcosError {}
@@ -77,38 +77,6 @@ const ISO_PATHS = {
   bootCatalog: 'images/boot.cat',
   grubConfig: 'boot/grub/grub.cfg',
 } as const;
-
-/** The metadata of a LiveImage's `live` output, as InstallTest and Build read it. */
-export const liveMetadataSchema = z.object({
-  arch: z.string(),
-  osName: z.string(),
-  version: z.string(),
-  commit: z.string(),
-  volumeId: z.string(),
-  /** The live system's kernel arguments (the ISO's, without coreos.liveiso=): what a PXE config passes. */
-  kernelArguments: z.array(z.string()),
-  /** File names in the output directory, by meta.json's names. */
-  files: z.object({
-    'live-iso': z.string(),
-    'live-kernel': z.string(),
-    'live-initramfs': z.string(),
-    'live-rootfs': z.string(),
-  }),
-  /** The offline images in the ISO, as coreos/metal.json lists them. */
-  metalImages: z.array(
-    z.object({
-      file: z.string(),
-      sha256: z.string(),
-      sectorSize: z.number().int(),
-      /** For an image carried as its data extents: the image's size and the extents, `[offset, length]`. */
-      size: z.number().int().optional(),
-      extents: z.array(z.tuple([z.number().int(), z.number().int()])).optional(),
-    }),
-  ),
-});
-
-/** Metadata of a LiveImage's `live` output. */
-export type LiveImageMetadata = z.output<typeof liveMetadataSchema>;
 
 /** What the commit says about itself. */
 interface CommitFacts {

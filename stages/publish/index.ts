@@ -50,7 +50,7 @@ export type PublishDestinationProps =
   | { readonly s3: S3DestinationProps };
 
 /** A file of a build that is published beside its meta.json. */
-export type PublishedFileArtifact = Artifact<'platform-image'> | Artifact<'blob'>;
+export type PublishedFileArtifact = Artifact<'platform-image'> | Artifact<'blob'> | Artifact<'live-image'>;
 
 /** Props of {@link Publish}. */
 export interface PublishProps {
@@ -86,18 +86,20 @@ export interface PublishProps {
   readonly commits?: readonly Artifact<'ostree-commit'>[];
   /**
    * The files the builds' meta.json list (matched by sha256).
-   * @default the `images` and the ostree archive of each Build of `builds`
+   * @default the `images`, the `live` image and the ostree archive of each Build of `builds`
    */
   readonly files?: readonly PublishedFileArtifact[];
 }
 
 /** A file artifact a build publishes. */
 const publishedFileSchema = z.custom<PublishedFileArtifact>(
-  (value) => Artifact.isArtifact(value) && (value.type === 'platform-image' || value.type === 'blob'),
+  (value) =>
+    Artifact.isArtifact(value) &&
+    (value.type === 'platform-image' || value.type === 'blob' || value.type === 'live-image'),
   {
     error: (issue) =>
       Artifact.isArtifact(issue.input)
-        ? `expected a platform-image or blob artifact, got the ${issue.input.describe()}`
+        ? `expected a platform-image, live-image or blob artifact, got the ${issue.input.describe()}`
         : 'expected a platform-image or blob artifact (the output of another construct)',
   },
 );
@@ -192,9 +194,10 @@ function buildCommits(builds: readonly Artifact<'build'>[]): Artifact<'ostree-co
 function buildFiles(builds: readonly Artifact<'build'>[]): PublishedFileArtifact[] {
   return builds.flatMap((build) => {
     const images = artifactsIn(propsOfProducer(build, 'Build').images, ['platform-image']);
+    const live = artifactsIn(propsOfProducer(build, 'Build').live, ['live-image']);
     const producer = build.producer as { readonly kind?: string; readonly ostreeArchive?: unknown };
     const archive = producer.kind === 'Build' ? artifactsIn(producer.ostreeArchive, ['blob']) : [];
-    return [...images, ...archive];
+    return [...images, ...live, ...archive];
   });
 }
 

@@ -4,9 +4,10 @@
  * commit and ref, the update metadata, and the `last-modified` time of the documents (the newest
  * build's commit timestamp, so publishing an unchanged release again changes no byte).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
+import { sha256File } from '../../lib/cache/hash.ts';
 import { type BuildMeta, buildMetaSchema } from '../../lib/release/build-meta.ts';
 import {
   publishedPaths,
@@ -99,6 +100,14 @@ export async function planPublication(context: PlanContext): Promise<PublishPlan
   for (const reference of props.files) {
     const input = requireInput(context, reference);
     if (input.storage === 'file') filesByDigest.set(input.digest, input);
+    // A directory of files (a LiveImage's): each file by its own digest.
+    if (input.storage === 'tree') {
+      for (const name of (await readdir(input.path)).sort()) {
+        const file = path.join(input.path, name);
+        const { digest } = await sha256File(file);
+        filesByDigest.set(digest, { ...input, storage: 'file', path: file, digest });
+      }
+    }
   }
   const commitsByChecksum = new Map<string, ResolvedArtifact>();
   for (const reference of props.commits) {
