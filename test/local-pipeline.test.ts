@@ -8,6 +8,7 @@
  * UpgradeTest, RollbackTest and RolloutTest pass with the boots they should take, each boot's
  * console kept, and FleetLock saw the slot taken and given back.
  */
+import { createHash } from 'node:crypto';
 import { cp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -41,16 +42,16 @@ describe('the local profile of pipeline.ts', () => {
     const synth = await bin(directory, 'fcos-synth');
     expect(synth.stderr).toBe('');
     first = await bin(directory, 'fcos-run', '--plain');
-    // The update tests' VMs (issue #12) make the cold run about 5 minutes on 2 cores.
-  }, 900_000);
+    // The update and install tests' VMs (issues #12, #13) make the cold run several minutes on 2 cores.
+  }, 1_500_000);
 
   it('builds and tests everything, and says where the images and reports are', async () => {
     // On failure, the run's own summary and failing node's lines say why.
     expect(first.stderr).toBe('');
     expect(first.exitCode, first.stdout.split('\n').slice(-40).join('\n')).toBe(0);
-    expect(first.stdout).toMatch(/fcos-run: ok in .*: 22 built, 0 cached, 0 failed, 0 skipped/);
+    expect(first.stdout).toMatch(/fcos-run: ok in .*: 25 built, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(
-      /critical path .*(Compose -> testing\/x86_64\/Disk -> testing\/x86_64\/qemu -> testing\/x86_64\/(Kola|RollbackTest)|PreviousQemu -> testing\/x86_64\/(UpgradeTest|RolloutTest)) -> testing\/Release -> testing\/Updates -> testing\/Publish/,
+      /critical path .*(Compose -> testing\/x86_64\/Disk -> testing\/x86_64\/qemu -> testing\/x86_64\/(Kola|RollbackTest)|PreviousQemu -> testing\/x86_64\/(UpgradeTest|RolloutTest)|metal -> testing\/x86_64\/Live -> testing\/x86_64\/InstallTest-[a-z-]+) -> testing\/Release -> testing\/Updates -> testing\/Publish/,
     );
     for (const image of [
       'aws.x86_64.vmdk',
@@ -131,6 +132,40 @@ describe('the local profile of pipeline.ts', () => {
       expect(shown.stdout).toContain('Found 1 signature');
     } finally {
       await server.close();
+    }
+  });
+
+  it('builds the live ISO and PXE artifacts, installs from each, and publishes them as the metal iso and pxe formats', async () => {
+    for (const scenario of ['iso-offline-install', 'pxe-online-install']) {
+      expect(first.stdout).toContain(
+        `tests: fcos.out/artifacts/testing/x86_64/InstallTest-${scenario}/report (1 passed, 0 skipped, 0 flaky)`,
+      );
+      const boots = JSON.parse(
+        await readFile(
+          path.join(directory, `fcos.out/artifacts/testing/x86_64/InstallTest-${scenario}/report/boots.json`),
+          'utf8',
+        ),
+      );
+      // The live system's boot (which installs), then the installed disk's own.
+      expect(boots.boots.map((boot: { name: string }) => boot.name)).toHaveLength(2);
+    }
+    const version = /published: testing (41\.\d{8}\.2\.0) in fcos\.out\/publish/.exec(first.stdout)?.[1];
+    const publish = path.join(directory, 'fcos.out/publish');
+    const stream = streamMetadataSchema.parse(
+      JSON.parse(await readFile(path.join(publish, 'streams/testing.json'), 'utf8')),
+    );
+    const metal = stream.architectures.x86_64!.artifacts.metal!;
+    expect(Object.keys(metal.formats).sort()).toEqual(['iso', 'pxe', 'raw']);
+    const iso = metal.formats.iso!.disk!;
+    expect(iso.location).toMatch(new RegExp(`/fedora-coreos-${version}-live-iso\\.x86_64\\.iso$`));
+    expect(Object.keys(metal.formats.pxe!).sort()).toEqual(['initramfs', 'kernel', 'rootfs']);
+    const archDirectory = path.join(publish, `prod/streams/testing/builds/${version}/x86_64`);
+    for (const file of [path.basename(iso.location), `fedora-coreos-${version}-live-rootfs.x86_64.img`]) {
+      const bytes = await readFile(path.join(archDirectory, file));
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(
+        file.endsWith('.iso') ? iso.sha256 : metal.formats.pxe!.rootfs!.sha256,
+      );
+      await readFile(path.join(archDirectory, `${file}.sig`));
     }
   });
 

@@ -7,6 +7,10 @@
  * osmet files play in Fedora CoreOS's ISO).
  */
 import { open } from 'node:fs/promises';
+import { FcosError } from '../errors.ts';
+
+/** A file ended before the bytes it must hold (an image changed while read, a damaged data file). */
+export class DataExtentsError extends FcosError {}
 
 /** Chunk size of the scan: extents start and end on multiples of it (the image's end excepted). */
 export const EXTENT_CHUNK_BYTES = 64 * 1024;
@@ -44,7 +48,8 @@ export async function packDataExtents(image: string, output: string): Promise<Pa
     for (let offset = 0; offset < size; offset += EXTENT_CHUNK_BYTES) {
       const length = Math.min(EXTENT_CHUNK_BYTES, size - offset);
       const { bytesRead } = await source.read(buffer, 0, length, offset);
-      if (bytesRead !== length) throw new Error(`short read of ${image} at ${offset}`);
+      if (bytesRead !== length)
+        throw new DataExtentsError(`${image} ended at ${offset} while being read (changed while read?)`);
       if (isZero(buffer, length)) continue;
       await target.write(buffer, 0, length);
       dataBytes += length;
@@ -76,7 +81,7 @@ export async function unpackDataExtents(
       for (let done = 0; done < length; done += EXTENT_CHUNK_BYTES) {
         const count = Math.min(EXTENT_CHUNK_BYTES, length - done);
         const { bytesRead } = await source.read(buffer, 0, count, position);
-        if (bytesRead !== count) throw new Error(`${data} ends before its extents do`);
+        if (bytesRead !== count) throw new DataExtentsError(`${data} ends before its extents do`);
         await target.write(buffer, 0, count, offset + done);
         position += count;
       }

@@ -23,8 +23,14 @@ import { writeGpt } from '../../lib/disk/gpt.ts';
 import { GRUB_CONFIG_PATH, renderGrubConfig } from '../../lib/disk/grub-config.ts';
 import { archSection, imageToolsFingerprint } from '../../lib/disk/platform-boot.ts';
 import { FcosError } from '../../lib/errors.ts';
-import { ToolError } from '../../lib/exec.ts';
-import { defineRunner, type NodeProps, type RunnerContext, type RunnerOutput } from '../../lib/runner.ts';
+import { ToolError, type ToolExec } from '../../lib/exec.ts';
+import {
+  defineRunner,
+  type NodeProps,
+  type ResolvedArtifact,
+  type RunnerContext,
+  type RunnerOutput,
+} from '../../lib/runner.ts';
 import { copyIntoDisk } from '../../lib/tools/dd.ts';
 import { filesystemSpec, quoteArgument, runDebugfsBatch } from '../../lib/tools/debugfs.ts';
 import {
@@ -110,8 +116,8 @@ const DISK_TOOL_PACKAGES = [
   'grub-efi-arm64-bin',
 ];
 
-/** What the commit input says about itself, with what the metadata lacks read from the repo. */
-interface CommitFacts {
+/** What a commit input says about itself, with what the metadata lacks read from the repo. */
+export interface CommitFacts {
   readonly checksum: string;
   readonly repo: string;
   readonly ref: string | undefined;
@@ -119,11 +125,10 @@ interface CommitFacts {
   readonly timestamp: number;
 }
 
-/** Reads the commit's checksum, ref, version and time. */
-async function commitFacts(context: RunnerContext<DiskImageRunnerProps>): Promise<CommitFacts> {
-  const commit = context.inputs.commit!;
+/** Reads a commit input's checksum, ref, version and time (shared with LiveImage, which deploys it too). */
+export async function commitFacts(exec: ToolExec, commit: ResolvedArtifact): Promise<CommitFacts> {
   const metadata = commit.metadata;
-  const timestamp = await commitTimestamp(context.exec, commit.path, commit.digest);
+  const timestamp = await commitTimestamp(exec, commit.path, commit.digest);
   return {
     checksum: commit.digest,
     repo: commit.path,
@@ -402,7 +407,7 @@ async function writeDisk(
   bios: boolean,
 ): Promise<Record<string, RunnerOutput>> {
   const { exec, workDir, props } = context;
-  const commit = await commitFacts(context);
+  const commit = await commitFacts(exec, context.inputs.commit!);
   const kernelArguments = [...BASE_KERNEL_ARGUMENTS, ...props.kargs, `ignition.platform.id=${DISK_PLATFORM}`];
   const trees = await deployTrees(context, commit, kernelArguments);
   const root = partitionWithRole(layout, 'root');

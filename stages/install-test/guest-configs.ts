@@ -97,7 +97,11 @@ export function pxeLiveConfig(trustedKeyring: Buffer, urls: RefusalUrls): Igniti
   const script = `#!/usr/bin/sh
 # InstallTest, guest side: installs that must be refused, the target untouched each time.
 set -u
-disk_digest() { head -c 1048576 ${TARGET_DEVICE} | sha256sum | cut -d' ' -f1; }
+# The first and the last MiB (partition tables: the primary and the backup GPT).
+disk_digest() {
+  size=$(blockdev --getsize64 ${TARGET_DEVICE})
+  { head -c 1048576 ${TARGET_DEVICE}; dd if=${TARGET_DEVICE} bs=1048576 skip=$((size / 1048576 - 1)) count=1 2>/dev/null; } | sha256sum | cut -d' ' -f1
+}
 # refused NAME EXPECTED-MESSAGE ARGS...: the install fails saying EXPECTED and writes nothing.
 refused() {
   name=$1; expected=$2; shift 2

@@ -4,7 +4,7 @@
  * boot), boots the live system, then the installed disk on its own, and checks each console the
  * way kola does (basic's host-side checks, every guest test passed, no failure pattern).
  */
-import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../../lib/cache/hash.ts';
 import { unpackDataExtents } from '../../lib/disk/data-extents.ts';
@@ -228,7 +228,7 @@ async function pxeInstallBoots(
   await mkdir(path.join(served, 'wrong-sha256'), { recursive: true });
   await writeFile(path.join(served, 'wrong-sha256/testing.json'), `${JSON.stringify(stream, null, 2)}\n`);
   await writeFile(path.join(served, 'target.ign'), JSON.stringify(basicConfig()));
-  await writeFile(path.join(served, 'rootfs.img'), await readFile(live.rootfs));
+  await copyFile(live.rootfs, path.join(served, 'rootfs.img'));
   const liveConfig = pxeLiveConfig(
     await binaryKeyring(exec, key, path.join(workDir, 'scratch', 'trusted.gpg')),
     {
@@ -363,6 +363,7 @@ async function runInstallTest(
           constructPath: context.nodePath,
           field: 'signing',
         });
+      cleanup = () => key.release();
       const served = path.join(workDir, 'served');
       await mkdir(served, { recursive: true });
       const { startServer } = await import('../../lib/serve/server.ts');

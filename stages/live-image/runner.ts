@@ -9,7 +9,7 @@
  */
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Arch } from '../../lib/artifacts.ts';
+import { type Arch, archSchema } from '../../lib/artifacts.ts';
 import { sha256File } from '../../lib/cache/hash.ts';
 import { type PackedExtents, packDataExtents } from '../../lib/disk/data-extents.ts';
 import { imageToolsFingerprint } from '../../lib/disk/platform-boot.ts';
@@ -26,10 +26,11 @@ import { writeNewcArchive } from '../../lib/tools/cpio.ts';
 import { efiBootPath, efiPlatform, makeGrubImage } from '../../lib/tools/grub.ts';
 import { makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
-import { commitTimestamp, deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
+import { deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
 import { makeSquashfs } from '../../lib/tools/squashfs.ts';
 import { makeHybridIso } from '../../lib/tools/xorriso.ts';
 import { canonicalStringify } from '../../lib/util/canonical-json.ts';
+import { type CommitFacts, commitFacts } from '../disk-image/runner.ts';
 import { type LiveImageConfig, liveImageKind } from './index.ts';
 import type { LiveImageMetadata } from './metadata.ts';
 
@@ -52,6 +53,10 @@ const LIVE_TOOL_PACKAGES = [
   'grub-pc-bin',
   'grub-efi-amd64-bin',
   'grub-efi-arm64-bin',
+  // The libraries doing the work: mksquashfs's zstd, xorriso's ISO 9660 and El Torito writer.
+  'libzstd1',
+  'libisofs6',
+  'libisoburn1',
 ];
 
 /** Size of the Ignition embed area, images/ignition.img (coreos-installer's `iso ignition embed` fills it). */
@@ -77,31 +82,6 @@ const ISO_PATHS = {
   bootCatalog: 'images/boot.cat',
   grubConfig: 'boot/grub/grub.cfg',
 } as const;
-
-/** What the commit says about itself. */
-interface CommitFacts {
-  readonly checksum: string;
-  readonly repo: string;
-  readonly ref: string | undefined;
-  readonly version: string;
-  readonly timestamp: number;
-}
-
-/** Reads the commit's checksum, ref, version and time. */
-async function commitFacts(context: RunnerContext<LiveImageRunnerProps>): Promise<CommitFacts> {
-  const commit = context.inputs.commit!;
-  const { metadata } = commit;
-  return {
-    checksum: commit.digest,
-    repo: commit.path,
-    ref: typeof metadata.ref === 'string' && metadata.ref !== '' ? metadata.ref : undefined,
-    version:
-      typeof metadata.version === 'string' && metadata.version !== ''
-        ? metadata.version
-        : commit.digest.slice(0, 12),
-    timestamp: await commitTimestamp(context.exec, commit.path, commit.digest),
-  };
-}
 
 /** The volume id: `<os>-<version>` as Fedora CoreOS names its ISOs, cut to ISO 9660's 32 characters. */
 export function liveVolumeId(osName: string, version: string): string {
@@ -134,7 +114,9 @@ async function deployLiveTree(
 ): Promise<LiveTree> {
   const { exec, workDir, props, nodePath } = context;
   const sysroot = path.join(workDir, 'sysroot');
+  // Modes set outright: the squashfs keeps them, and they must not depend on the builder's umask.
   await mkdir(sysroot);
+  await chmod(sysroot, 0o755);
   const deployment = await deploySysroot(exec, {
     sysroot,
     sourceRepo: commit.repo,
@@ -146,7 +128,8 @@ async function deployLiveTree(
   // The boot partition's tree is not part of a live root: the initramfs finds the deployment
   // through /ostree/boot.N, which is on the root.
   await rm(path.join(sysroot, 'boot'), { recursive: true, force: true });
-  await mkdir(path.join(sysroot, 'boot'), { mode: 0o755 });
+  await mkdir(path.join(sysroot, 'boot'));
+  await chmod(path.join(sysroot, 'boot'), 0o755);
   const modules = path.join(sysroot, deployment.deploymentPath, 'usr/lib/modules');
   const versions = await readdir(modules).catch(() => [] as string[]);
   if (versions.length !== 1)
@@ -353,8 +336,8 @@ async function buildLiveImage(
   context: RunnerContext<LiveImageRunnerProps>,
 ): Promise<Record<string, RunnerOutput>> {
   const { exec, workDir, props } = context;
-  const commit = await commitFacts(context);
-  const arch = context.inputs.commit!.metadata.arch as Arch;
+  const commit = await commitFacts(exec, context.inputs.commit!);
+  const arch = archSchema.parse(context.inputs.commit!.metadata.arch);
   const metals = metalInputs(context, commit.checksum);
   const volumeId = liveVolumeId(props.osName, commit.version);
   const kernelArguments = ['ignition.firstboot', 'ignition.platform.id=metal', ...props.kargs];

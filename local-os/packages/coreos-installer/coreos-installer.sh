@@ -1068,14 +1068,15 @@ check_extents_geometry() {
   data_size=$(stat -L -c %s "$image_path")
   # awk's doubles hold byte counts exactly up to 2^53; the sum is printed as an integer.
   result=$(awk -v size="$image_size" -v sector="$image_sector_size" '
-    $0 !~ /^[0-9]+ [0-9]+$/ { print "extent " NR " is not two byte counts: " $0; exit }
-    $1 < end { print "extent " NR " (offset " $1 ") overlaps or precedes the one before"; exit }
+    # `exit` still runs END: `bad` keeps it from adding a total line after the problem.
+    $0 !~ /^[0-9]+ [0-9]+$/ { print "extent " NR " is not two byte counts: " $0; bad = 1; exit }
+    $1 < end { print "extent " NR " (offset " $1 ") overlaps or precedes the one before"; bad = 1; exit }
     $2 == 0 || $1 % sector != 0 || $2 % sector != 0 {
-      print "extent " NR " (" $1 ", " $2 ") is empty or not on " sector "-byte sector boundaries"; exit
+      print "extent " NR " (" $1 ", " $2 ") is empty or not on " sector "-byte sector boundaries"; bad = 1; exit
     }
-    $1 + $2 > size { print "extent " NR " (" $1 ", " $2 ") ends past the image size " size; exit }
+    $1 + $2 > size { print "extent " NR " (" $1 ", " $2 ") ends past the image size " size; bad = 1; exit }
     { end = $1 + $2; total += $2 }
-    END { printf "total %.0f\n", total }' "$work/extents")
+    END { if (!bad) printf "total %.0f\n", total }' "$work/extents")
   case $result in
     total\ *) ;;
     *) die "damaged metadata for image $image_name: $result" ;;

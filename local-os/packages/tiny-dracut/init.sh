@@ -193,11 +193,13 @@ fetch_live_rootfs() {
       fail "cannot unpack $LIVE_ROOTFS_ON_ISO from the live ISO" /run/live-rootfs.log
   elif [ -n "$live_rootfs_url" ]; then
     bring_up_network coreos.live.rootfs_url
-    wget -q -O /run/rootfs.img "$live_rootfs_url" 2>/run/live-rootfs.log ||
+    # Unpacked as it arrives: the image is in RAM once, not twice.
+    { wget -q -O - "$live_rootfs_url" || echo "wget failed" >&2; } 2>/run/live-rootfs.log |
+      (cd / && cpio -i -d 2>>/run/live-rootfs.log)
+    # cpio's "N blocks" is its only line when all went well (the sha256 check below catches the rest).
+    if grep -v '^[0-9]* blocks$' /run/live-rootfs.log | grep -q .; then
       fail "cannot fetch coreos.live.rootfs_url=$live_rootfs_url" /run/live-rootfs.log
-    (cd / && cpio -i -d </run/rootfs.img) 2>>/run/live-rootfs.log ||
-      fail "the rootfs image from $live_rootfs_url is not a cpio archive" /run/live-rootfs.log
-    rm -f /run/rootfs.img
+    fi
     say "live rootfs fetched from $live_rootfs_url"
   fi
   [ -f "$LIVE_SQUASHFS" ] || fail "the live rootfs image holds no ${LIVE_SQUASHFS#/}"

@@ -200,7 +200,12 @@ bring_up_network() {
 # kernel arguments); returns 1 when there is nothing to install, reboots or powers off otherwise.
 install_from_kernel_arguments() {
   device=$(kernel_argument coreos.inst.install_dev)
-  [ -n "$device" ] || return 1
+  # coreos-installer's config files may name the device instead (upstream's service runs for either).
+  [ -n "$device" ] || ls /etc/coreos/installer.d/* >/dev/null 2>&1 || return 1
+  case $device in
+    '' | /dev/*) ;;
+    *) device=/dev/$device ;;
+  esac
   if [ ! -x "$INSTALLER" ]; then
     report "install failed $INSTALLER is not installed"
     power_off
@@ -212,7 +217,7 @@ install_from_kernel_arguments() {
     report "install failed exit $status: $(grep -v '^[[:space:]]*$' /run/coreos-installer.log | tail -n 1)"
     power_off
   fi
-  report "install complete device=$device"
+  report "install complete device=${device:-from /etc/coreos/installer.d}"
   grep -qw coreos.inst.skip_reboot /proc/cmdline && power_off
   reboot_now install
 }
