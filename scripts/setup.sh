@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
 # (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
-# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages; nginx, whose WebDAV
+# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages; xorriso and
+# squashfs-tools for the live ISO and PXE images; nginx, whose WebDAV
 # module serves the remote-cache tests' HTTP cache) and the npm packages from the
 # lockfile, then builds dist/ (the bins run the compiled code; incremental, so an updated checkout
 # rebuilds only what changed). Safe to run again.
@@ -15,7 +16,8 @@ HOST_PACKAGES=(
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
   linux-image-amd64 ignition passwd login
   curl jq gpg gpgv gpgconf bubblewrap
-  xz-utils zstd gzip tar xorriso
+  xz-utils zstd gzip tar
+  xorriso squashfs-tools
   procps time
   nginx
 )
