@@ -136,6 +136,7 @@ describe('the local profile of pipeline.ts', () => {
   });
 
   it('builds the live ISO and PXE artifacts, installs from each, and publishes them as the metal iso and pxe formats', async () => {
+    expect(first.stdout).toContain('live: fcos.out/artifacts/testing/x86_64/Live/live');
     for (const scenario of ['iso-offline-install', 'pxe-online-install']) {
       expect(first.stdout).toContain(
         `tests: fcos.out/artifacts/testing/x86_64/InstallTest-${scenario}/report (1 passed, 0 skipped, 0 flaky)`,

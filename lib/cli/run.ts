@@ -297,13 +297,14 @@ const MAX_LISTED_DELIVERABLES = 20;
 /** What a person came for, by artifact type: where the summary says they are. */
 const DELIVERABLE_TYPES: Readonly<Record<string, string>> = {
   'platform-image': 'image',
+  'live-image': 'live',
   'test-report': 'tests',
   'cloud-image': 'cloud',
   publication: 'published',
   release: 'release',
 };
 
-/** `image: fcos.out/artifacts/.../x.qcow2` lines for the run's images, reports and cloud images. */
+/** `image: fcos.out/artifacts/.../x.qcow2` lines for the run's images, live images, reports and cloud images. */
 function deliverablePaths(result: RunResult, shown: string): string[] {
   const lines: string[] = [];
   for (const [node, outcome] of [...result.outcomes].sort(([a], [b]) => a.localeCompare(b))) {
