@@ -245,6 +245,7 @@ describe('the emitted GitHub Actions workflow, run job by job on fresh clones', 
       const again = await runWorkflow(repository, jobs, environment);
       expect(again.digests).toEqual(reference);
       for (const clone of again.clones) expect(await startedNodes(clone), clone).toEqual([]);
-    });
+      // Two workflows of fresh clones: well over vitest's 60 s when the suite's VMs share the cores.
+    }, 300_000);
   }
 });
