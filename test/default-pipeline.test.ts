@@ -30,7 +30,7 @@ async function copyProject(directory: string): Promise<void> {
 }
 
 describe('the default pipeline', () => {
-  it('local profile: the tiny OS for x86_64, every platform image, kola and the update tests, no upload, a signed testing release', async () => {
+  it('local profile: the tiny OS for x86_64, every platform image, kola, the update and install tests, the live image, no upload, a signed testing release', async () => {
     const { code, stderr, out } = await synthDefault();
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -50,7 +50,10 @@ describe('the default pipeline', () => {
       'testing/x86_64/Build': 'Build',
       'testing/x86_64/Compose': 'RpmOstreeCompose',
       'testing/x86_64/Disk': 'DiskImage',
+      'testing/x86_64/InstallTest-iso-offline-install': 'InstallTest',
+      'testing/x86_64/InstallTest-pxe-online-install': 'InstallTest',
       'testing/x86_64/Kola': 'KolaTest',
+      'testing/x86_64/Live': 'LiveImage',
       'testing/x86_64/PreviousCompose': 'RpmOstreeCompose',
       'testing/x86_64/PreviousDisk': 'DiskImage',
       'testing/x86_64/PreviousQemu': 'PlatformImage',

@@ -52,19 +52,19 @@ function expectEdgesKept(assembly: Assembly, content: string): void {
 }
 
 describe('fcos-synth --emit github-actions', () => {
-  it('the default pipeline: GitHub’s parser finds no error, 21 jobs, every edge a needs:, vm jobs get /dev/kvm', async () => {
+  it('the default pipeline: GitHub’s parser finds no error, 24 jobs, every edge a needs:, vm jobs get /dev/kvm', async () => {
     const assembly = await defaultAssembly();
     const content = renderGithubActionsWorkflow(assembly, { context: {} });
     const [parsed] = await githubParse(content);
     expect(parsed!.errors).toEqual([]);
-    expect(parsed!.jobs).toHaveLength(21);
+    expect(parsed!.jobs).toHaveLength(24);
     expectEdgesKept(assembly, content);
     const plan = planJobs(assembly);
     for (const job of jobsOf(content)) {
       const vm = plan.jobs.find((planned) => job.name === planned.nodes.join(' + '))!.vm;
       expect(job.containerOptions).toBe(vm ? '--device /dev/kvm' : undefined);
     }
-    expect(jobsOf(content).filter((job) => job.containerOptions)).toHaveLength(4);
+    expect(jobsOf(content).filter((job) => job.containerOptions)).toHaveLength(6);
     expect(content).toContain(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template.
       "FCOS_REMOTE_CACHE_MODE: ${{ github.event_name == 'pull_request' && 'read' || 'readwrite' }}",
@@ -111,7 +111,7 @@ describe('fcos-synth --emit github-actions', () => {
     await cp(path.join(REPO_ROOT, 'local-os'), path.join(project, 'local-os'), { recursive: true });
     await linkFcosCdk(project);
     const first = await execa('node', [BIN, '--emit', 'github-actions'], { cwd: project });
-    expect(first.stdout).toContain('.github/workflows/fcos-fedora-coreos.yml (github-actions, 21 jobs)');
+    expect(first.stdout).toContain('.github/workflows/fcos-fedora-coreos.yml (github-actions, 24 jobs)');
     const file = githubActionsWorkflowPath(project, await defaultAssembly());
     expect(file).toBe(path.join(project, '.github/workflows/fcos-fedora-coreos.yml'));
     const bytes = await readFile(file);
@@ -150,7 +150,7 @@ describe('workflowJobsInOrder', () => {
   it('gives every job after the jobs it needs, with its run: steps in order', async () => {
     const content = renderGithubActionsWorkflow(await defaultAssembly(), { context: { profile: 'local' } });
     const jobs = workflowJobsInOrder(content);
-    expect(jobs).toHaveLength(21);
+    expect(jobs).toHaveLength(24);
     const seen = new Set<string>();
     for (const job of jobs) {
       for (const need of job.needs) expect(seen.has(need), `${job.id} after ${need}`).toBe(true);

@@ -64,15 +64,17 @@ function checkPlan(assembly: Assembly): JobPlan {
 }
 
 describe('job plan', () => {
-  it('the default pipeline: 22 nodes in 21 jobs, PreviousDisk joined with PreviousQemu, every vm node alone', async () => {
+  it('the default pipeline: 25 nodes in 24 jobs, PreviousDisk joined with PreviousQemu, every vm node alone', async () => {
     const assembly = await defaultAssembly();
     const plan = checkPlan(assembly);
-    expect(Object.keys(assembly.nodes)).toHaveLength(22);
-    expect(plan.jobs).toHaveLength(21);
+    expect(Object.keys(assembly.nodes)).toHaveLength(25);
+    expect(plan.jobs).toHaveLength(24);
     const joined = plan.jobs.filter((job) => job.nodes.length > 1).map((job) => job.nodes);
     expect(joined).toEqual([['testing/x86_64/PreviousDisk', 'testing/x86_64/PreviousQemu']]);
     expect(plan.jobs.filter((job) => job.vm).map((job) => job.key)).toEqual(
       expect.arrayContaining([
+        'testing/x86_64/InstallTest-iso-offline-install',
+        'testing/x86_64/InstallTest-pxe-online-install',
         'testing/x86_64/Kola',
         'testing/x86_64/RollbackTest',
         'testing/x86_64/RolloutTest',
