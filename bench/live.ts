@@ -29,7 +29,7 @@ function program(): string {
 
 const pipeline = new Pipeline({ name: 'bench-live' });
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: '${path.join(ROOT, 'local-os/packages')}', name: 'local' });
-const manifest = new Manifest(pipeline, 'Manifest', { file: '${path.join(ROOT, 'local-os/manifest.yaml')}', localRepos: [repo.repo] });
+const manifest = new Manifest(pipeline, 'Manifest', { file: '${path.join(ROOT, 'local-os/manifest.yaml')}', localRepos: [repo.repo], variables: { stream: 'testing', stream_code: '2' } });
 const compose = new RpmOstreeCompose(pipeline, 'Compose', { treefile: manifest.treefileFor('x86_64') });
 const disk = new DiskImage(pipeline, 'Disk', { commit: compose.commit, sizeGiB: 1 });
 const disk4k = new DiskImage(pipeline, 'Disk4k', { commit: compose.commit, sizeGiB: 1, sectorSize: 4096 });
