@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
-# (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu, OVMF, ignition, a kernel for
+# (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu for x86_64 and aarch64 with OVMF
+# and AAVMF, binutils' readelf, ignition, a kernel for
 # the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages; xorriso and
 # squashfs-tools for the live ISO and PXE images; nginx, whose WebDAV
 # module serves the remote-cache tests' HTTP cache) and the npm packages from the
@@ -12,13 +13,14 @@ cd "$(dirname "$0")/.."
 HOST_PACKAGES=(
   ostree rpm dnf createrepo-c
   qemu-system-x86 qemu-utils ovmf
+  qemu-system-arm qemu-efi-aarch64
   grub-efi-amd64-bin grub-pc-bin
   dosfstools mtools e2fsprogs xfsprogs fdisk gdisk cpio busybox-static
   linux-image-amd64 ignition passwd login
   curl jq gpg gpgv gpgconf bubblewrap
   xz-utils zstd gzip tar
   xorriso squashfs-tools
-  procps time
+  binutils procps time
   nginx
 )
 
