@@ -15,8 +15,8 @@ export const archSchema = z.enum(ARCHES);
 
 /** What each artifact type knows about itself at synthesis time, used for cross-node checks. */
 export interface ArtifactAttributeMap {
-  /** An RPM repository (repodata + packages). */
-  'rpm-repo': { readonly name: string };
+  /** An RPM repository (repodata + packages); `arch` when its packages are built for one arch. */
+  'rpm-repo': { readonly name: string; readonly arch?: Arch };
   /** A flattened rpm-ostree treefile for one architecture. */
   treefile: { readonly arch: Arch };
   /** An ostree commit in the cache's repository. */

@@ -50,14 +50,16 @@ async function project(files: Record<string, string>): Promise<string> {
   return directory;
 }
 
-/** A local repository input named `name`, as the executor resolves it. */
-function localRepoInput(name: string): ResolvedArtifact {
+/** A local repository input named `name` (built for `arch`, if given), as the executor resolves it. */
+function localRepoInput(name: string, arch?: string): ResolvedArtifact {
   return {
     type: 'rpm-repo',
-    digest: `sha256:${createHash('sha256').update(name).digest('hex')}`,
+    digest: `sha256:${createHash('sha256')
+      .update(`${name}/${arch ?? ''}`)
+      .digest('hex')}`,
     storage: 'tree',
     path: '/nonexistent',
-    metadata: { name, packages: [] },
+    metadata: { name, packages: [], ...(arch ? { arch } : {}) },
   };
 }
 
@@ -459,6 +461,31 @@ describe('repositories', () => {
     expect(repos.slice(3)).toMatchObject([
       { name: 'pool', baseurl: ['https://pool.example.org/aarch64/', 'https://pool2.example.org/aarch64/'] },
     ]);
+  });
+
+  it("gives each arch's treefile the local repository built for that arch, and a repository of no arch to all", async () => {
+    const inputs = {
+      'localRepos.0': localRepoInput('local', 'x86_64'),
+      'localRepos.1': localRepoInput('local', 'aarch64'),
+      'localRepos.2': localRepoInput('extras'),
+    };
+    const outputs = await runManifest(
+      await project({ 'manifest.yaml': 'releasever: 41\nrepos: [local, extras]' }),
+      {
+        arches: ['x86_64', 'aarch64'],
+        localRepos: [{ $input: 'localRepos.0' }, { $input: 'localRepos.1' }, { $input: 'localRepos.2' }],
+      },
+      inputs,
+    );
+    for (const [arch, input] of [
+      ['x86_64', 'localRepos.0'],
+      ['aarch64', 'localRepos.1'],
+    ] as const) {
+      expect(outputs[arch]!.repos).toEqual([
+        { name: 'local', local: true, digest: inputs[input].digest },
+        { name: 'extras', local: true, digest: inputs['localRepos.2'].digest },
+      ]);
+    }
   });
 
   it('uses every enabled repository when the treefile has no repos key', async () => {

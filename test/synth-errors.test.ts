@@ -123,6 +123,22 @@ new KolaTest(pipeline, 'KolaAws', { image: aws390.image });
     expect(message).toContain("'KolaAws', field 'image': the QEMU harness boots qemu images, not aws");
   });
 
+  it("local repositories per arch: a name twice for one arch, and an arch without the name's repository", async () => {
+    const message = await expectFailure(
+      `const pipeline = new Pipeline({ name: 'bad' });
+const x86 = new LocalPackageRepo(pipeline, 'Packages', { specs: '.', arch: 'x86_64' });
+const again = new LocalPackageRepo(pipeline, 'PackagesAgain', { specs: '.', arch: 'x86_64' });
+new Manifest(pipeline, 'Manifest', { treefile: { ref: 'r' }, arches: ['x86_64', 'aarch64'], localRepos: [x86.repo, again.repo] });
+`,
+    );
+    expect(message).toContain(
+      "'Manifest', field 'localRepos': repository name 'local' is used twice for x86_64",
+    );
+    expect(message).toContain(
+      "'Manifest', field 'localRepos': repository 'local' has no build for aarch64: add one built with arch 'aarch64'",
+    );
+  });
+
   it('an upload of a qemu image', async () => {
     const message = await expectFailure(`${PREFIX}
 const disk = new DiskImage(pipeline, 'Disk', { commit: compose.commit });

@@ -9,13 +9,14 @@ import { synthIn, writeProgram } from './helpers/temp-project.ts';
 /** A small pipeline exercising every stage, as a program body. */
 const SMALL_PIPELINE = `
 const pipeline = new Pipeline({ name: 'small' });
+const arm = new Construct(pipeline, 'arm');
 const repo = new LocalPackageRepo(pipeline, 'Packages', { specs: '.' });
+const armRepo = new LocalPackageRepo(arm, 'Packages', { specs: '.', arch: 'aarch64' });
 const manifest = new Manifest(pipeline, 'Manifest', {
   treefile: { ref: 'tiny/\${basearch}/coreos', packages: ['tiny-init'], repos: ['local'] },
-  localRepos: [repo.repo],
+  localRepos: [repo.repo, armRepo.repo],
   arches: ['x86_64', 'aarch64'],
 });
-const arm = new Construct(pipeline, 'arm');
 for (const arch of ['x86_64', 'aarch64']) {
   const scope = arch === 'x86_64' ? pipeline : arm;
   const compose = new RpmOstreeCompose(scope, 'Compose', { treefile: manifest.treefileFor(arch) });
@@ -48,6 +49,7 @@ describe('synthesis of a small pipeline', () => {
       'arm/Compose',
       'arm/Disk',
       'arm/Kola',
+      'arm/Packages',
       'arm/Qemu',
       'arm/UploadAws',
     ]);
@@ -74,6 +76,7 @@ describe('synthesis of a small pipeline', () => {
 
     expect(assembly.nodes.Manifest!.inputs).toEqual({
       'localRepos.0': { node: 'Packages', output: 'repo', type: 'rpm-repo' },
+      'localRepos.1': { node: 'arm/Packages', output: 'repo', type: 'rpm-repo' },
     });
     expect(Object.keys(assembly.nodes.Manifest!.outputs)).toEqual(['treefile-aarch64', 'treefile-x86_64']);
     expect(assembly.nodes['arm/Compose']!.inputs.treefile).toEqual({
@@ -81,8 +84,12 @@ describe('synthesis of a small pipeline', () => {
       output: 'treefile-aarch64',
       type: 'treefile',
     });
+    // Each arch's compose reads the repository built for its arch, not the other.
+    expect(
+      Object.keys(assembly.nodes.Compose!.inputs).filter((name) => name.startsWith('localRepos')),
+    ).toEqual(['localRepos.0']);
     expect(assembly.nodes['arm/Compose']!.inputs['localRepos.0']).toEqual({
-      node: 'Packages',
+      node: 'arm/Packages',
       output: 'repo',
       type: 'rpm-repo',
     });
@@ -128,6 +135,7 @@ pipeline.node.findChild('Kola').node.addDependency(arm);
       'arm/Compose',
       'arm/Disk',
       'arm/Kola',
+      'arm/Packages',
       'arm/Qemu',
       'arm/UploadAws',
     ]);
@@ -151,7 +159,7 @@ pipeline.node.findChild('Kola').node.addDependency(arm);
     const directory = await writeProgram(SMALL_PIPELINE);
     const run = await synthIn(directory, '--list');
     expect(run.code).toBe(0);
-    expect(run.stdout.trim().split('\n')).toHaveLength(14);
+    expect(run.stdout.trim().split('\n')).toHaveLength(15);
     expect(run.stdout).toContain('arm/UploadAws\n');
     await expect(readFile(path.join(directory, 'fcos.out/pipeline.json'))).rejects.toThrow(/ENOENT/);
   });
@@ -159,9 +167,9 @@ pipeline.node.findChild('Kola').node.addDependency(arm);
   it('summarizes nodes per kind and edges', async () => {
     const directory = await writeProgram(SMALL_PIPELINE);
     const run = await synthIn(directory);
-    expect(run.stdout).toContain("Synthesized pipeline 'small': 14 nodes (");
-    expect(run.stdout).toContain('2 DiskImage, 2 KolaTest, 1 LocalPackageRepo, 1 Manifest, 4 PlatformImage');
-    expect(run.stdout).toContain('15 edges');
+    expect(run.stdout).toContain("Synthesized pipeline 'small': 15 nodes (");
+    expect(run.stdout).toContain('2 DiskImage, 2 KolaTest, 2 LocalPackageRepo, 1 Manifest, 4 PlatformImage');
+    expect(run.stdout).toContain('16 edges');
   });
 
   it('takes context from -c over the program defaults', async () => {

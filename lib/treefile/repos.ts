@@ -86,6 +86,11 @@ export interface LocalRepoInput {
   readonly name: string;
   /** Its artifact digest. */
   readonly digest: string;
+  /**
+   * The arch its packages are built for; a treefile of another arch does not see it.
+   * @default every arch
+   */
+  readonly arch?: string;
 }
 
 /** Options of {@link readRepoSections} and {@link resolveRepos}. */

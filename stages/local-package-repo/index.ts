@@ -72,7 +72,7 @@ export class LocalPackageRepo extends Step<LocalPackageRepoProps, LocalPackageRe
 
   constructor(scope: Construct, id: string, props: LocalPackageRepoProps = {}) {
     super(scope, id, localPackageRepoKind, props);
-    this.repo = this.addOutput('repo', 'rpm-repo', { name: this.props.name });
+    this.repo = this.addOutput('repo', 'rpm-repo', { name: this.props.name, arch: this.props.arch });
     this.addCheck(() => {
       const directory = path.resolve(this.projectDir, this.props.specs);
       return existsSync(directory)

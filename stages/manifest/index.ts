@@ -90,6 +90,28 @@ export const manifestKind = defineKind({
   runner: new URL('./runner.ts', import.meta.url),
 });
 
+/**
+ * What is wrong with `repos` for a treefile of `arches`: each arch must see each name once. A
+ * repository built for one arch (a LocalPackageRepo's `arch`) is seen by that arch's treefile only,
+ * so one name may have one repository per arch, and then needs one for every arch of the Manifest.
+ */
+function localRepoIssues(repos: readonly Artifact<'rpm-repo'>[], arches: readonly Arch[]): string[] {
+  const issues: string[] = [];
+  const names = [...new Set(repos.map((repo) => repo.attributes.name))];
+  for (const name of names) {
+    const named = repos.filter((repo) => repo.attributes.name === name);
+    for (const arch of arches) {
+      const seen = named.filter(
+        (repo) => repo.attributes.arch === undefined || repo.attributes.arch === arch,
+      );
+      if (seen.length > 1) issues.push(`repository name '${name}' is used twice for ${arch}`);
+      else if (seen.length === 0)
+        issues.push(`repository '${name}' has no build for ${arch}: add one built with arch '${arch}'`);
+    }
+  }
+  return issues;
+}
+
 /** An rpm-ostree treefile, flattened per architecture. */
 export class Manifest extends Step<ManifestProps, ManifestConfig> {
   private readonly treefiles = new Map<Arch, Artifact<'treefile'>>();
@@ -104,13 +126,11 @@ export class Manifest extends Step<ManifestProps, ManifestConfig> {
       if (file === undefined || existsSync(path.resolve(this.projectDir, file))) return [];
       return [this.issue('file', `treefile '${file}' does not exist`)];
     });
-    this.addCheck(() => {
-      const names = this.props.localRepos.map((repo) => repo.attributes.name);
-      const twice = names.filter((name, index) => names.indexOf(name) !== index);
-      return twice.length === 0
-        ? []
-        : [this.issue('localRepos', `repository name '${twice[0]}' is used twice`)];
-    });
+    this.addCheck(() =>
+      localRepoIssues(this.props.localRepos, this.props.arches).map((message) =>
+        this.issue('localRepos', message),
+      ),
+    );
   }
 
   /** The flattened treefile for `arch`, to hand to an RpmOstreeCompose. */

@@ -53,7 +53,8 @@ function manifestSources(
         field,
       });
     }
-    return { name, digest: input.digest };
+    const arch = input.metadata.arch;
+    return { name, digest: input.digest, ...(typeof arch === 'string' ? { arch } : {}) };
   });
   const file = props.file === undefined ? undefined : path.resolve(projectDir, props.file);
   // Project paths are posix and relative: the same string on every machine, in the output metadata too.
@@ -69,6 +70,12 @@ function manifestSources(
     ...(reads ? { reads } : {}),
   };
   return { sources, arches: props.arches, lockfileDir };
+}
+
+/** `sources` as `arch`'s treefile sees them: without the local repositories built for another arch. */
+function sourcesFor(sources: ManifestSources, arch: Arch): ManifestSources {
+  const localRepos = sources.localRepos.filter((repo) => repo.arch === undefined || repo.arch === arch);
+  return { ...sources, localRepos };
 }
 
 /** Flattens the treefile per arch and writes each arch's compose input directory. */
@@ -88,7 +95,7 @@ export default defineRunner(manifestKind, {
     try {
       const { sources, arches } = manifestSources(context, reads);
       for (const arch of arches) {
-        const input = await prepareComposeInput(sources, arch);
+        const input = await prepareComposeInput(sourcesFor(sources, arch), arch);
         if (input.addFiles.length > 0)
           modes[arch] = input.addFiles.map((file) => [file.destination, file.mode.toString(8)]);
       }
@@ -108,7 +115,7 @@ export default defineRunner(manifestKind, {
     const { sources, arches, lockfileDir } = manifestSources(context);
     const outputs: Record<string, RunnerOutput> = {};
     for (const arch of arches) {
-      const input = await prepareComposeInput(sources, arch);
+      const input = await prepareComposeInput(sourcesFor(sources, arch), arch);
       for (const warning of input.warnings) context.log(`treefile-${arch}: warning: ${warning}`);
       const directory = path.join(context.workDir, `treefile-${arch}`);
       await writeComposeInput(input, directory);

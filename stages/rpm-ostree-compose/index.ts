@@ -73,10 +73,17 @@ export const rpmOstreeComposeKind = defineKind({
   runner: new URL('./runner.ts', import.meta.url),
 });
 
-/** The local repositories of the Manifest that produced `treefile` (none for another producer). */
+/**
+ * The local repositories of the Manifest that produced `treefile` which its arch sees (none for
+ * another producer): a repository built for another arch is not the compose's input.
+ */
 function manifestRepos(treefile: Artifact<'treefile'> | undefined): readonly Artifact<'rpm-repo'>[] {
   const producer = treefile?.producer;
-  return producer instanceof Manifest ? producer.props.localRepos : [];
+  if (!(producer instanceof Manifest)) return [];
+  const arch = treefile?.attributes.arch;
+  return producer.props.localRepos.filter(
+    (repo) => repo.attributes.arch === undefined || repo.attributes.arch === arch,
+  );
 }
 
 /** An ostree commit composed from a treefile. */
