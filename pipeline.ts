@@ -1,7 +1,7 @@
 /**
  * The Fedora CoreOS pipeline: streams × arches × platforms, selected by context.
  *
- *   npx fcos-synth                                  local profile: the tiny OS for x86_64, every platform's
+ *   npx fcos-synth                                  local profile: the tiny OS for x86_64 and aarch64, every platform's
  *                                                   image (no upload), kola basic + tests/kola/ in QEMU, and a
  *                                                   signed testing release published to fcos.out/publish/
  *   npx fcos-synth -c profile=fedora -c config=../fedora-coreos-config -c aws.bucket=... ...
@@ -22,6 +22,7 @@ import {
   DiskImage,
   findPlatform,
   InstallTest,
+  isGuestArch,
   KolaTest,
   LiveImage,
   LocalPackageRepo,
@@ -54,7 +55,7 @@ const profile = pipeline.contextChoice('profile', ['local', 'fedora'], 'local');
 const local = profile === 'local';
 
 const streams = pipeline.contextList('streams', STREAMS, local ? ['testing'] : ['stable', 'testing', 'next']);
-const arches = pipeline.contextList('arches', ARCHES, local ? ['x86_64'] : ['x86_64', 'aarch64']);
+const arches = pipeline.contextList('arches', ARCHES, ['x86_64', 'aarch64']);
 const platforms = pipeline.contextList(
   'platforms',
   PLATFORM_CHOICES,
@@ -75,17 +76,15 @@ const PREVIOUS_RELEASE_TIMESTAMP = 1788220800;
 /** The broken release of the rollback test: the manifest plus a required health check that fails. */
 const BROKEN_MANIFEST = `${LOCAL_OS}/tests/update/broken.yaml`;
 
-// The local profile builds its packages once and shares them between streams.
-const localRepo = local
-  ? new LocalPackageRepo(pipeline, 'Packages', { specs: `${LOCAL_OS}/packages`, name: 'local' })
-  : undefined;
+// The local profile builds its packages once per arch (Packages/<arch>) and shares them between streams.
+const localRepos = local ? localPackageRepos() : [];
 
 for (const stream of streams) {
   const streamScope = new Construct(pipeline, stream);
   const config = local ? LOCAL_OS : configFor(stream);
   const manifest = new Manifest(streamScope, 'Manifest', {
     file: `${config}/manifest.yaml`,
-    localRepos: localRepo ? [localRepo.repo] : [],
+    localRepos,
     arches,
     variables: { stream, stream_code: streamCode(stream) },
   });
@@ -93,7 +92,7 @@ for (const stream of streams) {
   const brokenManifest = local
     ? new Manifest(streamScope, 'BrokenManifest', {
         file: BROKEN_MANIFEST,
-        localRepos: localRepo ? [localRepo.repo] : [],
+        localRepos,
         arches,
         variables: { stream, stream_code: streamCode(stream) },
       })
@@ -111,14 +110,15 @@ for (const stream of streams) {
       : undefined;
     const images: PlatformImage[] = [];
     const cloudImages: Upload[] = [];
-    for (const platform of platforms) {
+    // Each arch gets the platforms Fedora CoreOS ships for it (vmware is x86_64's only ...).
+    for (const platform of platforms.filter((name) => shipsFor(name, arch))) {
       const image = new PlatformImage(archScope, platform, {
         disk: platform === METAL_4K && disk4k ? disk4k.disk : disk.disk,
         platform: platform === METAL_4K ? 'metal' : platform,
       });
-      // The QEMU harness runs x86_64 guests (qemu-system-x86_64); other arches need their own emulator.
       images.push(image);
-      if (platform === 'qemu' && arch === 'x86_64') {
+      // The QEMU harness boots x86_64 and aarch64 guests; the other arches are built, not booted.
+      if (platform === 'qemu' && isGuestArch(arch)) {
         const kola = new KolaTest(archScope, 'Kola', {
           image: image.image,
           stream,
@@ -245,6 +245,19 @@ function updateTests(
     }).report,
     new RolloutTest(scope, 'RolloutTest', fromPrevious).report,
   ];
+}
+
+/** Whether Fedora CoreOS ships `platform` (metal4k: metal's) for `arch`. */
+function shipsFor(platform: string, arch: Arch): boolean {
+  return findPlatform(platform === METAL_4K ? 'metal' : platform)?.arches.includes(arch) === true;
+}
+
+/** The local tiny OS's RPMs, one repository per arch (`Packages/<arch>`), all named `local`. */
+function localPackageRepos(): Artifact<'rpm-repo'>[] {
+  const scope = new Construct(pipeline, 'Packages');
+  return arches.map(
+    (arch) => new LocalPackageRepo(scope, arch, { specs: `${LOCAL_OS}/packages`, name: 'local', arch }).repo,
+  );
 }
 
 /** The release destination: `-c publish.s3.bucket=...` (with .prefix, .region, .endpoint), else a directory. */

@@ -24,3 +24,4 @@ export * from './runner.ts';
 export * from './schemas.ts';
 export * from './step.ts';
 export type { TreeFile } from './treefile/schema.ts';
+export { GUEST_ARCHES, isGuestArch } from './vm/guest-arches.ts';

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { Step } from '../../lib/step.ts';
+import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
 
 /** The scenarios, by kola testiso's names. */
 export const INSTALL_TEST_SCENARIOS = [
@@ -96,15 +97,9 @@ export class InstallTest extends Step<InstallTestProps, InstallTestConfig> {
   constructor(scope: Construct, id: string, props: InstallTestProps) {
     super(scope, id, installTestKind, props);
     this.report = this.addOutput('report', 'test-report', {});
-    this.addCheck(() =>
-      this.props.live.attributes.arch === 'x86_64'
-        ? []
-        : [
-            this.issue(
-              'live',
-              `the QEMU harness runs x86_64 guests (qemu-system-x86_64); a ${this.props.live.attributes.arch} live image needs its emulator`,
-            ),
-          ],
-    );
+    this.addCheck(() => {
+      const archProblem = guestArchProblem(this.props.live.attributes.arch);
+      return archProblem ? [this.issue('live', `${archProblem} (${this.props.live.describe()})`)] : [];
+    });
   }
 }

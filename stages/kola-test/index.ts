@@ -8,6 +8,7 @@ import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { projectPathSchema } from '../../lib/schemas.ts';
 import { Step } from '../../lib/step.ts';
+import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
 import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
 
 /** Props of {@link KolaTest}. */
@@ -115,13 +116,18 @@ export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
     const bootable = findPlatform(platform)?.qemuBootable === true;
     const bootableNames = qemuBootablePlatformNames();
     this.addCheck(() => {
-      if (bootable) return [];
-      return [
-        this.issue(
-          'image',
-          `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
-        ),
-      ];
+      const issues = [];
+      if (!bootable) {
+        issues.push(
+          this.issue(
+            'image',
+            `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
+          ),
+        );
+      }
+      const archProblem = guestArchProblem(this.props.image.attributes.arch);
+      if (archProblem) issues.push(this.issue('image', `${archProblem} (${this.props.image.describe()})`));
+      return issues;
     });
   }
 }

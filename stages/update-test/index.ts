@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { Step } from '../../lib/step.ts';
+import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
 import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
 
 /**
@@ -150,6 +151,8 @@ export class UpdateTest extends Step<UpdateTestProps, UpdateTestConfig> {
           ),
         );
       }
+      const archProblem = guestArchProblem(this.props.image.attributes.arch);
+      if (archProblem) issues.push(this.issue('image', `${archProblem} (${this.props.image.describe()})`));
       for (const field of ['from', 'to'] as const) {
         const arch = this.props[field].attributes.arch;
         if (arch !== this.props.image.attributes.arch) {
