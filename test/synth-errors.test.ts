@@ -104,7 +104,7 @@ new DiskImage(pipeline, 'Disk2', { commit: disk.disk });`);
     );
   });
 
-  it('cross-node checks, all reported at once: arch mismatch, 4k on a cloud, unsupported arch, kola on aws', async () => {
+  it('cross-node checks, all reported at once: arch mismatch, 4k on a cloud, unsupported arch, kola on aws, kola of an arch without an emulator', async () => {
     const message = await expectFailure(`${PREFIX}
 const disk = new DiskImage(pipeline, 'Disk', { commit: compose.commit, arch: 'aarch64' });
 const disk4k = new DiskImage(pipeline, 'Disk4k', { commit: compose.commit, sectorSize: 4096 });
@@ -114,6 +114,8 @@ const c390 = new RpmOstreeCompose(pipeline, 'C390', { treefile: s390.treefileFor
 const d390 = new DiskImage(pipeline, 'D390', { commit: c390.commit });
 const aws390 = new PlatformImage(pipeline, 'Aws390', { disk: d390.disk, platform: 'aws' });
 new KolaTest(pipeline, 'KolaAws', { image: aws390.image });
+const qemu390 = new PlatformImage(pipeline, 'Qemu390', { disk: d390.disk, platform: 'qemu' });
+new KolaTest(pipeline, 'Kola390', { image: qemu390.image });
 `);
     expect(message).toContain(
       "'Disk', field 'arch': the disk is for aarch64 but its commit (ostree-commit 'commit' of 'Compose') is for x86_64",
@@ -121,6 +123,9 @@ new KolaTest(pipeline, 'KolaAws', { image: aws390.image });
     expect(message).toContain("'Azure', field 'disk': azure does not boot from 4096-byte sectors");
     expect(message).toContain("'Aws390', field 'platform': aws does not support s390x");
     expect(message).toContain("'KolaAws', field 'image': the QEMU harness boots qemu images, not aws");
+    expect(message).toContain(
+      "'Kola390', field 'image': the QEMU harness has no emulator for s390x (qemu-system-s390x with its firmware); it boots x86_64 and aarch64 guests",
+    );
   });
 
   it("local repositories per arch: a name twice for one arch, and an arch without the name's repository", async () => {

@@ -101,9 +101,13 @@ describe('synthesis', () => {
       .filter((node) => node.kind === 'Upload')
       .map((node) => node.props.uploader)
       .sort();
+    // One upload per cloud and arch (x86_64 and aarch64).
     expect(uploads).toEqual([
       'fcos-cdk/targets/aws/uploader',
+      'fcos-cdk/targets/aws/uploader',
       'fcos-cdk/targets/azure/uploader',
+      'fcos-cdk/targets/azure/uploader',
+      'fcos-cdk/targets/gce/uploader',
       'fcos-cdk/targets/gce/uploader',
     ]);
   }, 120_000);
