@@ -21,8 +21,6 @@ export const TARGET_CONFIG_PATH = '/etc/fcos-cdk/install/target.ign';
 const TRUSTED_KEYRING_PATH = '/etc/coreos-installer/keys.d/install-test.gpg';
 /** coreos-installer's config directory, read by its automated install (`--from-kargs`). */
 const INSTALLER_CONFIG_PATH = '/etc/coreos/installer.d/10-install-test.yaml';
-/** The serial console the installed system must use: the harness reads its console there. */
-export const SERIAL_CONSOLE = 'ttyS0,115200n8';
 /** Seconds a guest test may run: an install writes the whole image under TCG. */
 const INSTALL_TEST_TIMEOUT_SECONDS = 900;
 /** The disk the live system installs to (QEMU's one virtio disk). */
@@ -64,13 +62,18 @@ function shellQuote(value: string): string {
 /**
  * The live system's config of an offline install: basic, the installed system's config, and a
  * test installing the ISO's own image to the target with it; `expectSectorSize` is checked against
- * what coreos-installer says it picked.
+ * what coreos-installer says it picked. The installed system's `console` (`ttyS0,115200n8`) is the
+ * serial console the harness reads.
  */
-export function offlineInstallConfig(target: IgnitionConfig, expectSectorSize: 512 | 4096): IgnitionConfig {
+export function offlineInstallConfig(
+  target: IgnitionConfig,
+  expectSectorSize: 512 | 4096,
+  console: string,
+): IgnitionConfig {
   const script = `#!/usr/bin/sh
 # InstallTest, guest side: install the live ISO's own image (offline) with the target's config.
 set -e
-coreos-installer install ${TARGET_DEVICE} --offline --ignition-file ${TARGET_CONFIG_PATH} --console ${SERIAL_CONSOLE} 2>&1 | tee /run/install.log
+coreos-installer install ${TARGET_DEVICE} --offline --ignition-file ${TARGET_CONFIG_PATH} --console ${console} 2>&1 | tee /run/install.log
 grep -q '(${expectSectorSize}-byte sectors' /run/install.log || { echo "coreos-installer did not pick the ${expectSectorSize}-byte image"; exit 1; }
 grep -q 'Install complete' /run/install.log
 `;
@@ -91,9 +94,10 @@ export interface RefusalUrls {
 /**
  * The PXE live system's config: basic, the trusted keyring, coreos-installer's console setting for
  * the automated install, and a test that runs two installs that must be refused (wrong sha256,
- * bad signature), each leaving the target's first MiB as it was.
+ * bad signature), each leaving the target's first MiB as it was; `console` as in
+ * {@link offlineInstallConfig}.
  */
-export function pxeLiveConfig(trustedKeyring: Buffer, urls: RefusalUrls): IgnitionConfig {
+export function pxeLiveConfig(trustedKeyring: Buffer, urls: RefusalUrls, console: string): IgnitionConfig {
   const script = `#!/usr/bin/sh
 # InstallTest, guest side: installs that must be refused, the target untouched each time.
 set -u
@@ -118,7 +122,7 @@ refused bad-signature 'bad signature' --image-url ${shellQuote(urls.badSignature
 `;
   return withFiles(basicConfig(), [
     inlineFile(TRUSTED_KEYRING_PATH, trustedKeyring),
-    inlineFile(INSTALLER_CONFIG_PATH, `console:\n  - ${SERIAL_CONSOLE}\n`),
+    inlineFile(INSTALLER_CONFIG_PATH, `console:\n  - ${console}\n`),
     ...testFiles('install-refusals', script, INSTALL_TEST_TIMEOUT_SECONDS),
   ]);
 }

@@ -13,6 +13,7 @@ import type { ToolExec } from '../../lib/exec.ts';
 import { embedIgnitionConfig } from '../../lib/iso/index.ts';
 import { parseConsole } from '../../lib/kola/console.ts';
 import { defineRunner, type NodeProps, type RunnerContext, type RunnerOutput } from '../../lib/runner.ts';
+import { serialConsole } from '../../lib/serial-console.ts';
 import { signFile } from '../../lib/signing/file-signatures.ts';
 import { gpgArguments } from '../../lib/signing/gnupg-home.ts';
 import { resolveSigningKey, type SigningKey } from '../../lib/signing/signing-key.ts';
@@ -131,7 +132,7 @@ async function offlineInstallBoots(
   const iso = await isoWithConfig(
     context.exec,
     live.iso,
-    offlineInstallConfig(basicConfig(), sectorSize),
+    offlineInstallConfig(basicConfig(), sectorSize, serialConsole(live.metadata.arch)),
     path.join(scratch, 'live.iso'),
   );
   const target = await blankDisk(path.join(scratch, 'target.raw'), context.props.diskMiB);
@@ -235,6 +236,7 @@ async function pxeInstallBoots(
       wrongSha256StreamBase: `${baseUrl}/wrong-sha256`,
       badSignatureImage: `${baseUrl}/bad-signature/${name}`,
     },
+    serialConsole(live.metadata.arch),
   );
   await writeFile(path.join(served, 'live.ign'), JSON.stringify(liveConfig));
   const target = await blankDisk(path.join(workDir, 'scratch', 'target.raw'), context.props.diskMiB);

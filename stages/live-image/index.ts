@@ -11,6 +11,7 @@ import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import type { ValidationIssue } from '../../lib/errors.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { kernelArgumentSchema, simpleNameSchema } from '../../lib/schemas.ts';
+import { serialConsole } from '../../lib/serial-console.ts';
 import { Step } from '../../lib/step.ts';
 
 /** Props of {@link LiveImage}. */
@@ -28,7 +29,8 @@ export interface LiveImageProps {
    * Kernel arguments of the live system, after `coreos.liveiso=`, `ignition.firstboot` and
    * `ignition.platform.id=metal`. The default shows the boot on a serial console too, as a server's
    * (and QEMU's) console is; Fedora CoreOS leaves that to `coreos-installer iso kargs modify`.
-   * @default ['console=tty0', 'console=ttyS0,115200n8']
+   * @default ['console=tty0', 'console=<the arch's serial console>'] (`ttyS0,115200n8` on x86_64,
+   *   `ttyAMA0,115200n8` on aarch64)
    */
   readonly kargs?: readonly string[];
   /**
@@ -43,7 +45,7 @@ const schema = z
     commit: artifactSchema('ostree-commit'),
     metal: artifactSchema('platform-image'),
     metal4k: artifactSchema('platform-image').optional(),
-    kargs: z.array(kernelArgumentSchema).default(['console=tty0', 'console=ttyS0,115200n8']),
+    kargs: z.array(kernelArgumentSchema),
     osName: simpleNameSchema.default('fedora-coreos'),
   })
   .strict();
@@ -66,7 +68,12 @@ export class LiveImage extends Step<LiveImageProps, LiveImageConfig> {
   readonly live: Artifact<'live-image'>;
 
   constructor(scope: Construct, id: string, props: LiveImageProps) {
-    super(scope, id, liveImageKind, props);
+    // The default console is the commit's arch's serial console (checked as an artifact by the schema).
+    const commitArch = (props.commit as Partial<Artifact<'ostree-commit'>> | undefined)?.attributes?.arch;
+    super(scope, id, liveImageKind, {
+      ...props,
+      kargs: props.kargs ?? ['console=tty0', `console=${serialConsole(commitArch ?? 'x86_64')}`],
+    });
     const { arch } = this.props.commit.attributes;
     this.live = this.addOutput('live', 'live-image', { arch });
     this.addCheck(() => {

@@ -3,10 +3,11 @@
  * the runner so that reading it loads no tool wrapper.
  */
 import { z } from 'zod';
+import { archSchema } from '../../lib/artifacts.ts';
 
 /** The metadata of a LiveImage's `live` output, as InstallTest and Build read it. */
 export const liveMetadataSchema = z.object({
-  arch: z.string(),
+  arch: archSchema,
   osName: z.string(),
   version: z.string(),
   commit: z.string(),
