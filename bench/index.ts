@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the benchmarks, one after another, printing numbers (well over half an hour on 2 cores:
- * the cold local runs of local.ts, chain.ts, streams.ts and remote.ts and live.ts's boots take most of it).
+ * the cold local runs of local.ts, chain.ts, streams.ts, remote.ts and arches.ts and live.ts's boots take most of it).
  * `npm run bench:upload` (2 GiB uploads to local emulators, ~8 GiB of scratch) runs apart.
  */
+import { main as arches } from './arches.ts';
 import { main as cacheStamps } from './cache-stamps.ts';
 import { main as chain } from './chain.ts';
 import { main as compose } from './compose.ts';
@@ -34,3 +35,4 @@ await local();
 await chain();
 await streams();
 await remote();
+await arches();
