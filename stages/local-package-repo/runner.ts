@@ -1,6 +1,9 @@
 /**
  * The LocalPackageRepo runner: rpmbuild of every spec, reproducibly (SOURCE_DATE_EPOCH from the
  * spec's newest %changelog entry, the build host's inputs as fingerprint), then createrepo_c.
+ * The specs take Debian files from `%{host_root}`: `/` for the host's arch, the foreign root of
+ * scripts/foreign-root.sh for another one (lib/tools/foreign-root.ts), whose lock is then the
+ * fingerprint and the source of the versions.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -13,14 +16,20 @@ import type { ToolExec } from '../../lib/exec.ts';
 import { defineRunner } from '../../lib/runner.ts';
 import { createRepository } from '../../lib/tools/createrepo.ts';
 import { installedVersions, upstreamVersion } from '../../lib/tools/dpkg.ts';
+import {
+  type ArchFacts,
+  archFacts,
+  archRoot,
+  hostArch,
+  isForeignArch,
+  type LockedPackage,
+  readForeignRootLock,
+} from '../../lib/tools/foreign-root.ts';
 import { formatNevra, readPackageIdentities } from '../../lib/tools/rpm.ts';
 import { buildBinaryRpms } from '../../lib/tools/rpmbuild.ts';
 import { ChangelogDateError, newestChangelogTime } from '../../lib/tools/spec-changelog.ts';
 import { directoryListing } from '../../lib/util/directory-listing.ts';
 import { localPackageRepoKind } from './index.ts';
-
-/** Where the specs take the build host's files from (`%{host_root}`). */
-const HOST_ROOT = '/';
 
 /** Debian packages whose files or behaviour decide the bytes of the RPMs, by role. */
 const HOST_PACKAGES = {
@@ -56,6 +65,12 @@ const HOST_PACKAGES = {
   createrepo: 'createrepo-c',
 } as const;
 
+/** The roles of {@link HOST_PACKAGES} that are build tools: always the build host's, whatever the arch. */
+const BUILD_TOOL_ROLES: ReadonlySet<keyof typeof HOST_PACKAGES> = new Set(['rpm', 'createrepo']);
+
+/** The resolver of the shared libraries of ELF files the specs use, in the specs directory. */
+const ELF_LIBRARIES_SCRIPT = 'elf-libraries.sh';
+
 /** A file or Debian package of the build host that the specs take is not installed. */
 export class MissingHostInputError extends FcosError {}
 
@@ -72,6 +87,14 @@ export interface HostKernel {
 
 /** The build host's inputs of the specs: what the RPMs are made from, besides the specs. */
 export interface HostInputs {
+  /** The architecture the files are of. */
+  readonly arch: Arch;
+  /** Where the files are (`%{host_root}`): `/`, or the arch's foreign root. */
+  readonly root: string;
+  /** What differs between arches (multiarch triplet, dynamic loader). */
+  readonly facts: ArchFacts;
+  /** The foreign root's lock (what it is made of), undefined for the host's own files. */
+  readonly lock: readonly LockedPackage[] | undefined;
   /** The kernel packaged as tiny-kernel. */
   readonly kernel: HostKernel;
   /** Debian version of the kernel's package, or size and mtime of its vmlinuz if no package has it. */
@@ -81,7 +104,7 @@ export interface HostInputs {
 }
 
 /** The newest kernel of the host with modules.dep and a vmlinuz (/boot/vmlinuz-KVER or beside its modules). */
-export async function findHostKernel(hostRoot = HOST_ROOT): Promise<HostKernel> {
+export async function findHostKernel(hostRoot = '/'): Promise<HostKernel> {
   const modulesRoot = path.join(hostRoot, 'usr/lib/modules');
   const versions = existsSync(modulesRoot) ? await readdir(modulesRoot) : [];
   const kernels: HostKernel[] = [];
@@ -103,37 +126,79 @@ export async function findHostKernel(hostRoot = HOST_ROOT): Promise<HostKernel> 
   return newest;
 }
 
-/** Reads the build host's inputs of the specs. */
-export async function readHostInputs(exec: ToolExec, constructPath: string): Promise<HostInputs> {
-  const kernel = await findHostKernel();
+/**
+ * Reads the build host's inputs of the specs for `arch`: the host's installed packages for its own
+ * arch; for another one, the versions of the foreign root's lock (the build tools stay the host's).
+ */
+export async function readHostInputs(
+  exec: ToolExec,
+  constructPath: string,
+  arch: Arch = hostArch() ?? 'x86_64',
+): Promise<HostInputs> {
+  const facts = archFacts(arch);
+  if (!facts) {
+    throw new LocalPackageRepoError(
+      `the local tiny OS cannot be built for ${arch}: only for ${['x86_64', 'aarch64'].join(' and ')}`,
+      { constructPath, field: 'arch' },
+    );
+  }
+  const root = archRoot(arch);
+  const lock = isForeignArch(arch) ? readForeignRootLock(arch) : undefined;
+  if (isForeignArch(arch) && !lock) {
+    throw new MissingHostInputError(
+      `the local tiny OS for ${arch} is made of Debian ${facts.debianArch} files, and their root ${root} is missing or incomplete (no ${path.join(root, '.fcos-cdk-lock')}): run scripts/setup.sh (it runs scripts/foreign-root.sh)`,
+      { constructPath, field: 'arch' },
+    );
+  }
+  const kernel = await findHostKernel(root);
   const kernelPackage = `linux-image-${kernel.version}`;
-  const versions = await installedVersions(exec, [...Object.values(HOST_PACKAGES), kernelPackage]);
-  const missing = Object.values(HOST_PACKAGES).filter((name) => !versions.has(name));
+  const hostVersions = await installedVersions(exec, [...Object.values(HOST_PACKAGES), kernelPackage]);
+  const lockVersions = new Map(lock?.map((entry) => [entry.name, entry.version]));
+  // Which version each package of the specs has: the lock's for a foreign root, the host's else.
+  const versionOf = (role: keyof typeof HOST_PACKAGES): string | undefined =>
+    lock && !BUILD_TOOL_ROLES.has(role)
+      ? lockVersions.get(HOST_PACKAGES[role])
+      : hostVersions.get(HOST_PACKAGES[role]);
+  const roles = Object.keys(HOST_PACKAGES) as (keyof typeof HOST_PACKAGES)[];
+  const missing = roles.filter((role) => versionOf(role) === undefined).map((role) => HOST_PACKAGES[role]);
   if (missing.length > 0) {
     throw new MissingHostInputError(
-      `the local tiny OS is built from host packages that are not installed: ${missing.join(', ')} (run scripts/setup.sh)`,
-      { constructPath },
+      lock
+        ? `the ${arch} foreign root ${root} has no ${missing.join(', ')}: regenerate its lock (scripts/foreign-root.sh --update-lock ${arch}) and run scripts/setup.sh`
+        : `the local tiny OS is built from host packages that are not installed: ${missing.join(', ')} (run scripts/setup.sh)`,
+      { constructPath, ...(lock ? { field: 'arch' } : {}) },
     );
   }
   const vmlinuzStat = await stat(kernel.vmlinuz);
-  const debianVersions = Object.fromEntries(
-    Object.entries(HOST_PACKAGES).map(([role, name]) => [role, versions.get(name) ?? '']),
-  ) as Record<keyof typeof HOST_PACKAGES, string>;
+  const debianVersions = Object.fromEntries(roles.map((role) => [role, versionOf(role) ?? ''])) as Record<
+    keyof typeof HOST_PACKAGES,
+    string
+  >;
+  const kernelVersion = lock ? lockVersions.get(kernelPackage) : hostVersions.get(kernelPackage);
   return {
+    arch,
+    root,
+    facts,
+    lock,
     kernel,
-    kernelBuild: versions.get(kernelPackage) ?? `${vmlinuzStat.size}:${Math.trunc(vmlinuzStat.mtimeMs)}`,
+    kernelBuild: kernelVersion ?? `${vmlinuzStat.size}:${Math.trunc(vmlinuzStat.mtimeMs)}`,
     debianVersions,
   };
 }
 
 /**
- * `--define`s every spec gets: host_root, kernel_version and the upstream versions of the Debian
+ * `--define`s every spec gets: host_root, kernel_version, the arch's facts (multiarch_triplet;
+ * elf_interpreter, where the dynamic loader goes in a package: under /usr), elf_libraries (the
+ * path of the specs directory's library resolver) and the upstream versions of the Debian
  * packages the specs repackage (busybox_version, ignition_version, shadow_utils_version,
  * ostree_version, gnupg_version, curl_version, jq_version, bubblewrap_version).
  */
-export function hostDefines(inputs: HostInputs): Record<string, string> {
+export function hostDefines(inputs: HostInputs, specsDirectory: string): Record<string, string> {
   return {
-    host_root: HOST_ROOT,
+    host_root: inputs.root,
+    multiarch_triplet: inputs.facts.multiarchTriplet,
+    elf_interpreter: `/usr${inputs.facts.elfInterpreter}`,
+    elf_libraries: path.join(specsDirectory, ELF_LIBRARIES_SCRIPT),
     kernel_version: inputs.kernel.version,
     busybox_version: upstreamVersion(inputs.debianVersions.busybox),
     ignition_version: upstreamVersion(inputs.debianVersions.ignition),
@@ -200,43 +265,30 @@ export async function specSourceDateEpoch(
   return time;
 }
 
-/** The host's architecture as RPM names it, or undefined for one Fedora CoreOS is not built for. */
-function hostArch(): Arch | undefined {
-  const names: Partial<Record<string, Arch>> = {
-    x64: 'x86_64',
-    arm64: 'aarch64',
-    ppc64: 'ppc64le',
-    s390x: 's390x',
-  };
-  return names[process.arch];
-}
-
 /** Builds every spec with rpmbuild (reproducibly) and indexes the RPMs with createrepo_c. */
 export default defineRunner(localPackageRepoKind, {
   timeoutSeconds: 900,
 
   /** Hashes the specs and their sources, and records the versions of the host files they package. */
   async fingerprint(context) {
-    const inputs = await readHostInputs(context.exec, context.nodePath);
+    const inputs = await readHostInputs(context.exec, context.nodePath, context.props.arch);
     return {
       specs: await directoryListing(path.resolve(context.projectDir, context.props.specs)),
       host: { kernel: inputs.kernel.version, kernelBuild: inputs.kernelBuild, ...inputs.debianVersions },
+      // A foreign root is what its lock pins (every package's version and sha256).
+      ...(inputs.lock
+        ? { foreignRoot: inputs.lock.map((entry) => `${entry.name} ${entry.version} ${entry.sha256}`) }
+        : {}),
     };
   },
 
   /** rpmbuild of each spec into repo/Packages, then createrepo_c over repo/. */
   async run(context) {
     const { props } = context;
-    const arch = hostArch();
-    if (props.arch !== arch) {
-      throw new LocalPackageRepoError(
-        `the local tiny OS is made of this host's files, which are ${arch ?? process.arch}: cannot build it for ${props.arch}`,
-        { constructPath: context.nodePath, field: 'arch' },
-      );
-    }
+    const inputs = await readHostInputs(context.exec, context.nodePath, props.arch);
     const specsDirectory = path.resolve(context.projectDir, props.specs);
     const specs = await selectSpecs(specsDirectory, props.packages, context.nodePath);
-    const defines = hostDefines(await readHostInputs(context.exec, context.nodePath));
+    const defines = hostDefines(inputs, specsDirectory);
     const repoDirectory = path.join(context.workDir, 'repo');
     // Every spec is dated before anything is built: a spec without a date fails the node at once.
     const epochs = new Map<string, number>();
@@ -266,7 +318,13 @@ export default defineRunner(localPackageRepoKind, {
     const revision = Math.max(...epochs.values());
     await createRepository(context.exec, { directory: repoDirectory, revision });
     const packages = (await readPackageIdentities(context.exec, rpmFiles)).map(formatNevra).sort();
-    context.log(`repository '${props.name}': ${packages.join(' ')}`);
-    return { repo: { storage: 'tree', path: repoDirectory, metadata: { name: props.name, packages } } };
+    context.log(`repository '${props.name}' (${props.arch}, from ${inputs.root}): ${packages.join(' ')}`);
+    return {
+      repo: {
+        storage: 'tree',
+        path: repoDirectory,
+        metadata: { name: props.name, arch: props.arch, packages },
+      },
+    };
   },
 });

@@ -5,13 +5,14 @@
 #   tiny-dracut --root DIR --kver KVER --output FILE
 #
 # FILE is a gzip'd newc cpio holding DIR's busybox (with applet links), the modules and index of
-# DIR/usr/lib/modules/KVER, DIR's Ignition binary with the shared libraries `ldd` names (taken from
-# DIR), DIR's useradd, usermod, userdel, groupadd, groupmod and groupdel (shadow-utils, if DIR has
+# DIR/usr/lib/modules/KVER, DIR's Ignition binary with the shared libraries it needs (taken from
+# DIR, found with readelf by the elf-libraries script beside this one, so that DIR may be of another
+# architecture than the host), DIR's useradd, usermod, userdel, groupadd, groupmod and groupdel (shadow-utils, if DIR has
 # them: Ignition runs them to create users and groups) with their libraries and login.defs, a no-op
 # setfiles (Ignition's SELinux relabel) and DIR/usr/lib/tiny-dracut/init as /init.
 # The bytes depend only on the inputs: names are sorted, owners are 0:0, every mtime is
 # SOURCE_DATE_EPOCH (default 0), and gzip stores no name or time.
-# Host tools used: find, sort, cpio (GNU, --reproducible), gzip, ldd, touch, awk.
+# Host tools used: find, sort, cpio (GNU, --reproducible), gzip, readelf, touch, awk.
 set -eu
 umask 022
 
@@ -26,6 +27,8 @@ ifconfig insmod ip ln ls lsmod mkdir modprobe mount mv poweroff printf readlink 
 sha256sum sleep sort switch_root sync tail test timeout touch tr true udhcpc umount uname usleep wget'
 # The DHCP script of the OS's init (tiny-init), used by live boots that fetch their rootfs.
 UDHCPC_SCRIPT=/usr/lib/tiny-init/udhcpc-script
+# The library resolver (the specs' elf-libraries.sh), installed beside /init by the package.
+ELF_LIBRARIES=/usr/lib/tiny-dracut/elf-libraries
 
 # Prints the usage.
 usage() {
@@ -65,12 +68,23 @@ copy_from_root() {
   cp -L "$root$1" "$stage$2"
 }
 
-# Copies every shared library that executable $1 of the installroot needs (as `ldd` names them).
+# The multiarch triplet of the installroot: the directory of its libc under /usr/lib.
+root_triplet() {
+  for libc in "$root"/usr/lib/*-linux-gnu*/libc.so.6; do
+    [ -e "$libc" ] || continue
+    triplet=${libc%/libc.so.6}
+    printf '%s\n' "${triplet##*/}"
+    return 0
+  done
+  die "no libc.so.6 in $root/usr/lib/TRIPLET (is Ignition's package installed in $root?)"
+}
+
+# Copies every shared library that executable $1 of the installroot needs, at the path its loader
+# looks for it (as ldd would name it, without running it: the root may be of another arch).
 copy_libraries() {
-  libraries=$(ldd "$root$1" 2>/dev/null |
-    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }') ||
-    die "ldd $root$1 failed"
-  for library in $libraries; do
+  libraries=$(sh "$root$ELF_LIBRARIES" "$root" "$(root_triplet)" "$1") ||
+    die "the libraries of $1 are not all in $root"
+  for library in $(printf '%s\n' "$libraries" | cut -d' ' -f1); do
     [ -e "$stage$library" ] || copy_from_root "$library" "$library"
   done
 }
