@@ -2,7 +2,8 @@
 # Installs everything fcos-cdk needs on a fresh Debian 12 machine: the host tools the stages call
 # (ostree, rpm, dnf, createrepo_c, mkfs, sgdisk, mtools, grub, qemu for x86_64 and aarch64 with OVMF
 # and AAVMF, binutils' readelf, ignition, a kernel for
-# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages; xorriso and
+# the local tiny OS, and the curl, jq, gpg and bwrap programs it repackages, and their arm64 builds
+# unpacked into /var/lib/fcos-cdk/roots/aarch64 by scripts/foreign-root.sh; xorriso and
 # squashfs-tools for the live ISO and PXE images; nginx, whose WebDAV
 # module serves the remote-cache tests' HTTP cache) and the npm packages from the
 # lockfile, then builds dist/ (the bins run the compiled code; incremental, so an updated checkout
@@ -46,6 +47,10 @@ if ((${#missing[@]} > 0)); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The aarch64 root: the arm64 Debian files the local tiny OS for aarch64 is made of, pinned by
+# scripts/foreign-roots/aarch64.lock (fast when it is already made).
+scripts/foreign-root.sh aarch64
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
