@@ -6,9 +6,11 @@
  * boot sector and core image are placed by hand, as grub-bios-setup would: boot.img's code (bytes
  * 0-439) in the MBR with the LBA of core.img at 0x5c and the drive check at 0x66 replaced by NOPs
  * (GRUB does that for hard disks), core.img in the BIOS-BOOT partition with the first sector of
- * its blocklist patched at 0x1f4.
+ * its blocklist patched at 0x1f4. A platform whose Debian package is not installed (arm64-efi on
+ * an amd64 host: grub-efi-arm64-bin is arm64-only) takes its modules from the foreign root of its
+ * arch (scripts/foreign-root.sh: the package's files extracted under /var/lib/fcos-cdk/roots/ARCH).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
@@ -17,6 +19,12 @@ import type { ToolExec } from '../exec.ts';
 
 /** Where Debian's grub-*-bin packages install the modules of each platform. */
 export const GRUB_LIBRARY = '/usr/lib/grub';
+
+/** Where scripts/foreign-root.sh extracts the Debian packages of each foreign arch (`ROOTS/ARCH`). */
+export const FOREIGN_ROOTS = '/var/lib/fcos-cdk/roots';
+
+/** The file a complete foreign root has: a copy of its lock, `name version sha256` a line. */
+export const FOREIGN_ROOT_MARKER = '.fcos-cdk-lock';
 
 /** GRUB platforms an image is made for. */
 export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
@@ -123,21 +131,108 @@ export interface GrubImageOptions {
    * @default the disk's: the partition labelled `boot`, /grub2
    */
   readonly liveVolumeId?: string;
+  /**
+   * Where foreign roots are looked for when the platform's package is not installed.
+   * @default {@link FOREIGN_ROOTS}
+   */
+  readonly foreignRoots?: string;
+}
+
+/** The arch whose foreign root can hold the modules of `platform` (EFI platforms only). */
+function foreignArchOf(platform: GrubPlatform): Arch | undefined {
+  return platform === 'arm64-efi' ? 'aarch64' : platform === 'x86_64-efi' ? 'x86_64' : undefined;
+}
+
+/** Where the modules of one GRUB platform come from, and the version of the package they are from. */
+export interface GrubModuleSource {
+  /** The directory passed to grub-mkimage's `--directory`. */
+  readonly directory: string;
+  /** `host` (the installed Debian package) or the foreign root's directory. */
+  readonly origin: 'host' | string;
+  /** The Debian package the modules are from. */
+  readonly package: string;
+  /** Its version, when known (the foreign root's lock pins it; the host's is in the fingerprint's tools). */
+  readonly version?: string;
+}
+
+/** The version `lockFile` pins for `packageName`, or undefined (no such line, or no file). */
+function lockedVersion(lockFile: string, packageName: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(lockFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [name, version] = line.trim().split(/\s+/);
+    if (name === packageName && version) return version;
+  }
+  return undefined;
+}
+
+/**
+ * Where grub-mkimage finds the modules of `platform`: the host's package if installed, else a
+ * complete foreign root of the platform's arch under `foreignRoots` that holds them; undefined if
+ * neither.
+ */
+export function grubModuleSource(
+  platform: GrubPlatform,
+  foreignRoots: string = FOREIGN_ROOTS,
+): GrubModuleSource | undefined {
+  const packageName = packageOf(platform);
+  const hostDirectory = path.join(GRUB_LIBRARY, platform);
+  if (existsSync(hostDirectory)) return { directory: hostDirectory, origin: 'host', package: packageName };
+  const arch = foreignArchOf(platform);
+  if (arch === undefined) return undefined;
+  const root = path.join(foreignRoots, arch);
+  const directory = path.join(root, GRUB_LIBRARY, platform);
+  // Only a complete root (its marker is written last) whose lock pins the package counts.
+  const version = lockedVersion(path.join(root, FOREIGN_ROOT_MARKER), packageName);
+  if (version === undefined || !existsSync(path.join(directory, 'linux.mod'))) return undefined;
+  return { directory, origin: root, package: packageName, version };
 }
 
 /** Why GRUB images for `platform` cannot be made on this host (its modules are missing), or undefined. */
-export function missingGrubPlatform(platform: GrubPlatform): string | undefined {
-  const directory = path.join(GRUB_LIBRARY, platform);
-  if (existsSync(directory)) return undefined;
-  return `GRUB's ${platform} modules are not installed (${directory}): install ${packageOf(platform)}`;
+export function missingGrubPlatform(
+  platform: GrubPlatform,
+  foreignRoots: string = FOREIGN_ROOTS,
+): string | undefined {
+  if (grubModuleSource(platform, foreignRoots)) return undefined;
+  const arch = foreignArchOf(platform);
+  const foreign =
+    arch === undefined
+      ? ''
+      : `, or make the ${arch} foreign root that holds its files (scripts/foreign-root.sh ${arch}: ${path.join(foreignRoots, arch)})`;
+  return `GRUB's ${platform} modules are not installed (${path.join(GRUB_LIBRARY, platform)}): install ${packageOf(platform)}${foreign}`;
+}
+
+/**
+ * The origin and version of the modules of each of `platforms`, for a runner's fingerprint (an
+ * image's bytes depend on them whether they come from the host or a foreign root).
+ */
+export function grubModuleVersions(
+  platforms: readonly GrubPlatform[],
+  foreignRoots: string = FOREIGN_ROOTS,
+): Record<string, { origin: string; package: string; version: string | null }> {
+  const versions: Record<string, { origin: string; package: string; version: string | null }> = {};
+  for (const platform of platforms) {
+    const source = grubModuleSource(platform, foreignRoots);
+    if (source)
+      versions[platform] = {
+        origin: source.origin,
+        package: source.package,
+        version: source.version ?? null,
+      };
+  }
+  return versions;
 }
 
 /** Makes a GRUB image (EFI binary or BIOS core.img) with the modules and the early config built in. */
 export async function makeGrubImage(exec: ToolExec, options: GrubImageOptions): Promise<void> {
   const platform: GrubPlatform = options.platform === 'i386-pc-eltorito' ? 'i386-pc' : options.platform;
-  const missing = missingGrubPlatform(platform);
-  if (missing) throw new GrubError(missing);
-  const directory = path.join(GRUB_LIBRARY, platform);
+  const source = grubModuleSource(platform, options.foreignRoots);
+  if (!source) throw new GrubError(missingGrubPlatform(platform, options.foreignRoots) ?? platform);
+  const directory = source.directory;
   const config = path.join(options.workDir, `early-${options.platform}.cfg`);
   const live = options.liveVolumeId;
   await writeFile(config, live === undefined ? earlyConfig() : liveEarlyConfig(live));

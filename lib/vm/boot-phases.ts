@@ -29,7 +29,9 @@ interface PhaseMarker {
 const PHASES: readonly PhaseMarker[] = [
   { name: 'QEMU and firmware until GRUB', end: /Welcome to GRUB|GNU GRUB/ },
   { name: 'GRUB menu (timeout)', end: /Booting `/ },
-  { name: 'GRUB loading kernel and initramfs', end: /Booting in blind mode/ },
+  // x86 GRUB's Linux loader prints the first (no video under -display none); on arm64 GRUB starts
+  // the kernel's EFI stub, whose first line is the second.
+  { name: 'GRUB loading kernel and initramfs', end: /Booting in blind mode|EFI stub: Booting Linux Kernel/ },
   { name: 'kernel decompression and early setup (no console yet)', end: /\] Linux version / },
   { name: 'kernel init (initramfs unpacked)', end: /\] Run \/init as init process/ },
   { name: 'initramfs: modules and root device', end: /FCOS-CDK: initramfs root / },

@@ -13,6 +13,7 @@ import {
   DiskLayoutError,
   EFI_VOLUME_ID,
   fedoraCoreOsLayout,
+  LAYOUT_ARCHES,
   type LayoutPartition,
   MIB,
   partitionWithRole,
@@ -26,6 +27,7 @@ import { FcosError } from '../../lib/errors.ts';
 import { ToolError, type ToolExec } from '../../lib/exec.ts';
 import {
   defineRunner,
+  type FingerprintContext,
   type NodeProps,
   type ResolvedArtifact,
   type RunnerContext,
@@ -36,6 +38,7 @@ import { filesystemSpec, quoteArgument, runDebugfsBatch } from '../../lib/tools/
 import {
   efiBootPath,
   efiPlatform,
+  grubModuleVersions,
   installBiosBoot,
   makeGrubImage,
   missingGrubPlatform,
@@ -43,7 +46,7 @@ import {
 import { makeExt4, makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
 import { commitTimestamp, deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
-import { canonicalStringify } from '../../lib/util/canonical-json.ts';
+import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
 import { ensureFreeSpace, type SpaceNeed, translatingNoSpace } from '../../lib/util/free-space.ts';
 import { type DiskImageConfig, diskImageKind } from './index.ts';
 
@@ -493,9 +496,28 @@ async function writeDisk(
   return { disk: { storage: 'file', path: disk, metadata: { ...metadata, ...ref } } };
 }
 
+/**
+ * The fingerprint: versions of the tools that write the image, the platforms table DiskImage
+ * copies and, when the EFI GRUB's modules come from a foreign root (arm64-efi on an amd64 host),
+ * that root and the package version its lock pins (a host's package is among the tools already,
+ * so an x86_64 disk's fingerprint is what it was before foreign roots).
+ */
+async function diskFingerprint(context: FingerprintContext<DiskImageRunnerProps>): Promise<JsonValue> {
+  const fingerprint = (await imageToolsFingerprint(context.exec, DISK_TOOL_PACKAGES)) as Record<
+    string,
+    JsonValue
+  >;
+  if (!LAYOUT_ARCHES.includes(context.props.arch)) return fingerprint;
+  const foreign = Object.entries(grubModuleVersions([efiPlatform(context.props.arch)])).filter(
+    ([, source]) => source.origin !== 'host',
+  );
+  return foreign.length === 0
+    ? fingerprint
+    : { ...fingerprint, foreignGrubModules: Object.fromEntries(foreign) };
+}
+
 export default defineRunner(diskImageKind, {
   timeoutSeconds: 1800,
-  /** Versions of the tools that write the image, and the platforms table DiskImage copies. */
-  fingerprint: (context) => imageToolsFingerprint(context.exec, DISK_TOOL_PACKAGES),
+  fingerprint: diskFingerprint,
   run: buildDisk,
 });
