@@ -1,6 +1,6 @@
 /**
  * Booting a disk image under QEMU, for x86_64 (q35) or aarch64 (virt) guests through one code
- * path with the arch as a parameter ({@link MACHINES}): UEFI (OVMF, or AAVMF on aarch64, with a
+ * path with the arch as a parameter (lib/vm/machines.ts): UEFI (OVMF, or AAVMF on aarch64, with a
  * per-VM copy of its variable store) or BIOS (SeaBIOS, x86_64 only), an optional Ignition config
  * in fw_cfg, the serial console (the 16550 on q35, the PL011 `ttyAMA0` on virt) captured to a file
  * (with the host time each line arrived beside it, lib/vm/console-timeline.ts), and a hard time
@@ -8,14 +8,13 @@
  * cancel and after it exits; the disk is opened with `snapshot=on`, so the image (a read-only cache
  * blob, say) is never written, unless the caller asks for a persistent boot of an overlay of its
  * own. A user-mode NIC is added on request. Facts measured on this kind of host: KVM guests hang,
- * so TCG is the default, with the arch's {@link TCG_CPU_MODELS}; a Kola boot of the tiny OS takes
+ * so TCG is the default, with the arch's TCG CPU model (machines.ts); a Kola boot of the tiny OS takes
  * about 20 s on a quiet machine (its phases: `.timeline.tsv` beside the console,
  * lib/vm/boot-phases.ts).
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
 import { CancelledError, runTool } from '../exec.ts';
 import {
@@ -25,99 +24,23 @@ import {
   timelineFileOf,
 } from './console-timeline.ts';
 import { GRUB_COUNTDOWN, pressEnter } from './grub-menu.ts';
+import { type Firmware, type MachineModel, machineOf, TCG_CPU_MODELS, type VmArch } from './machines.ts';
 
-/** Firmware a VM boots with. */
-export type Firmware = 'uefi' | 'bios';
-
-/** Architectures the harness boots guests of. */
-export type VmArch = Extract<Arch, 'x86_64' | 'aarch64'>;
-
-/** The architectures of {@link VmArch}, for checks of an arch that came from data. */
-export const VM_ARCHES: readonly VmArch[] = ['x86_64', 'aarch64'];
-
-/** OVMF's code and variable-store template (Debian's ovmf package, 4 MiB flash). */
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-/** The template every VM gets its own writable copy of. */
-export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-/** AAVMF, OVMF built for aarch64 (Debian's qemu-efi-aarch64 package, 64 MiB flash): code. */
-export const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
-/** AAVMF's variable-store template. */
-export const AAVMF_VARS_TEMPLATE = '/usr/share/AAVMF/AAVMF_VARS.fd';
-
-/**
- * The CPU model of each arch under TCG.
- *
- * x86_64: `max` offers AVX/AVX2 (emulated by QEMU 7.2's TCG, slowly), which the kernel's crypto and
- * glibc's string functions then use: measured on the tiny OS's Kola image, boots took 23.9-28.8 s
- * with `max` and 18.4-20.5 s with `Nehalem` (kernel init 4.0-6.0 -> 3.0-3.8 s, update agent
- * 4.6-6.4 -> 2.7-3.1 s). Nehalem is x86-64-v2 (SSE4.2, POPCNT: crc32c_intel still loads); `qemu64`
- * (v1) was no faster.
- *
- * aarch64: Debian 12's arm64 kernel 6.1 and a busybox initramfs, AAVMF, `-smp 1`, QEMU 7.2, four
- * rounds each (wall seconds from QEMU's start to power-off; the guest's uptime at init in brackets):
- * `cortex-a72` 2.9 / 5.9 / 4.1 / 4.3 (1.6-2.8), `cortex-a57` 4.2 / 5.8 / 4.3 / 3.6 (1.6-3.0),
- * `max,pauth-impdef=on` 3.6 / 5.6 / 4.8 / 7.9 (2.4-4.1), plain `max` 17.2-21.6 (14.0-17.8: QARMA
- * pointer authentication emulated in every function prologue). The two Cortex models tie within
- * the noise of a shared host; cortex-a72 (ARMv8.0, what Fedora's aarch64 userland targets) was
- * the faster on average.
- *
- * Under KVM the host's CPU is passed through instead.
- */
-export const TCG_CPU_MODELS: Readonly<Record<VmArch, string>> = {
-  x86_64: 'Nehalem',
-  aarch64: 'cortex-a72',
-};
-
-/** The x86_64 CPU model under TCG (see {@link TCG_CPU_MODELS}). */
-export const TCG_CPU_MODEL = TCG_CPU_MODELS.x86_64;
-
-/** What differs between the arches' virtual machines; everything else is one code path. */
-interface MachineModel {
-  /** The QEMU binary. */
-  readonly binary: string;
-  /** `-machine` value. */
-  readonly machine: string;
-  /** `-cpu` under KVM (the host's own CPU). */
-  readonly kvmCpu: string;
-  /** UEFI firmware code (read-only pflash unit 0). */
-  readonly uefiCode: string;
-  /** The UEFI variable store every VM gets its own copy of (pflash unit 1). */
-  readonly uefiVarsTemplate: string;
-  /** Whether the machine has a BIOS (SeaBIOS) to boot. */
-  readonly bios: boolean;
-  /** Devices that attach the CD-ROM drive `cd0` as the first boot device. */
-  readonly cdromDevices: readonly string[];
-}
-
-/**
- * The machine of each arch. q35 has an AHCI controller for an IDE CD; virt has no IDE, so its CD
- * is a SCSI CD on virtio-scsi. Both take virtio-blk-pci disks, virtio-net-pci NICs and fw_cfg.
- */
-export const MACHINES: Readonly<Record<VmArch, MachineModel>> = {
-  x86_64: {
-    binary: 'qemu-system-x86_64',
-    machine: 'q35',
-    kvmCpu: 'max',
-    uefiCode: OVMF_CODE,
-    uefiVarsTemplate: OVMF_VARS_TEMPLATE,
-    bios: true,
-    cdromDevices: ['-device', 'ide-cd,drive=cd0,bootindex=0'],
-  },
-  aarch64: {
-    binary: 'qemu-system-aarch64',
-    machine: 'virt',
-    kvmCpu: 'host',
-    uefiCode: AAVMF_CODE,
-    uefiVarsTemplate: AAVMF_VARS_TEMPLATE,
-    bios: false,
-    cdromDevices: [
-      '-device',
-      'virtio-scsi-pci,id=scsi0',
-      '-device',
-      'scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0',
-    ],
-  },
-};
+export {
+  AAVMF_CODE,
+  AAVMF_VARS_TEMPLATE,
+  type Firmware,
+  MACHINES,
+  machineOf,
+  OVMF_CODE,
+  OVMF_VARS_TEMPLATE,
+  TCG_CPU_MODEL,
+  TCG_CPU_MODELS,
+  UnsupportedVmError,
+  VM_ARCHES,
+  type VmArch,
+  vmProblem,
+} from './machines.ts';
 
 /** Options of {@link bootDisk}. */
 export interface BootOptions {
@@ -131,7 +54,7 @@ export interface BootOptions {
   /** UEFI (OVMF, AAVMF) or BIOS (SeaBIOS, x86_64 only). */
   readonly firmware: Firmware;
   /**
-   * The guest's architecture: which QEMU, machine, CPU model and firmware ({@link MACHINES}).
+   * The guest's architecture: which QEMU, machine, CPU model and firmware (lib/vm/machines.ts).
    * @default 'x86_64'
    */
   readonly arch?: VmArch;
@@ -213,27 +136,6 @@ export interface BootResult {
 
 /** QEMU could not be started or failed by itself (not the guest: see the console for that). */
 export class QemuError extends FcosError {}
-
-/** The boot asked for a machine the harness does not have (an arch, or BIOS on aarch64). */
-export class UnsupportedVmError extends QemuError {}
-
-/** The machine model of `arch`, or an UnsupportedVmError. */
-export function machineOf(arch: Arch): MachineModel {
-  if (!(VM_ARCHES as readonly string[]).includes(arch))
-    throw new UnsupportedVmError(`QEMU guests are booted for ${VM_ARCHES.join(' and ')}, not ${arch}`, {
-      field: 'arch',
-    });
-  return MACHINES[arch as VmArch];
-}
-
-/** Throws an UnsupportedVmError unless `firmware` exists on `arch`'s machine. */
-export function checkFirmware(arch: Arch, firmware: Firmware): void {
-  if (firmware === 'bios' && !machineOf(arch).bios)
-    throw new UnsupportedVmError(
-      `${arch} guests have no BIOS to boot (QEMU's ${machineOf(arch).machine} machine boots UEFI only): use firmware 'uefi'`,
-      { field: 'firmware' },
-    );
-}
 
 /** The firmware arguments; UEFI gets a copy of the variable store in `scratch`. */
 async function firmwareArguments(
@@ -334,8 +236,7 @@ export function qemuArguments(
  */
 export async function bootDisk(options: BootOptions): Promise<BootResult> {
   const arch = options.arch ?? 'x86_64';
-  const machine = machineOf(arch);
-  checkFirmware(arch, options.firmware);
+  const machine = machineOf(arch, options.firmware);
   const scratch = await mkdtemp(path.join(path.dirname(options.consoleLog), '.qemu-'));
   // The console's socket: a short path (a Unix socket's is limited to 107 bytes).
   const socketDirectory = await mkdtemp(path.join(os.tmpdir(), 'fcos-qemu-'));
