@@ -89,6 +89,7 @@ export async function runVm(
     boot = await bootDisk({
       disk: image.file,
       format: image.format,
+      arch: image.arch,
       firmware: props.firmware,
       consoleLog: consoleFile,
       timeoutSeconds,

@@ -1,14 +1,14 @@
 /**
  * One test machine under QEMU: a qcow2 overlay over the release's image (so the machine's writes
  * persist from boot to boot while the image, a cache blob, is never written), QEMU's user network
- * (the guest reaches fcos-serve on the host's loopback as 10.0.2.2), its Ignition config in fw_cfg
+ * (the guest reaches fcos-serve on the host's loopback as 10.0.2.2), the image's arch, its Ignition config in fw_cfg
  * (read on the first boot only), and a watchdog that stops a boot whose console shows it will
  * never finish, or that the scenario wants cut short (QEMU killed mid-pull: a power failure).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ToolExec } from '../../lib/exec.ts';
-import { bootDisk } from '../../lib/vm/qemu.ts';
+import { bootDisk, type VmArch } from '../../lib/vm/qemu.ts';
 import type { BootOutcome, BootRequest } from './boot-loop.ts';
 
 /** Console lines after which a boot will never finish: the VM is stopped at once. */
@@ -43,6 +43,11 @@ export interface MachineOptions {
   readonly overlay: string;
   /** Its Ignition config file. */
   readonly ignitionConfig: string;
+  /**
+   * The guest's arch (the image's): which QEMU, machine and firmware boot it.
+   * @default 'x86_64'
+   */
+  readonly arch?: VmArch;
   readonly firmware: 'uefi' | 'bios';
   readonly memoryMiB: number;
   readonly accelerator: 'tcg' | 'kvm';
@@ -82,6 +87,7 @@ export function machineBoot(options: MachineOptions): (request: BootRequest) => 
         format: 'qcow2',
         persistent: true,
         network: 'user',
+        ...(options.arch ? { arch: options.arch } : {}),
         firmware: options.firmware,
         consoleLog: request.consoleFile,
         timeoutSeconds: request.timeoutSeconds,

@@ -15,6 +15,7 @@ import type { FleetLockEvent } from '../../lib/serve/fleet-lock.ts';
 import { resolveSigningKey } from '../../lib/signing/signing-key.ts';
 import { uncompressed } from '../../lib/tools/compress.ts';
 import { writeIgnitionConfig } from '../../lib/vm/ignition.ts';
+import { type VmArch, vmProblem } from '../../lib/vm/machines.ts';
 import { bootUntilPowerOff } from './boot-loop.ts';
 import { UpdateTestInputError } from './errors.ts';
 import { FleetLockPeers } from './fleet-lock-peers.ts';
@@ -95,12 +96,15 @@ export default defineRunner(updateTestKind, {
     const { props, nodePath } = context;
     const image = context.inputs.image!;
     const arch = String(image.metadata.arch ?? 'x86_64');
-    if (arch !== 'x86_64') {
-      throw new UpdateTestInputError(`the QEMU harness boots x86_64 guests, not ${arch}`, {
+    // The machine is of the image's arch (lib/vm/machines.ts): one the harness has, with that firmware.
+    const problem = vmProblem(arch, props.firmware);
+    if (problem) {
+      throw new UpdateTestInputError(problem.message, {
         constructPath: nodePath,
-        field: 'image',
+        field: problem.field === 'arch' ? 'image' : problem.field,
       });
     }
+    const vmArch = arch as VmArch;
     const releases: ScenarioReleases = {
       from: servedRelease(context, 'from'),
       to: servedRelease(context, 'to'),
@@ -216,6 +220,7 @@ export default defineRunner(updateTestKind, {
         const boot = machineBoot({
           overlay,
           ignitionConfig,
+          arch: vmArch,
           firmware: props.firmware,
           memoryMiB: props.memoryMiB,
           accelerator: props.accelerator,
