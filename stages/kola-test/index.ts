@@ -8,7 +8,7 @@ import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { projectPathSchema } from '../../lib/schemas.ts';
 import { Step } from '../../lib/step.ts';
-import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
+import { vmProblem } from '../../lib/vm/machines.ts';
 import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
 
 /** Props of {@link KolaTest}. */
@@ -117,16 +117,22 @@ export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
     const bootableNames = qemuBootablePlatformNames();
     this.addCheck(() => {
       const issues = [];
-      if (!bootable) {
+      if (!bootable)
         issues.push(
           this.issue(
             'image',
             `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
           ),
         );
-      }
-      const archProblem = guestArchProblem(this.props.image.attributes.arch);
-      if (archProblem) issues.push(this.issue('image', `${archProblem} (${this.props.image.describe()})`));
+      // The image's arch picks the VM (lib/vm/machines.ts): one the harness has, with that firmware.
+      const problem = vmProblem(this.props.image.attributes.arch, this.props.firmware);
+      if (problem)
+        issues.push(
+          this.issue(
+            problem.field === 'arch' ? 'image' : problem.field,
+            `${problem.message} (${this.props.image.describe()})`,
+          ),
+        );
       return issues;
     });
   }
