@@ -392,6 +392,13 @@ async function buildDisk(
 ): Promise<Record<string, RunnerOutput>> {
   const { workDir, props, nodePath } = context;
   const { layout, bios } = checkBuildable(props, nodePath);
+  // Synthesis checks this too; a disk of another arch's tree would be built without complaint.
+  const commitArch = context.inputs.commit?.metadata.arch;
+  if (typeof commitArch === 'string' && commitArch !== props.arch)
+    throw new DiskImageError(`the disk is for ${props.arch} but its commit is for ${commitArch}`, {
+      constructPath: nodePath,
+      field: 'arch',
+    });
   const space: SpaceNeed = {
     directory: workDir,
     neededBytes: layout.diskSize,
