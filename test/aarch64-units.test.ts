@@ -8,12 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  FOREIGN_ROOT_MARKER,
-  grubModuleSource,
-  grubModuleVersions,
-  missingGrubPlatform,
-} from '../lib/tools/grub.ts';
+import { FOREIGN_ROOT_MARKER } from '../lib/tools/foreign-root.ts';
+import { grubModuleSource, grubModuleVersions, missingGrubPlatform } from '../lib/tools/grub.ts';
 import { bootPhases } from '../lib/vm/boot-phases.ts';
 import {
   AAVMF_CODE,

@@ -16,15 +16,10 @@ import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
 import type { ToolExec } from '../exec.ts';
+import { FOREIGN_ROOT_MARKER, foreignRootsDirectory, parseLock } from './foreign-root.ts';
 
 /** Where Debian's grub-*-bin packages install the modules of each platform. */
 export const GRUB_LIBRARY = '/usr/lib/grub';
-
-/** Where scripts/foreign-root.sh extracts the Debian packages of each foreign arch (`ROOTS/ARCH`). */
-export const FOREIGN_ROOTS = '/var/lib/fcos-cdk/roots';
-
-/** The file a complete foreign root has: a copy of its lock, `name version sha256` a line. */
-export const FOREIGN_ROOT_MARKER = '.fcos-cdk-lock';
 
 /** GRUB platforms an image is made for. */
 export type GrubPlatform = 'i386-pc' | 'x86_64-efi' | 'arm64-efi';
@@ -133,7 +128,7 @@ export interface GrubImageOptions {
   readonly liveVolumeId?: string;
   /**
    * Where foreign roots are looked for when the platform's package is not installed.
-   * @default {@link FOREIGN_ROOTS}
+   * @default lib/tools/foreign-root.ts's foreignRootsDirectory()
    */
   readonly foreignRoots?: string;
 }
@@ -157,17 +152,8 @@ export interface GrubModuleSource {
 
 /** The version `lockFile` pins for `packageName`, or undefined (no such line, or no file). */
 function lockedVersion(lockFile: string, packageName: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(lockFile, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
-    const [name, version] = line.trim().split(/\s+/);
-    if (name === packageName && version) return version;
-  }
-  return undefined;
+  if (!existsSync(lockFile)) return undefined;
+  return parseLock(readFileSync(lockFile, 'utf8')).find((locked) => locked.name === packageName)?.version;
 }
 
 /**
@@ -177,7 +163,7 @@ function lockedVersion(lockFile: string, packageName: string): string | undefine
  */
 export function grubModuleSource(
   platform: GrubPlatform,
-  foreignRoots: string = FOREIGN_ROOTS,
+  foreignRoots: string = foreignRootsDirectory(),
 ): GrubModuleSource | undefined {
   const packageName = packageOf(platform);
   const hostDirectory = path.join(GRUB_LIBRARY, platform);
@@ -195,7 +181,7 @@ export function grubModuleSource(
 /** Why GRUB images for `platform` cannot be made on this host (its modules are missing), or undefined. */
 export function missingGrubPlatform(
   platform: GrubPlatform,
-  foreignRoots: string = FOREIGN_ROOTS,
+  foreignRoots: string = foreignRootsDirectory(),
 ): string | undefined {
   if (grubModuleSource(platform, foreignRoots)) return undefined;
   const arch = foreignArchOf(platform);
@@ -212,7 +198,7 @@ export function missingGrubPlatform(
  */
 export function grubModuleVersions(
   platforms: readonly GrubPlatform[],
-  foreignRoots: string = FOREIGN_ROOTS,
+  foreignRoots: string = foreignRootsDirectory(),
 ): Record<string, { origin: string; package: string; version: string | null }> {
   const versions: Record<string, { origin: string; package: string; version: string | null }> = {};
   for (const platform of platforms) {
