@@ -22,7 +22,7 @@ import {
   DiskImage,
   findPlatform,
   InstallTest,
-  isGuestArch,
+  isVmArch,
   KolaTest,
   LiveImage,
   LocalPackageRepo,
@@ -118,7 +118,7 @@ for (const stream of streams) {
       });
       images.push(image);
       // The QEMU harness boots x86_64 and aarch64 guests; the other arches are built, not booted.
-      if (platform === 'qemu' && isGuestArch(arch)) {
+      if (platform === 'qemu' && isVmArch(arch)) {
         const kola = new KolaTest(archScope, 'Kola', {
           image: image.image,
           stream,

@@ -24,4 +24,4 @@ export * from './runner.ts';
 export * from './schemas.ts';
 export * from './step.ts';
 export type { TreeFile } from './treefile/schema.ts';
-export { GUEST_ARCHES, isGuestArch } from './vm/guest-arches.ts';
+export { isVmArch, VM_ARCHES, type VmArch } from './vm/machines.ts';

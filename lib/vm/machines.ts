@@ -19,6 +19,11 @@ export const VM_ARCHES: readonly VmArch[] = ['x86_64', 'aarch64'];
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 /** The template every VM gets its own writable copy of. */
 export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** Whether the harness boots guests of `arch`. */
+export function isVmArch(arch: string): arch is VmArch {
+  return (VM_ARCHES as readonly string[]).includes(arch);
+}
+
 /** AAVMF, OVMF built for aarch64 (Debian's qemu-efi-aarch64 package, 64 MiB flash): code. */
 export const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
 /** AAVMF's variable-store template. */
@@ -110,12 +115,12 @@ export function vmProblem(
   arch: string,
   firmware: Firmware,
 ): { readonly field: 'arch' | 'firmware'; readonly message: string } | undefined {
-  if (!(VM_ARCHES as readonly string[]).includes(arch))
+  if (!isVmArch(arch))
     return {
       field: 'arch',
       message: `the QEMU harness boots ${VM_ARCHES.join(' and ')} guests, not ${arch}`,
     };
-  const machine = MACHINES[arch as VmArch];
+  const machine = MACHINES[arch];
   if (firmware === 'bios' && !machine.bios)
     return {
       field: 'firmware',

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { Step } from '../../lib/step.ts';
-import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
+import { vmProblem } from '../../lib/vm/machines.ts';
 
 /** The scenarios, by kola testiso's names. */
 export const INSTALL_TEST_SCENARIOS = [
@@ -98,8 +98,9 @@ export class InstallTest extends Step<InstallTestProps, InstallTestConfig> {
     super(scope, id, installTestKind, props);
     this.report = this.addOutput('report', 'test-report', {});
     this.addCheck(() => {
-      const archProblem = guestArchProblem(this.props.live.attributes.arch);
-      return archProblem ? [this.issue('live', `${archProblem} (${this.props.live.describe()})`)] : [];
+      // Its scenarios boot UEFI on every arch (BIOS too where the machine has one).
+      const problem = vmProblem(this.props.live.attributes.arch, 'uefi');
+      return problem ? [this.issue('live', `${problem.message} (${this.props.live.describe()})`)] : [];
     });
   }
 }

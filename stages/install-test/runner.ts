@@ -17,6 +17,7 @@ import { serialConsole } from '../../lib/serial-console.ts';
 import { signFile } from '../../lib/signing/file-signatures.ts';
 import { gpgArguments } from '../../lib/signing/gnupg-home.ts';
 import { resolveSigningKey, type SigningKey } from '../../lib/signing/signing-key.ts';
+import { isVmArch, MACHINES, type VmArch } from '../../lib/vm/machines.ts';
 import { type BootOptions, bootDisk, type Firmware } from '../../lib/vm/qemu.ts';
 import { basicHostProblems } from '../kola-test/basic-test.ts';
 import { type LiveImageMetadata, liveMetadataSchema } from '../live-image/metadata.ts';
@@ -47,6 +48,8 @@ interface PlannedBoot {
 /** The live image's metadata and the paths of its files. */
 interface LiveFiles {
   readonly metadata: LiveImageMetadata;
+  /** The arch of its machine. */
+  readonly arch: VmArch;
   readonly iso: string;
   readonly kernel: string;
   readonly initramfs: string;
@@ -65,9 +68,15 @@ function liveFiles(context: RunnerContext<InstallTestRunnerProps>): LiveFiles {
         field: 'live',
       },
     );
-  const { files } = parsed.data;
+  const { files, arch } = parsed.data;
+  if (!isVmArch(arch))
+    throw new InstallTestInputError(`the QEMU harness has no machine for ${arch}`, {
+      constructPath: context.nodePath,
+      field: 'live',
+    });
   return {
     metadata: parsed.data,
+    arch,
     iso: path.join(live.path, files['live-iso']),
     kernel: path.join(live.path, files['live-kernel']),
     initramfs: path.join(live.path, files['live-initramfs']),
@@ -88,7 +97,12 @@ async function isoWithConfig(exec: ToolExec, iso: string, config: unknown, outpu
   return output;
 }
 
-/** The ISO-only scenarios: the live system boots (CD or disk) under both firmwares. */
+/** The firmwares the live media boot with on `arch`'s machine: UEFI, and BIOS where there is one. */
+function firmwaresOf(arch: VmArch): Firmware[] {
+  return MACHINES[arch].bios ? ['uefi', 'bios'] : ['uefi'];
+}
+
+/** The ISO-only scenarios: the live system boots (CD or disk) under each firmware of the arch. */
 async function liveLoginBoots(
   context: RunnerContext<InstallTestRunnerProps>,
   live: LiveFiles,
@@ -97,7 +111,7 @@ async function liveLoginBoots(
   const scratch = path.join(context.workDir, 'scratch');
   const iso = await isoWithConfig(context.exec, live.iso, basicConfig(), path.join(scratch, 'live.iso'));
   const spare = await blankDisk(path.join(scratch, 'spare.raw'), 64);
-  return (['uefi', 'bios'] as const).map((firmware) => ({
+  return firmwaresOf(live.arch).map((firmware) => ({
     name: `live-${asDisk ? 'disk' : 'cd'}-${firmware}`,
     options: asDisk
       ? { disk: iso, format: 'raw', firmware }
@@ -255,7 +269,8 @@ async function pxeInstallBoots(
         disk: target,
         format: 'raw',
         persistent: true,
-        firmware: 'bios',
+        // PXE hands over the kernel as a BIOS does, where the machine has one.
+        firmware: firmwaresOf(live.arch).at(-1)!,
         network: 'user',
         kernel: { kernel: live.kernel, initramfs: live.initramfs, commandLine },
       },
@@ -289,6 +304,7 @@ export function bootProblems(console: string, boot: PlannedBoot, timedOut: boole
 /** Boots each planned boot in order, stopping at the first that fails. */
 async function runBoots(
   context: RunnerContext<InstallTestRunnerProps>,
+  arch: VmArch,
   boots: readonly PlannedBoot[],
   reportDir: string,
 ): Promise<BootRecord[]> {
@@ -309,6 +325,7 @@ async function runBoots(
     try {
       result = await bootDisk({
         ...boot.options,
+        arch,
         consoleLog,
         timeoutSeconds: context.props.bootTimeoutSeconds,
         memoryMiB: context.props.memoryMiB,
@@ -381,7 +398,7 @@ async function runInstallTest(
       // The guest reaches the host's loopback as 10.0.2.2 (QEMU's user network).
       boots = await pxeInstallBoots(context, live, key, served, `http://10.0.2.2:${server.port}`);
     }
-    const records = await runBoots(context, boots, reportDir);
+    const records = await runBoots(context, live.arch, boots, reportDir);
     const passed = records.length === boots.length && records.every((record) => record.problems.length === 0);
     const metadata = await writeInstallReport(reportDir, {
       nodePath: context.nodePath,

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { Step } from '../../lib/step.ts';
-import { guestArchProblem } from '../../lib/vm/guest-arches.ts';
+import { vmProblem } from '../../lib/vm/machines.ts';
 import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
 
 /**
@@ -151,8 +151,15 @@ export class UpdateTest extends Step<UpdateTestProps, UpdateTestConfig> {
           ),
         );
       }
-      const archProblem = guestArchProblem(this.props.image.attributes.arch);
-      if (archProblem) issues.push(this.issue('image', `${archProblem} (${this.props.image.describe()})`));
+      // The image's arch picks the VM (lib/vm/machines.ts): one the harness has, with that firmware.
+      const problem = vmProblem(this.props.image.attributes.arch, this.props.firmware);
+      if (problem)
+        issues.push(
+          this.issue(
+            problem.field === 'arch' ? 'image' : problem.field,
+            `${problem.message} (${this.props.image.describe()})`,
+          ),
+        );
       for (const field of ['from', 'to'] as const) {
         const arch = this.props[field].attributes.arch;
         if (arch !== this.props.image.attributes.arch) {
