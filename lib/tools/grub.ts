@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
 import { FcosError } from '../errors.ts';
 import type { ToolExec } from '../exec.ts';
+import type { JsonValue } from '../util/canonical-json.ts';
 import { FOREIGN_ROOT_MARKER, foreignRootsDirectory, parseLock } from './foreign-root.ts';
 
 /** Where Debian's grub-*-bin packages install the modules of each platform. */
@@ -211,6 +212,24 @@ export function grubModuleVersions(
       };
   }
   return versions;
+}
+
+/**
+ * `fingerprint` of an image's tools with, when `arch`'s EFI GRUB modules come from a foreign root
+ * (arm64-efi on an amd64 host), that root's package and version as `foreignGrubModules`; a host's
+ * package is among the tools already, so a host-arch image's fingerprint is `fingerprint` itself.
+ */
+export function withForeignGrubModules(
+  fingerprint: Readonly<Record<string, JsonValue>>,
+  arch: Arch,
+): Record<string, JsonValue> {
+  if (arch !== 'x86_64' && arch !== 'aarch64') return { ...fingerprint };
+  const foreign = Object.entries(grubModuleVersions([efiPlatform(arch)])).filter(
+    ([, source]) => source.origin !== 'host',
+  );
+  return foreign.length === 0
+    ? { ...fingerprint }
+    : { ...fingerprint, foreignGrubModules: Object.fromEntries(foreign) };
 }
 
 /** Makes a GRUB image (EFI binary or BIOS core.img) with the modules and the early config built in. */

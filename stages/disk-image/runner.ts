@@ -13,7 +13,6 @@ import {
   DiskLayoutError,
   EFI_VOLUME_ID,
   fedoraCoreOsLayout,
-  LAYOUT_ARCHES,
   type LayoutPartition,
   MIB,
   partitionWithRole,
@@ -38,10 +37,10 @@ import { filesystemSpec, quoteArgument, runDebugfsBatch } from '../../lib/tools/
 import {
   efiBootPath,
   efiPlatform,
-  grubModuleVersions,
   installBiosBoot,
   makeGrubImage,
   missingGrubPlatform,
+  withForeignGrubModules,
 } from '../../lib/tools/grub.ts';
 import { makeExt4, makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
@@ -514,13 +513,7 @@ async function diskFingerprint(context: FingerprintContext<DiskImageRunnerProps>
     string,
     JsonValue
   >;
-  if (!LAYOUT_ARCHES.includes(context.props.arch)) return fingerprint;
-  const foreign = Object.entries(grubModuleVersions([efiPlatform(context.props.arch)])).filter(
-    ([, source]) => source.origin !== 'host',
-  );
-  return foreign.length === 0
-    ? fingerprint
-    : { ...fingerprint, foreignGrubModules: Object.fromEntries(foreign) };
+  return withForeignGrubModules(fingerprint, context.props.arch);
 }
 
 export default defineRunner(diskImageKind, {

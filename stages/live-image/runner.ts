@@ -23,13 +23,13 @@ import {
   type RunnerOutput,
 } from '../../lib/runner.ts';
 import { writeNewcArchive } from '../../lib/tools/cpio.ts';
-import { efiBootPath, efiPlatform, makeGrubImage } from '../../lib/tools/grub.ts';
+import { efiBootPath, efiPlatform, makeGrubImage, withForeignGrubModules } from '../../lib/tools/grub.ts';
 import { makeVfat } from '../../lib/tools/mkfs.ts';
 import { copyIntoFat } from '../../lib/tools/mtools.ts';
 import { deploySysroot } from '../../lib/tools/ostree-sysroot.ts';
 import { makeSquashfs } from '../../lib/tools/squashfs.ts';
 import { makeHybridIso } from '../../lib/tools/xorriso.ts';
-import { canonicalStringify } from '../../lib/util/canonical-json.ts';
+import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
 import { type CommitFacts, commitFacts } from '../disk-image/runner.ts';
 import { type LiveImageConfig, liveImageKind } from './index.ts';
 import type { LiveImageMetadata } from './metadata.ts';
@@ -419,6 +419,14 @@ async function buildLiveImage(
 export default defineRunner(liveImageKind, {
   timeoutSeconds: 3600,
   /** Versions of the tools whose output is in the image. */
-  fingerprint: (context) => imageToolsFingerprint(context.exec, LIVE_TOOL_PACKAGES),
+  /** The tools' versions, and where an arch's EFI GRUB modules come from (as DiskImage's). */
+  async fingerprint(context) {
+    const fingerprint = (await imageToolsFingerprint(context.exec, LIVE_TOOL_PACKAGES)) as Record<
+      string,
+      JsonValue
+    >;
+    const arch = archSchema.safeParse(context.inputs.commit?.metadata.arch);
+    return arch.success ? withForeignGrubModules(fingerprint, arch.data) : fingerprint;
+  },
   run: buildLiveImage,
 });
