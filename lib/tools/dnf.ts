@@ -75,6 +75,13 @@ export interface InstallPackagesOptions {
    * @default none
    */
   readonly constructPath?: string;
+  /**
+   * Architecture to install for (`--forcearch`), when it is not the host's: dnf then takes that
+   * arch's and noarch packages. rpm runs a foreign scriptlet only if the host can execute the
+   * arch (qemu-user binfmt); otherwise the scriptlet fails with a warning and the install goes on.
+   * @default the host's arch
+   */
+  readonly forceArch?: string;
 }
 
 /** Packages asked for are in none of the enabled repositories (dnf's "No match for argument"). */
@@ -154,6 +161,7 @@ export async function installPackages(exec: ToolExec, options: InstallPackagesOp
   await writeFile(path.join(directories.repos, 'fcos-cdk.repo'), repoFile(options.repositories));
   for (const repository of options.repositories) args.push(`--repo=${repository.name}`);
   for (const name of options.exclude ?? []) args.push(`--exclude=${name}`);
+  if (options.forceArch !== undefined) args.push(`--forcearch=${options.forceArch}`);
   args.push('install', ...options.packages);
   const env: Record<string, string> = { HOME: directories.home };
   if (options.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(options.sourceDateEpoch);

@@ -110,3 +110,24 @@ export function parseLock(text: string): LockedPackage[] {
   }
   return packages;
 }
+
+/** The binfmt_misc entries through which the kernel runs another arch's binaries (qemu-user). */
+const BINFMT_ENTRIES: Partial<Record<Arch, string>> = {
+  x86_64: 'qemu-x86_64',
+  aarch64: 'qemu-aarch64',
+  ppc64le: 'qemu-ppc64le',
+  s390x: 'qemu-s390x',
+};
+
+/**
+ * Whether this host can execute `arch`'s binaries (a chroot's scripts): its own arch, or another
+ * one with an enabled qemu-user binfmt_misc entry (`update-binfmts --enable qemu-aarch64`).
+ */
+export function canExecuteArch(arch: Arch, binfmtDirectory = '/proc/sys/fs/binfmt_misc'): boolean {
+  if (!isForeignArch(arch)) return true;
+  const entry = BINFMT_ENTRIES[arch];
+  if (!entry) return false;
+  const file = path.join(binfmtDirectory, entry);
+  if (!existsSync(file)) return false;
+  return readFileSync(file, 'utf8').split('\n')[0]?.trim() === 'enabled';
+}

@@ -3,9 +3,20 @@
  * newest build time in its rpm database) that dates the version, the treefile's edits, an initramfs,
  * the ostree layout, `check-passwd`/`check-groups`, and `ostree commit` into the cache's
  * repository. Portable: it is what runs where rpm-ostree cannot be installed (Debian hosts).
+ *
+ * Another arch than the host's (the treefile's `basearch`, aarch64 on an x86_64 host): dnf installs
+ * with `--forcearch`, and the files of the foreign RPMs are unpacked as they are. Their scriptlets
+ * are run by rpm in the root, which works only if the host executes that arch (a qemu-user binfmt
+ * entry, `update-binfmts --enable qemu-aarch64`); without one, rpm reports each scriptlet's "Exec
+ * format error" as a warning and goes on, the scriptlet's work not done. The local tiny OS's
+ * packages have no scriptlets, so binfmt is not required for it. The treefile's postprocess
+ * scripts and a dracut initramfs run in a chroot and cannot be skipped: for a foreign arch they need
+ * binfmt, and without it the compose fails before installing anything ({@link ForeignArchError});
+ * tiny-dracut runs on the host (readelf, no chroot) and needs none.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { type Arch, archSchema } from '../../lib/artifacts.ts';
 import { convertToOstreeLayout, findKernelVersion, placeKernel } from '../../lib/compose/ostree-layout.ts';
 import { validatePasswdAndGroups } from '../../lib/compose/passwd-validation.ts';
 import {
@@ -16,14 +27,42 @@ import {
   removeFromPackages,
   runPostprocess,
 } from '../../lib/compose/treefile-edits.ts';
+import { FcosError } from '../../lib/errors.ts';
 import type { ToolExec } from '../../lib/exec.ts';
 import { installPackages, RPM_DB_PATH } from '../../lib/tools/dnf.ts';
+import { canExecuteArch, hostArch, isForeignArch } from '../../lib/tools/foreign-root.ts';
 import { commitTree, ensureArchiveRepository } from '../../lib/tools/ostree.ts';
 import { installedPackages } from '../../lib/tools/rpm.ts';
 import { buildInitramfs, TINY_DRACUT_PATH } from '../../lib/tools/tiny-dracut.ts';
 import type { Lockfile } from '../../lib/treefile/lockfile.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
 import { type ComposeDriver, clockBeforeSnapshot, readSnapshotTime } from './driver.ts';
+
+/** The compose needs to run another arch's programs, and this host cannot execute that arch. */
+export class ForeignArchError extends FcosError {}
+
+/**
+ * The treefile's arch when it is another than the host's (dnf's `--forcearch`), else undefined.
+ * A foreign arch with `scripts` postprocess scripts needs the host to execute it (binfmt_misc in
+ * `binfmtDirectory`): else a {@link ForeignArchError} naming the construct and `postprocess`.
+ */
+export function checkForeignArch(
+  treefile: Readonly<Record<string, unknown>>,
+  scripts: number,
+  constructPath: string,
+  binfmtDirectory?: string,
+): Arch | undefined {
+  const parsed = archSchema.safeParse(treefile.basearch);
+  if (!parsed.success || !isForeignArch(parsed.data)) return undefined;
+  const arch = parsed.data;
+  if (scripts > 0 && !canExecuteArch(arch, binfmtDirectory)) {
+    throw new ForeignArchError(
+      `the treefile is for ${arch} and has ${scripts} postprocess script${scripts === 1 ? '' : 's'}, which run in a chroot of the ${arch} root: this ${hostArch() ?? process.arch} host cannot execute ${arch} programs (install qemu-user-static and binfmt-support, then update-binfmts --enable qemu-${arch}), or drop the postprocess scripts`,
+      { constructPath, field: 'postprocess' },
+    );
+  }
+  return arch;
+}
 
 /** dnf install specs: locked packages at their exact version, the others by name. */
 function installSpecs(packages: readonly string[], lockfile: Lockfile | undefined): string[] {
@@ -37,12 +76,28 @@ function installSpecs(packages: readonly string[], lockfile: Lockfile | undefine
   return [...specs].sort();
 }
 
-/** Builds the initramfs of `kernelVersion` inside the root: the tiny OS's tiny-dracut, else dracut. */
-async function makeInitramfs(exec: ToolExec, root: string, kernelVersion: string, timestamp: number) {
+/**
+ * Builds the initramfs of `kernelVersion` inside the root: the tiny OS's tiny-dracut (on the host,
+ * any arch), else dracut in a chroot (which a foreign `arch` allows only with binfmt).
+ */
+async function makeInitramfs(
+  exec: ToolExec,
+  root: string,
+  kernelVersion: string,
+  timestamp: number,
+  arch: Arch | undefined,
+  constructPath: string,
+) {
   const initramfs = path.join(root, 'usr/lib/modules', kernelVersion, 'initramfs.img');
   if (existsSync(path.join(root, TINY_DRACUT_PATH))) {
     await buildInitramfs(exec, { root, kernelVersion, output: initramfs, sourceDateEpoch: timestamp });
     return;
+  }
+  if (arch !== undefined && !canExecuteArch(arch)) {
+    throw new ForeignArchError(
+      `the ${arch} root has no tiny-dracut, and dracut would run in a chroot of it: this host cannot execute ${arch} programs (install qemu-user-static and binfmt-support, then update-binfmts --enable qemu-${arch})`,
+      { constructPath, field: 'packages' },
+    );
   }
   await exec(
     'chroot',
@@ -123,6 +178,9 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
   if (ignored.length > 0) {
     context.log(`warning: the dnf driver does not act on ${ignored.join(', ')} (rpm-ostree would)`);
   }
+  const scripts = [...treefile.postprocess];
+  if (input.postprocessScript !== undefined) scripts.push(input.postprocessScript);
+  const arch = checkForeignArch(treefile, scripts.length, context.nodePath);
   const root = path.join(workDir, 'rootfs');
   await installPackages(exec, {
     installRoot: root,
@@ -135,6 +193,7 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     // The compose input records treefile.json only, not the Manifest's source file: the ref names it.
     origin: `treefile ${treefile.ref}`,
     constructPath: context.nodePath,
+    ...(arch === undefined ? {} : { forceArch: arch }),
   });
   const packages = await installedPackages(exec, root);
   const snapshotTime = await readSnapshotTime(context, root, `/${RPM_DB_PATH}`);
@@ -153,12 +212,10 @@ export const composeWithDnf: ComposeDriver = async (context, { input, repositori
     root,
     input.addFiles.map((file) => ({ source: file.file, destination: file.destination, mode: file.mode })),
   );
-  const scripts = [...treefile.postprocess];
-  if (input.postprocessScript !== undefined) scripts.push(input.postprocessScript);
   await runPostprocess(exec, root, scripts);
   const kernelVersion = await findKernelVersion(root);
   await placeKernel(root, kernelVersion);
-  await makeInitramfs(exec, root, kernelVersion, snapshotTime);
+  await makeInitramfs(exec, root, kernelVersion, snapshotTime, arch, context.nodePath);
   await convertToOstreeLayout(root, context.log);
   // Last before the commit, as rpm-ostree's impl_commit_tree; the previous commit is the ref's
   // in the cache's repository, not yet moved.
