@@ -22,7 +22,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROOTS=/var/lib/fcos-cdk/roots
+# FCOS_FOREIGN_ROOTS_DIR overrides where the roots go, as for lib/tools/foreign-root.ts.
+ROOTS=${FCOS_FOREIGN_ROOTS_DIR:-/var/lib/fcos-cdk/roots}
 CACHE=/var/cache/fcos-cdk/debs
 LOCKS=scripts/foreign-roots
 MARKER=.fcos-cdk-lock
