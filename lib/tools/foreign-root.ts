@@ -8,6 +8,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch } from '../artifacts.ts';
+import { FcosError } from '../errors.ts';
+
+/** The local tiny OS (and its GRUB) is not made for this arch. */
+export class UnsupportedArchError extends FcosError {}
 
 /** Directory of the foreign roots; `FCOS_FOREIGN_ROOTS_DIR` overrides it (tests). */
 export function foreignRootsDirectory(): string {
@@ -78,7 +82,8 @@ export function archRoot(arch: Arch): string {
 /** Directory of GRUB's EFI modules for `arch` (`grub-mkimage -d`), in the arch's root. */
 export function grubEfiModulesDirectory(arch: Arch): string {
   const facts = archFacts(arch);
-  if (!facts) throw new Error(`no GRUB EFI platform is known for ${arch}`);
+  if (!facts)
+    throw new UnsupportedArchError(`no GRUB EFI platform is known for ${arch} (only x86_64 and aarch64)`);
   return path.join(archRoot(arch), 'usr/lib/grub', facts.grubEfiPlatform);
 }
 
