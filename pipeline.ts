@@ -147,9 +147,9 @@ for (const stream of streams) {
           ...(metal4k ? { metal4k: metal4k.image } : {}),
         })
       : undefined;
-    // kola testiso's install scenarios (the others run in the test suite): the QEMU harness is
-    // x86_64's, and its consoles speak the tiny OS's protocol, so the local profile's only.
-    if (live && local && arch === 'x86_64') {
+    // kola testiso's install scenarios (the others run in the test suite), on every arch the QEMU
+    // harness boots; their consoles speak the tiny OS's protocol, so the local profile's only.
+    if (live && local && isVmArch(arch)) {
       for (const scenario of ['iso-offline-install', 'pxe-online-install'] as const) {
         tests.push(
           new InstallTest(archScope, `InstallTest-${scenario}`, { live: live.live, scenario }).report,

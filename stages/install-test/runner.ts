@@ -254,6 +254,8 @@ async function pxeInstallBoots(
   );
   await writeFile(path.join(served, 'live.ign'), JSON.stringify(liveConfig));
   const target = await blankDisk(path.join(workDir, 'scratch', 'target.raw'), context.props.diskMiB);
+  // PXE hands over the kernel as a BIOS does, where the machine has one (UEFI on aarch64).
+  const firmware = firmwaresOf(live.arch).at(-1)!;
   const commandLine = [
     `coreos.live.rootfs_url=${baseUrl}/rootfs.img`,
     ...live.metadata.kernelArguments,
@@ -269,8 +271,7 @@ async function pxeInstallBoots(
         disk: target,
         format: 'raw',
         persistent: true,
-        // PXE hands over the kernel as a BIOS does, where the machine has one.
-        firmware: firmwaresOf(live.arch).at(-1)!,
+        firmware,
         network: 'user',
         kernel: { kernel: live.kernel, initramfs: live.initramfs, commandLine },
       },
@@ -282,7 +283,7 @@ async function pxeInstallBoots(
         /FCOS-CDK: reboot reason=install/,
       ],
     },
-    installedBoot(target, 'bios', 512),
+    installedBoot(target, firmware, 512),
   ];
 }
 
