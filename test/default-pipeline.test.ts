@@ -30,7 +30,7 @@ async function copyProject(directory: string): Promise<void> {
 }
 
 describe('the default pipeline', () => {
-  it('local profile: the tiny OS for x86_64, every platform image, kola, the update and install tests, the live image, no upload, a signed testing release', async () => {
+  it('local profile: the tiny OS for x86_64 and aarch64, every platform image, kola, the update and install tests, the live image, no upload, a signed testing release', async () => {
     const { code, stderr, out } = await synthDefault();
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -39,33 +39,50 @@ describe('the default pipeline', () => {
     const kinds = Object.fromEntries(
       Object.entries(assembly.nodes).map(([nodePath, node]) => [nodePath, node.kind]),
     );
+    // The same nodes for each arch, made by the same code with the arch as a parameter.
+    const perArch = (arch: string) => ({
+      [`Packages/${arch}`]: 'LocalPackageRepo',
+      [`testing/${arch}/BrokenCompose`]: 'RpmOstreeCompose',
+      [`testing/${arch}/Build`]: 'Build',
+      [`testing/${arch}/Compose`]: 'RpmOstreeCompose',
+      [`testing/${arch}/Disk`]: 'DiskImage',
+      [`testing/${arch}/InstallTest-iso-offline-install`]: 'InstallTest',
+      [`testing/${arch}/InstallTest-pxe-online-install`]: 'InstallTest',
+      [`testing/${arch}/Kola`]: 'KolaTest',
+      [`testing/${arch}/Live`]: 'LiveImage',
+      [`testing/${arch}/PreviousCompose`]: 'RpmOstreeCompose',
+      [`testing/${arch}/PreviousDisk`]: 'DiskImage',
+      [`testing/${arch}/PreviousQemu`]: 'PlatformImage',
+      [`testing/${arch}/RollbackTest`]: 'UpdateTest',
+      [`testing/${arch}/RolloutTest`]: 'UpdateTest',
+      [`testing/${arch}/UpgradeTest`]: 'UpdateTest',
+      [`testing/${arch}/aws`]: 'PlatformImage',
+      [`testing/${arch}/azure`]: 'PlatformImage',
+      [`testing/${arch}/gce`]: 'PlatformImage',
+      [`testing/${arch}/metal`]: 'PlatformImage',
+      [`testing/${arch}/qemu`]: 'PlatformImage',
+    });
     expect(kinds).toEqual({
-      Packages: 'LocalPackageRepo',
       'testing/BrokenManifest': 'Manifest',
       'testing/Manifest': 'Manifest',
       'testing/Publish': 'Publish',
       'testing/Release': 'Release',
       'testing/Updates': 'UpdateMetadata',
-      'testing/x86_64/BrokenCompose': 'RpmOstreeCompose',
-      'testing/x86_64/Build': 'Build',
-      'testing/x86_64/Compose': 'RpmOstreeCompose',
-      'testing/x86_64/Disk': 'DiskImage',
-      'testing/x86_64/InstallTest-iso-offline-install': 'InstallTest',
-      'testing/x86_64/InstallTest-pxe-online-install': 'InstallTest',
-      'testing/x86_64/Kola': 'KolaTest',
-      'testing/x86_64/Live': 'LiveImage',
-      'testing/x86_64/PreviousCompose': 'RpmOstreeCompose',
-      'testing/x86_64/PreviousDisk': 'DiskImage',
-      'testing/x86_64/PreviousQemu': 'PlatformImage',
-      'testing/x86_64/RollbackTest': 'UpdateTest',
-      'testing/x86_64/RolloutTest': 'UpdateTest',
-      'testing/x86_64/UpgradeTest': 'UpdateTest',
-      'testing/x86_64/aws': 'PlatformImage',
-      'testing/x86_64/azure': 'PlatformImage',
-      'testing/x86_64/gce': 'PlatformImage',
-      'testing/x86_64/metal': 'PlatformImage',
-      'testing/x86_64/qemu': 'PlatformImage',
+      ...perArch('x86_64'),
+      ...perArch('aarch64'),
     });
+    // Each arch's compose reads its arch's packages; the release carries both arches' builds.
+    expect(assembly.nodes['testing/aarch64/Compose']!.inputs['localRepos.0']!.node).toBe('Packages/aarch64');
+    expect(assembly.nodes['testing/x86_64/Compose']!.inputs['localRepos.0']!.node).toBe('Packages/x86_64');
+    expect(
+      Object.entries(assembly.nodes['testing/Release']!.inputs)
+        .filter(([field]) => field.startsWith('builds.'))
+        .map(([, input]) => input.node),
+    ).toEqual(['testing/x86_64/Build', 'testing/aarch64/Build']);
+    expect(assembly.nodes['testing/aarch64/Live']!.props.kargs).toEqual([
+      'console=tty0',
+      'console=ttyAMA0,115200n8',
+    ]);
     expect(assembly.nodes['testing/x86_64/Kola']!.props).toMatchObject({
       tests: ['basic', 'ext.*'],
       denylist: 'local-os/kola-denylist.yaml',
@@ -153,7 +170,8 @@ describe('the default pipeline', () => {
     expect(count('DiskImage')).toBe(12);
     expect(count('PlatformImage')).toBe(36);
     expect(count('Upload')).toBe(18);
-    expect(count('KolaTest')).toBe(3);
+    // Kola boots both arches (the harness has qemu-system-aarch64 and AAVMF).
+    expect(count('KolaTest')).toBe(6);
     expect(count('LocalPackageRepo')).toBe(0);
     expect(count('Build')).toBe(6);
     expect(count('Release')).toBe(3);

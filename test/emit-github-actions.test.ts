@@ -52,19 +52,20 @@ function expectEdgesKept(assembly: Assembly, content: string): void {
 }
 
 describe('fcos-synth --emit github-actions', () => {
-  it('the default pipeline: GitHub’s parser finds no error, 24 jobs, every edge a needs:, vm jobs get /dev/kvm', async () => {
+  it('the default pipeline: GitHub’s parser finds no error, 43 jobs, every edge a needs:, vm jobs get /dev/kvm', async () => {
     const assembly = await defaultAssembly();
     const content = renderGithubActionsWorkflow(assembly, { context: {} });
     const [parsed] = await githubParse(content);
     expect(parsed!.errors).toEqual([]);
-    expect(parsed!.jobs).toHaveLength(24);
+    expect(parsed!.jobs).toHaveLength(43);
     expectEdgesKept(assembly, content);
     const plan = planJobs(assembly);
     for (const job of jobsOf(content)) {
       const vm = plan.jobs.find((planned) => job.name === planned.nodes.join(' + '))!.vm;
       expect(job.containerOptions).toBe(vm ? '--device /dev/kvm' : undefined);
     }
-    expect(jobsOf(content).filter((job) => job.containerOptions)).toHaveLength(6);
+    // The VM jobs: kola, three update tests and two install tests per arch.
+    expect(jobsOf(content).filter((job) => job.containerOptions)).toHaveLength(12);
     expect(content).toContain(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template.
       "FCOS_REMOTE_CACHE_MODE: ${{ github.event_name == 'pull_request' && 'read' || 'readwrite' }}",
@@ -111,7 +112,7 @@ describe('fcos-synth --emit github-actions', () => {
     await cp(path.join(REPO_ROOT, 'local-os'), path.join(project, 'local-os'), { recursive: true });
     await linkFcosCdk(project);
     const first = await execa('node', [BIN, '--emit', 'github-actions'], { cwd: project });
-    expect(first.stdout).toContain('.github/workflows/fcos-fedora-coreos.yml (github-actions, 24 jobs)');
+    expect(first.stdout).toContain('.github/workflows/fcos-fedora-coreos.yml (github-actions, 43 jobs)');
     const file = githubActionsWorkflowPath(project, await defaultAssembly());
     expect(file).toBe(path.join(project, '.github/workflows/fcos-fedora-coreos.yml'));
     const bytes = await readFile(file);
@@ -150,7 +151,7 @@ describe('workflowJobsInOrder', () => {
   it('gives every job after the jobs it needs, with its run: steps in order', async () => {
     const content = renderGithubActionsWorkflow(await defaultAssembly(), { context: { profile: 'local' } });
     const jobs = workflowJobsInOrder(content);
-    expect(jobs).toHaveLength(24);
+    expect(jobs).toHaveLength(43);
     const seen = new Set<string>();
     for (const job of jobs) {
       for (const need of job.needs) expect(seen.has(need), `${job.id} after ${need}`).toBe(true);
@@ -202,7 +203,7 @@ describe('the digests step', () => {
     const outputs = {
       'testing/x86_64/PreviousDisk': { disk: { type: 'raw', digest: digest('a'), size: 1, path: 'x' } },
       'testing/x86_64/PreviousQemu': { image: { type: 'image', digest: digest('b'), size: 1, path: 'y' } },
-      Packages: { repo: { type: 'rpm-repo', digest: digest('c'), size: 1, path: 'z' } },
+      'Packages/x86_64': { repo: { type: 'rpm-repo', digest: digest('c'), size: 1, path: 'z' } },
     };
     const result = await publishDigests(directory, outputs, 'testing-x86_64-PreviousQemu');
     expect(result.exitCode).toBe(0);
@@ -216,14 +217,14 @@ describe('the digests step', () => {
 
   it('fails the job when a node has no outputs, and publishes a sha256 when the JSON is too long for a Tekton result', async () => {
     const directory = await makeTempDir();
-    const missing = await publishDigests(directory, { Packages: {} }, 'testing-x86_64-PreviousQemu');
+    const missing = await publishDigests(directory, { 'Packages/x86_64': {} }, 'testing-x86_64-PreviousQemu');
     expect(missing.exitCode).not.toBe(0);
     expect(missing.stderr).toContain('has no outputs of testing/x86_64/PreviousDisk');
     const many = Object.fromEntries(
       Array.from({ length: 60 }, (_, index) => [`output${index}`, { digest: `sha256:${'f'.repeat(64)}` }]),
     );
-    const long = await publishDigests(directory, { Packages: many }, 'Packages');
-    expect(JSON.stringify({ Packages: many }).length).toBeGreaterThan(DIGESTS_MAX_LENGTH);
+    const long = await publishDigests(directory, { 'Packages/x86_64': many }, 'Packages-x86_64');
+    expect(JSON.stringify({ 'Packages/x86_64': many }).length).toBeGreaterThan(DIGESTS_MAX_LENGTH);
     expect(long.exitCode).toBe(0);
     expect(long.output).toMatch(/^digests=sha256:[0-9a-f]{64}\n$/);
   });

@@ -64,23 +64,31 @@ function checkPlan(assembly: Assembly): JobPlan {
 }
 
 describe('job plan', () => {
-  it('the default pipeline: 25 nodes in 24 jobs, PreviousDisk joined with PreviousQemu, every vm node alone', async () => {
+  it('the default pipeline: 45 nodes in 43 jobs, PreviousDisk joined with PreviousQemu per arch, every vm node alone', async () => {
     const assembly = await defaultAssembly();
     const plan = checkPlan(assembly);
-    expect(Object.keys(assembly.nodes)).toHaveLength(25);
-    expect(plan.jobs).toHaveLength(24);
+    expect(Object.keys(assembly.nodes)).toHaveLength(45);
+    expect(plan.jobs).toHaveLength(43);
     const joined = plan.jobs.filter((job) => job.nodes.length > 1).map((job) => job.nodes);
-    expect(joined).toEqual([['testing/x86_64/PreviousDisk', 'testing/x86_64/PreviousQemu']]);
-    expect(plan.jobs.filter((job) => job.vm).map((job) => job.key)).toEqual(
-      expect.arrayContaining([
-        'testing/x86_64/InstallTest-iso-offline-install',
-        'testing/x86_64/InstallTest-pxe-online-install',
-        'testing/x86_64/Kola',
-        'testing/x86_64/RollbackTest',
-        'testing/x86_64/RolloutTest',
-        'testing/x86_64/UpgradeTest',
-      ]),
+    expect(joined).toEqual(
+      ['aarch64', 'x86_64'].map((arch) => [`testing/${arch}/PreviousDisk`, `testing/${arch}/PreviousQemu`]),
     );
+    const vmJobs = ['aarch64', 'x86_64'].flatMap((arch) =>
+      [
+        'InstallTest-iso-offline-install',
+        'InstallTest-pxe-online-install',
+        'Kola',
+        'RollbackTest',
+        'RolloutTest',
+        'UpgradeTest',
+      ].map((node) => `testing/${arch}/${node}`),
+    );
+    expect(
+      plan.jobs
+        .filter((job) => job.vm)
+        .map((job) => job.key)
+        .sort(),
+    ).toEqual(vmJobs.sort());
   });
 
   it('a bigger default pipeline (3 streams, 2 arches) keeps every edge', async () => {

@@ -167,12 +167,12 @@ function expectWellFormed(assembly: Assembly, content: string): PipelineRunShape
 }
 
 describe('fcos-synth --emit tekton', () => {
-  it('the default pipeline: Tekton’s schemas accept it, 24 tasks, every edge a runAfter, vm tasks privileged', async () => {
+  it('the default pipeline: Tekton’s schemas accept it, 43 tasks, every edge a runAfter, vm tasks privileged', async () => {
     const assembly = await defaultAssembly();
     const content = renderTektonPipelineRun(assembly, { context: {} });
     expect(await schemaErrors(content)).toEqual([]);
     const run = expectWellFormed(assembly, content);
-    expect(run.spec.pipelineSpec.tasks).toHaveLength(24);
+    expect(run.spec.pipelineSpec.tasks).toHaveLength(43);
     const plan = planJobs(assembly);
     run.spec.pipelineSpec.tasks.forEach((task, index) => {
       const step = task.taskSpec.steps.find((candidate) => candidate.name === 'run')!;
@@ -180,7 +180,7 @@ describe('fcos-synth --emit tekton', () => {
     });
     expect(
       run.spec.pipelineSpec.tasks.filter((task) => task.taskSpec.steps[1]!.securityContext),
-    ).toHaveLength(6);
+    ).toHaveLength(12);
   });
 
   it('a bigger pipeline and generated DAGs with awkward node paths validate and keep every edge', async () => {
