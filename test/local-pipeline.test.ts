@@ -6,7 +6,8 @@
  * repo pulled by a gpg-verifying client); the summary says where everything is; a second run is
  * served from the cache. The same run proves the update tests (issue #12) through the bins:
  * UpgradeTest, RollbackTest and RolloutTest pass with the boots they should take, each boot's
- * console kept, and FleetLock saw the slot taken and given back.
+ * console kept, and FleetLock saw the slot taken and given back. Everything runs for x86_64 and
+ * aarch64 (issue #14): the aarch64 guests boot under qemu-system-aarch64 with AAVMF.
  */
 import { createHash } from 'node:crypto';
 import { cp, readFile } from 'node:fs/promises';
@@ -18,6 +19,13 @@ import { streamMetadataSchema, updateGraphSchema } from '../lib/release/formats.
 import { startServer } from '../lib/serve/server.ts';
 import type { BootsDocument } from '../stages/update-test/report.ts';
 import { makeTempDir, makeTempProject, REPO_ROOT } from './helpers/temp-project.ts';
+
+/** The arches the local profile builds and tests, by the same code with the arch as a parameter. */
+const ARCHES = ['x86_64', 'aarch64'] as const;
+/** One of {@link ARCHES}. */
+type LocalArch = (typeof ARCHES)[number];
+/** The number of nodes of the default local pipeline: 20 per arch and five for the stream. */
+const NODES = 45;
 
 /** The update tests of the local profile, and the scenario each runs. */
 const UPDATE_TESTS = { UpgradeTest: 'upgrade', RollbackTest: 'rollback', RolloutTest: 'rollout' } as const;
@@ -49,68 +57,103 @@ describe('the local profile of pipeline.ts', () => {
     // On failure, the run's own summary and failing node's lines say why.
     expect(first.stderr).toBe('');
     expect(first.exitCode, first.stdout.split('\n').slice(-40).join('\n')).toBe(0);
-    expect(first.stdout).toMatch(/fcos-run: ok in .*: 25 built, 0 cached, 0 failed, 0 skipped/);
     expect(first.stdout).toMatch(
-      /critical path .*(Compose -> testing\/x86_64\/Disk -> testing\/x86_64\/qemu -> testing\/x86_64\/(Kola|RollbackTest)|PreviousQemu -> testing\/x86_64\/(UpgradeTest|RolloutTest)|metal -> testing\/x86_64\/Live -> testing\/x86_64\/InstallTest-[a-z-]+) -> testing\/Release -> testing\/Updates -> testing\/Publish/,
+      new RegExp(`fcos-run: ok in .*: ${NODES} built, 0 cached, 0 failed, 0 skipped`),
     );
-    for (const image of [
-      'aws.x86_64.vmdk',
-      'azure.x86_64.vhd',
-      'gcp.x86_64.tar.gz',
-      'metal.x86_64.raw',
-      'qemu.x86_64.qcow2',
-    ]) {
-      expect(first.stdout).toMatch(
-        new RegExp(
-          `image: fcos\\.out/artifacts/testing/x86_64/\\w+/fedora-coreos-41\\.\\d{8}\\.2\\.0-${image.replace(/\./g, '\\.')}`,
-        ),
-      );
-    }
-    expect(first.stdout).toContain(
-      'tests: fcos.out/artifacts/testing/x86_64/Kola/report (4 passed, 0 skipped, 0 flaky)',
+    expect(first.stdout).toMatch(
+      /critical path .*(Compose -> testing\/(x86_64|aarch64)\/Disk -> testing\/\2\/qemu -> testing\/\2\/(Kola|RollbackTest)|PreviousQemu -> testing\/(x86_64|aarch64)\/(UpgradeTest|RolloutTest)|metal -> testing\/(x86_64|aarch64)\/Live -> testing\/\6\/InstallTest-[a-z-]+) -> testing\/Release -> testing\/Updates -> testing\/Publish/,
     );
     const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
-    expect(outputs['testing/x86_64/qemu'].image.metadata).toMatchObject({ platform: 'qemu', arch: 'x86_64' });
-    expect(outputs['testing/x86_64/qemu'].image.metadata.sha256).toBe(
-      outputs['testing/x86_64/qemu'].image.digest,
-    );
-    const report = JSON.parse(
-      await readFile(
-        path.join(directory, 'fcos.out/artifacts/testing/x86_64/Kola/report/report.json'),
+    for (const arch of ARCHES) {
+      for (const image of [
+        `aws.${arch}.vmdk`,
+        `azure.${arch}.vhd`,
+        `gcp.${arch}.tar.gz`,
+        `metal.${arch}.raw`,
+        `qemu.${arch}.qcow2`,
+      ]) {
+        expect(first.stdout).toMatch(
+          new RegExp(
+            `image: fcos\\.out/artifacts/testing/${arch}/\\w+/fedora-coreos-41\\.\\d{8}\\.2\\.0-${image.replace(/\./g, '\\.')}`,
+          ),
+        );
+      }
+      expect(first.stdout).toContain(
+        `tests: fcos.out/artifacts/testing/${arch}/Kola/report (4 passed, 0 skipped, 0 flaky)`,
+      );
+      expect(outputs[`testing/${arch}/qemu`].image.metadata).toMatchObject({ platform: 'qemu', arch });
+      expect(outputs[`testing/${arch}/qemu`].image.metadata.sha256).toBe(
+        outputs[`testing/${arch}/qemu`].image.digest,
+      );
+      const report = JSON.parse(
+        await readFile(
+          path.join(directory, `fcos.out/artifacts/testing/${arch}/Kola/report/report.json`),
+          'utf8',
+        ),
+      );
+      expect(report.arch).toBe(arch);
+      // The guest booted its arch's commit, with Ignition's qemu platform (AAVMF on aarch64).
+      const console = await readFile(
+        path.join(directory, `fcos.out/artifacts/testing/${arch}/Kola/report/consoles/vm1.log`),
         'utf8',
-      ),
-    );
-    expect(
-      report.tests.map((test: { name: string; result: string }) => `${test.name}:${test.result}`),
-    ).toEqual([
-      'basic:pass',
-      'ext.config.hello:pass',
-      'ext.config.os-release:pass',
-      'ext.config.users-groups:pass',
-    ]);
+      );
+      expect(console).toMatch(/command line: .* ignition\.platform\.id=qemu /);
+      expect(console).toContain(
+        `FCOS-CDK: booted deployment=fedora-coreos/${outputs[`testing/${arch}/Compose`].commit.digest}.0 platform=qemu`,
+      );
+      expect(
+        report.tests.map((test: { name: string; result: string }) => `${test.name}:${test.result}`),
+      ).toEqual([
+        'basic:pass',
+        'ext.config.hello:pass',
+        'ext.config.os-release:pass',
+        'ext.config.users-groups:pass',
+      ]);
+    }
   });
 
   it('publishes a signed testing release that fcos-serve serves: graph, stream metadata, a verified ostree pull', async () => {
     const version = /published: testing (41\.\d{8}\.2\.0) in fcos\.out\/publish/.exec(first.stdout)?.[1];
     expect(version).toBeDefined();
     const publish = path.join(directory, 'fcos.out/publish');
-    const meta = JSON.parse(
-      await readFile(path.join(publish, `prod/streams/testing/builds/${version}/x86_64/meta.json`), 'utf8'),
+    const metas = new Map<
+      LocalArch,
+      { buildid: string; 'coreos-assembler.basearch': string; 'ostree-commit': string }
+    >();
+    for (const arch of ARCHES) {
+      const meta = JSON.parse(
+        await readFile(
+          path.join(publish, `prod/streams/testing/builds/${version}/${arch}/meta.json`),
+          'utf8',
+        ),
+      );
+      expect(cosaMetaProblems(meta)).toEqual([]);
+      expect(meta.buildid).toBe(version);
+      expect(meta['coreos-assembler.basearch']).toBe(arch);
+      metas.set(arch, meta);
+    }
+    // The two arches are two commits of one release.
+    expect(metas.get('aarch64')!['ostree-commit']).not.toBe(metas.get('x86_64')!['ostree-commit']);
+    const release = JSON.parse(
+      await readFile(path.join(publish, `prod/streams/testing/builds/${version}/release.json`), 'utf8'),
     );
-    expect(cosaMetaProblems(meta)).toEqual([]);
-    expect(meta.buildid).toBe(version);
+    expect(Object.keys(release.architectures).sort()).toEqual(['aarch64', 'x86_64']);
+    const meta = metas.get('x86_64')!;
     const server = await startServer({ root: publish, port: 0 });
     try {
-      const graph = updateGraphSchema.parse(
-        await (await fetch(`${server.url}/v1/graph?basearch=x86_64&stream=testing`)).json(),
-      );
-      expect(graph.nodes).toHaveLength(1);
-      expect(graph.nodes[0]).toMatchObject({ version, payload: meta['ostree-commit'] });
-      expect(graph.nodes[0]!.metadata['org.fedoraproject.coreos.updates.rollout']).toBe('true');
+      // The update graph per basearch: each arch's node is its own commit.
+      for (const arch of ARCHES) {
+        const graph = updateGraphSchema.parse(
+          await (await fetch(`${server.url}/v1/graph?basearch=${arch}&stream=testing`)).json(),
+        );
+        expect(graph.nodes).toHaveLength(1);
+        expect(graph.nodes[0]).toMatchObject({ version, payload: metas.get(arch)!['ostree-commit'] });
+        expect(graph.nodes[0]!.metadata['org.fedoraproject.coreos.updates.rollout']).toBe('true');
+      }
       const stream = streamMetadataSchema.parse(
         await (await fetch(`${server.url}/streams/testing.json`)).json(),
       );
-      expect(stream.architectures.x86_64!.artifacts.qemu!.release).toBe(version);
+      for (const arch of ARCHES) expect(stream.architectures[arch]!.artifacts.qemu!.release).toBe(version);
       // A client that trusts only the published key pulls the stream's commit, signature checked.
       const client = await makeTempDir('fcos-client-');
       const repo = path.join(client, 'repo');
@@ -126,117 +169,143 @@ describe('the local profile of pipeline.ts', () => {
       ]);
       const key = await (await fetch(`${server.url}/signing-key.asc`)).text();
       await execa('ostree', ['remote', 'gpg-import', `--repo=${repo}`, '--stdin', 'fcos'], { input: key });
-      await execa('ostree', ['pull', `--repo=${repo}`, 'fcos', 'fedora/x86_64/coreos/testing']);
-      const shown = await execa('ostree', ['show', `--repo=${repo}`, 'fedora/x86_64/coreos/testing']);
-      expect(shown.stdout).toContain(`commit ${meta['ostree-commit']}`);
-      expect(shown.stdout).toContain('Found 1 signature');
+      for (const arch of ARCHES) {
+        const ref = `fedora/${arch}/coreos/testing`;
+        await execa('ostree', ['pull', `--repo=${repo}`, 'fcos', ref]);
+        const shown = await execa('ostree', ['show', `--repo=${repo}`, ref]);
+        expect(shown.stdout).toContain(`commit ${metas.get(arch)!['ostree-commit']}`);
+        expect(shown.stdout).toContain('Found 1 signature');
+      }
+      expect(meta.buildid).toBe(version);
     } finally {
       await server.close();
     }
   });
 
   it('builds the live ISO and PXE artifacts, installs from each, and publishes them as the metal iso and pxe formats', async () => {
-    expect(first.stdout).toContain('live: fcos.out/artifacts/testing/x86_64/Live/live');
-    for (const scenario of ['iso-offline-install', 'pxe-online-install']) {
-      expect(first.stdout).toContain(
-        `tests: fcos.out/artifacts/testing/x86_64/InstallTest-${scenario}/report (1 passed, 0 skipped, 0 flaky)`,
-      );
-      const boots = JSON.parse(
-        await readFile(
-          path.join(directory, `fcos.out/artifacts/testing/x86_64/InstallTest-${scenario}/report/boots.json`),
-          'utf8',
-        ),
-      );
-      // The live system's boot (which installs), then the installed disk's own.
-      expect(boots.boots.map((boot: { name: string }) => boot.name)).toHaveLength(2);
-    }
     const version = /published: testing (41\.\d{8}\.2\.0) in fcos\.out\/publish/.exec(first.stdout)?.[1];
     const publish = path.join(directory, 'fcos.out/publish');
     const stream = streamMetadataSchema.parse(
       JSON.parse(await readFile(path.join(publish, 'streams/testing.json'), 'utf8')),
     );
-    const metal = stream.architectures.x86_64!.artifacts.metal!;
-    expect(Object.keys(metal.formats).sort()).toEqual(['iso', 'pxe', 'raw']);
-    const iso = metal.formats.iso!.disk!;
-    expect(iso.location).toMatch(new RegExp(`/fedora-coreos-${version}-live-iso\\.x86_64\\.iso$`));
-    expect(Object.keys(metal.formats.pxe!).sort()).toEqual(['initramfs', 'kernel', 'rootfs']);
-    const archDirectory = path.join(publish, `prod/streams/testing/builds/${version}/x86_64`);
-    for (const file of [path.basename(iso.location), `fedora-coreos-${version}-live-rootfs.x86_64.img`]) {
-      const bytes = await readFile(path.join(archDirectory, file));
-      expect(createHash('sha256').update(bytes).digest('hex')).toBe(
-        file.endsWith('.iso') ? iso.sha256 : metal.formats.pxe!.rootfs!.sha256,
-      );
-      await readFile(path.join(archDirectory, `${file}.sig`));
+    for (const arch of ARCHES) {
+      expect(first.stdout).toContain(`live: fcos.out/artifacts/testing/${arch}/Live/live`);
+      for (const scenario of ['iso-offline-install', 'pxe-online-install']) {
+        expect(first.stdout).toContain(
+          `tests: fcos.out/artifacts/testing/${arch}/InstallTest-${scenario}/report (1 passed, 0 skipped, 0 flaky)`,
+        );
+        const boots = JSON.parse(
+          await readFile(
+            path.join(
+              directory,
+              `fcos.out/artifacts/testing/${arch}/InstallTest-${scenario}/report/boots.json`,
+            ),
+            'utf8',
+          ),
+        );
+        // The live system's boot (which installs), then the installed disk's own.
+        expect(boots.boots.map((boot: { name: string }) => boot.name)).toHaveLength(2);
+      }
+      const metal = stream.architectures[arch]!.artifacts.metal!;
+      expect(Object.keys(metal.formats).sort()).toEqual(['iso', 'pxe', 'raw']);
+      const iso = metal.formats.iso!.disk!;
+      expect(iso.location).toMatch(new RegExp(`/fedora-coreos-${version}-live-iso\\.${arch}\\.iso$`));
+      expect(Object.keys(metal.formats.pxe!).sort()).toEqual(['initramfs', 'kernel', 'rootfs']);
+      const archDirectory = path.join(publish, `prod/streams/testing/builds/${version}/${arch}`);
+      for (const file of [path.basename(iso.location), `fedora-coreos-${version}-live-rootfs.${arch}.img`]) {
+        const bytes = await readFile(path.join(archDirectory, file));
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(
+          file.endsWith('.iso') ? iso.sha256 : metal.formats.pxe!.rootfs!.sha256,
+        );
+        await readFile(path.join(archDirectory, `${file}.sig`));
+      }
     }
   });
 
   /** An update test's report directory in the copy. */
-  const reportDir = (test: keyof typeof UPDATE_TESTS) =>
-    path.join(directory, `fcos.out/artifacts/testing/x86_64/${test}/report`);
+  const reportDir = (test: keyof typeof UPDATE_TESTS, arch: LocalArch) =>
+    path.join(directory, `fcos.out/artifacts/testing/${arch}/${test}/report`);
   /** An update test's boots.json. */
-  const bootsOf = async (test: keyof typeof UPDATE_TESTS): Promise<BootsDocument> =>
-    JSON.parse(await readFile(path.join(reportDir(test), 'boots.json'), 'utf8'));
+  const bootsOf = async (test: keyof typeof UPDATE_TESTS, arch: LocalArch): Promise<BootsDocument> =>
+    JSON.parse(await readFile(path.join(reportDir(test, arch), 'boots.json'), 'utf8'));
 
-  it('runs the three update tests, each passing (their reports gate the release)', async () => {
-    for (const [test, scenario] of Object.entries(UPDATE_TESTS)) {
-      expect(first.stdout).toContain(
-        `tests: fcos.out/artifacts/testing/x86_64/${test}/report (1 passed, 0 skipped, 0 flaky)`,
-      );
-      const report = JSON.parse(
-        await readFile(path.join(reportDir(test as keyof typeof UPDATE_TESTS), 'report.json'), 'utf8'),
-      );
-      expect(
-        report.tests.map((entry: { name: string; result: string }) => [entry.name, entry.result]),
-      ).toEqual([[`update.${scenario}`, 'pass']]);
+  it('runs the three update tests on each arch, each passing (their reports gate the release)', async () => {
+    for (const arch of ARCHES) {
+      for (const [test, scenario] of Object.entries(UPDATE_TESTS)) {
+        expect(first.stdout).toContain(
+          `tests: fcos.out/artifacts/testing/${arch}/${test}/report (1 passed, 0 skipped, 0 flaky)`,
+        );
+        const report = JSON.parse(
+          await readFile(
+            path.join(reportDir(test as keyof typeof UPDATE_TESTS, arch), 'report.json'),
+            'utf8',
+          ),
+        );
+        expect(report.arch).toBe(arch);
+        expect(
+          report.tests.map((entry: { name: string; result: string }) => [entry.name, entry.result]),
+        ).toEqual([[`update.${scenario}`, 'pass']]);
+      }
     }
   });
 
-  it('upgrade: two boots (stage and reboot, then power off), the FleetLock slot taken and given back', async () => {
-    const boots = await bootsOf('UpgradeTest');
-    expect(boots.problems).toEqual([]);
-    expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual(['reboot reason=update', 'power-off']);
-    expect(boots.fleetLock.map((event) => [event.action, event.granted])).toEqual([
-      ['pre-reboot', true],
-      ['steady-state', true],
-    ]);
-    const console = await readFile(
-      path.join(reportDir('UpgradeTest'), boots.machines[0]!.boots[1]!.console),
-      'utf8',
-    );
-    expect(console).toContain('FCOS-CDK: agent fleet-lock released group=default');
-  });
+  it.each(ARCHES)(
+    'upgrade on %s: two boots (stage and reboot, then power off), the FleetLock slot taken and given back',
+    async (arch) => {
+      const boots = await bootsOf('UpgradeTest', arch);
+      expect(boots.problems).toEqual([]);
+      expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual(['reboot reason=update', 'power-off']);
+      expect(boots.fleetLock.map((event) => [event.action, event.granted])).toEqual([
+        ['pre-reboot', true],
+        ['steady-state', true],
+      ]);
+      const console = await readFile(
+        path.join(reportDir('UpgradeTest', arch), boots.machines[0]!.boots[1]!.console),
+        'utf8',
+      );
+      expect(console).toContain('FCOS-CDK: agent fleet-lock released group=default');
+    },
+  );
 
-  it('rollback: stage, two unhealthy trial boots, the fallback boot records the rollback and powers off', async () => {
-    const boots = await bootsOf('RollbackTest');
-    expect(boots.problems).toEqual([]);
-    expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual([
-      'reboot reason=update',
-      'reboot reason=health-check',
-      'reboot reason=health-check',
-      'power-off',
-    ]);
-    const last = await readFile(
-      path.join(reportDir('RollbackTest'), boots.machines[0]!.boots[3]!.console),
-      'utf8',
-    );
-    expect(last).toMatch(
-      /FCOS-CDK: rollback from=41\.\d{8}\.2\.1 checksum=[0-9a-f]{64} reason=required health check failed: 50-always-fails/,
-    );
-    expect(last).toMatch(/FCOS-CDK: agent update skipped version=41\.\d{8}\.2\.1 reason=denylisted/);
-  });
+  it.each(ARCHES)(
+    'rollback on %s: stage, two unhealthy trial boots, the fallback boot records the rollback and powers off',
+    async (arch) => {
+      const boots = await bootsOf('RollbackTest', arch);
+      expect(boots.problems).toEqual([]);
+      expect(boots.machines[0]!.boots.map((boot) => boot.end)).toEqual([
+        'reboot reason=update',
+        'reboot reason=health-check',
+        'reboot reason=health-check',
+        'power-off',
+      ]);
+      const last = await readFile(
+        path.join(reportDir('RollbackTest', arch), boots.machines[0]!.boots[3]!.console),
+        'utf8',
+      );
+      expect(last).toMatch(
+        /FCOS-CDK: rollback from=41\.\d{8}\.2\.1 checksum=[0-9a-f]{64} reason=required health check failed: 50-always-fails/,
+      );
+      expect(last).toMatch(/FCOS-CDK: agent update skipped version=41\.\d{8}\.2\.1 reason=denylisted/);
+    },
+  );
 
-  it('rollout: the wary machine powers off with no update, the eager one stages and reboots', async () => {
-    const boots = await bootsOf('RolloutTest');
-    expect(boots.problems).toEqual([]);
-    expect(boots.machines.map((machine) => [machine.name, machine.boots.map((boot) => boot.end)])).toEqual([
-      ['wary', ['power-off']],
-      ['eager', ['reboot reason=update']],
-    ]);
-  });
+  it.each(ARCHES)(
+    'rollout on %s: the wary machine powers off with no update, the eager one stages and reboots',
+    async (arch) => {
+      const boots = await bootsOf('RolloutTest', arch);
+      expect(boots.problems).toEqual([]);
+      expect(boots.machines.map((machine) => [machine.name, machine.boots.map((boot) => boot.end)])).toEqual([
+        ['wary', ['power-off']],
+        ['eager', ['reboot reason=update']],
+      ]);
+    },
+  );
 
   it('serves a second run from the cache', async () => {
     const again = await bin(directory, 'fcos-run', '--plain');
     expect(again.exitCode).toBe(0);
-    expect(again.stdout).toMatch(/fcos-run: ok in .*: 0 built, 25 cached, 0 failed, 0 skipped/);
+    expect(again.stdout).toMatch(
+      new RegExp(`fcos-run: ok in .*: 0 built, ${NODES} cached, 0 failed, 0 skipped`),
+    );
   });
 });
