@@ -3,7 +3,9 @@
  * ends at the first console line that marks its end (most of the tiny OS's steps report when they
  * are done), and starts where the previous phase that was seen ended. A phase whose marker never
  * appeared (no NIC: no DHCP; BIOS: no "blind mode" line) is left out, and its time counts in the
- * next phase that was seen. The last phase ends when QEMU exited.
+ * next phase that was seen. The last phase ends when QEMU exited. On aarch64 (AAVMF) GRUB's
+ * "Booting `…'" line does not reach the console as a line of its own, so the menu's time counts in
+ * GRUB's loading phase.
  */
 import type { TimelineEntry } from './console-timeline.ts';
 

@@ -38,13 +38,14 @@ export const AAVMF_VARS_TEMPLATE = '/usr/share/AAVMF/AAVMF_VARS.fd';
  * 4.6-6.4 -> 2.7-3.1 s). Nehalem is x86-64-v2 (SSE4.2, POPCNT: crc32c_intel still loads); `qemu64`
  * (v1) was no faster.
  *
- * aarch64: Debian 12's arm64 kernel 6.1 and a busybox initramfs, AAVMF, `-smp 1`, QEMU 7.2, four
- * rounds each (wall seconds from QEMU's start to power-off; the guest's uptime at init in brackets):
- * `cortex-a72` 2.9 / 5.9 / 4.1 / 4.3 (1.6-2.8), `cortex-a57` 4.2 / 5.8 / 4.3 / 3.6 (1.6-3.0),
- * `max,pauth-impdef=on` 3.6 / 5.6 / 4.8 / 7.9 (2.4-4.1), plain `max` 17.2-21.6 (14.0-17.8: QARMA
- * pointer authentication emulated in every function prologue). The two Cortex models tie within
- * the noise of a shared host; cortex-a72 (ARMv8.0, what Fedora's aarch64 userland targets) was
- * the faster on average.
+ * aarch64 (QEMU 7.2, AAVMF, `-smp 1`, on a shared 2-core host, so noisy): Kola's basic on the tiny
+ * OS's qemu image, two rounds each, took 27.1 / 29.4 s with `cortex-a72`, 27.6 / 29.8 s with
+ * `cortex-a57` and 32.6 / 23.6 s with `max,pauth-impdef=on`, whose kernel init was the slowest in
+ * both (4.0-4.9 s against 2.7-3.0 s). Debian 12's arm64 kernel with a busybox initramfs, four
+ * rounds (wall seconds to power-off): `cortex-a72` 2.9 / 5.9 / 4.1 / 4.3, `cortex-a57` 4.2 / 5.8 /
+ * 4.3 / 3.6, `max,pauth-impdef=on` 3.6 / 5.6 / 4.8 / 7.9, plain `max` 17.2-21.6 (QARMA pointer
+ * authentication emulated in every function prologue). The Cortex models tie within the noise;
+ * cortex-a72 (ARMv8.0, Fedora's aarch64 baseline) was the faster on average.
  *
  * Under KVM the host's CPU is passed through instead.
  */
