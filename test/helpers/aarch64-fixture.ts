@@ -1,7 +1,7 @@
 /**
  * The aarch64 tiny OS for the aarch64 tests, built for real once per test file on this amd64 host:
  * LocalPackageRepo for aarch64 (its Debian files from the aarch64 foreign root), the treefile
- * flattened for aarch64, the dnf compose, then DiskImage and PlatformImage as the executor calls
+ * flattened for aarch64, the dnf compose, then DiskImage as the executor calls
  * them. The x86_64 fixtures of test/global-setup.ts are not used: every input here is aarch64.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,9 +13,7 @@ import type { ResolvedArtifact, RunnerContext, RunnerOutput } from '../../lib/ru
 import { flattenTreefile } from '../../lib/treefile/flatten.ts';
 import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
 import { diskMetadataSchema } from '../../stages/disk-image/runner.ts';
-import { platformImageTarget } from '../../stages/platform-image/index.ts';
-import { findPlatform } from '../../targets/index.ts';
-import { type BuiltDisk, type BuiltFile, DEFAULT_DISK_PROPS } from './disk-images.ts';
+import { type BuiltDisk, DEFAULT_DISK_PROPS } from './disk-images.ts';
 import { RUNNERS } from './runners.ts';
 import { makeTempDir, REPO_ROOT } from './temp-project.ts';
 
@@ -157,39 +155,4 @@ export async function buildArmDisk(commit: ArmCommit): Promise<BuiltDisk> {
   const metadata = output.metadata ?? {};
   const { digest } = await sha256File(output.path);
   return { path: output.path, digest, metadata, disk: diskMetadataSchema.parse(metadata), log, seconds };
-}
-
-/** Builds the `platform` image of an aarch64 disk with the platform's default compression. */
-export async function buildArmImage(disk: BuiltDisk, platform: string): Promise<BuiltFile> {
-  const log: string[] = [];
-  const started = performance.now();
-  const target = findPlatform(platform);
-  if (!target) throw new Error(`no platform ${platform}`);
-  const outputs = await RUNNERS.PlatformImage.run(
-    contextOf(
-      `testing/aarch64/${platform}`,
-      {
-        disk: { $input: 'disk' },
-        platform,
-        compression: target.defaultCompression,
-        target: platformImageTarget(target),
-      },
-      {
-        disk: {
-          type: 'disk-image',
-          digest: disk.digest,
-          storage: 'file',
-          path: disk.path,
-          metadata: disk.metadata,
-        },
-      },
-      await makeTempDir('fcos-arm-image-'),
-      '',
-      log,
-    ),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const output = fileOutput(outputs, 'image');
-  const { digest } = await sha256File(output.path);
-  return { path: output.path, digest, metadata: output.metadata ?? {}, log, seconds };
 }
