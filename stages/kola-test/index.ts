@@ -8,8 +8,7 @@ import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { projectPathSchema } from '../../lib/schemas.ts';
 import { Step } from '../../lib/step.ts';
-import { vmProblem } from '../../lib/vm/machines.ts';
-import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
+import { harnessImageCheck } from './harness-check.ts';
 
 /** Props of {@link KolaTest}. */
 export interface KolaTestProps {
@@ -110,30 +109,7 @@ export class KolaTest extends Step<KolaTestProps, KolaTestConfig> {
   constructor(scope: Construct, id: string, props: KolaTestProps) {
     super(scope, id, kolaTestKind, props);
     this.report = this.addOutput('report', 'test-report', {});
-    // The platform's data says whether the harness can boot it (Ignition reads fw_cfg on qemu only);
-    // read now, while the program's registrations are in force (checks run after it has finished).
-    const platform = this.props.image.attributes.platform;
-    const bootable = findPlatform(platform)?.qemuBootable === true;
-    const bootableNames = qemuBootablePlatformNames();
-    this.addCheck(() => {
-      const issues = [];
-      if (!bootable)
-        issues.push(
-          this.issue(
-            'image',
-            `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
-          ),
-        );
-      // The image's arch picks the VM (lib/vm/machines.ts): one the harness has, with that firmware.
-      const problem = vmProblem(this.props.image.attributes.arch, this.props.firmware);
-      if (problem)
-        issues.push(
-          this.issue(
-            problem.field === 'arch' ? 'image' : problem.field,
-            `${problem.message} (${this.props.image.describe()})`,
-          ),
-        );
-      return issues;
-    });
+    const imageCheck = harnessImageCheck(this.props.image, this.props.firmware);
+    this.addCheck(() => imageCheck().map(({ field, message }) => this.issue(field, message)));
   }
 }

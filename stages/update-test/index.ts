@@ -14,8 +14,7 @@ import { z } from 'zod';
 import { type Artifact, artifactSchema } from '../../lib/artifacts.ts';
 import { defineKind } from '../../lib/kind.ts';
 import { Step } from '../../lib/step.ts';
-import { vmProblem } from '../../lib/vm/machines.ts';
-import { findPlatform, qemuBootablePlatformNames } from '../../targets/index.ts';
+import { harnessImageCheck } from '../kola-test/harness-check.ts';
 
 /**
  * The scenarios an UpdateTest runs. `fleet-lock-full`: every FleetLock slot of the machine's group
@@ -137,29 +136,9 @@ export class UpdateTest extends Step<UpdateTestProps, UpdateTestConfig> {
   constructor(scope: Construct, id: string, props: UpdateTestProps) {
     super(scope, id, updateTestKind, props);
     this.report = this.addOutput('report', 'test-report', {});
-    // Read now, while the program's registrations are in force (checks run after it has finished).
-    const platform = this.props.image.attributes.platform;
-    const bootable = findPlatform(platform)?.qemuBootable === true;
-    const bootableNames = qemuBootablePlatformNames();
+    const imageCheck = harnessImageCheck(this.props.image, this.props.firmware);
     this.addCheck(() => {
-      const issues = [];
-      if (!bootable) {
-        issues.push(
-          this.issue(
-            'image',
-            `the QEMU harness boots ${bootableNames.join(' and ')} images, not ${platform} (${this.props.image.describe()})`,
-          ),
-        );
-      }
-      // The image's arch picks the VM (lib/vm/machines.ts): one the harness has, with that firmware.
-      const problem = vmProblem(this.props.image.attributes.arch, this.props.firmware);
-      if (problem)
-        issues.push(
-          this.issue(
-            problem.field === 'arch' ? 'image' : problem.field,
-            `${problem.message} (${this.props.image.describe()})`,
-          ),
-        );
+      const issues = imageCheck().map(({ field, message }) => this.issue(field, message));
       for (const field of ['from', 'to'] as const) {
         const arch = this.props[field].attributes.arch;
         if (arch !== this.props.image.attributes.arch) {
