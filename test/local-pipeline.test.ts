@@ -10,7 +10,7 @@
  * aarch64 (issue #14): the aarch64 guests boot under qemu-system-aarch64 with AAVMF.
  */
 import { createHash } from 'node:crypto';
-import { cp, readFile } from 'node:fs/promises';
+import { cp, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -38,9 +38,31 @@ function bin(directory: string, name: string, ...args: string[]) {
   });
 }
 
+/** What outputs.json says of a node's output (path relative to fcos.out, metadata). */
+interface ListedOutput {
+  readonly path: string;
+  readonly digest: string;
+  readonly metadata: Record<string, unknown>;
+}
+
 describe('the local profile of pipeline.ts', () => {
   let directory: string;
   let first: Awaited<ReturnType<typeof bin>>;
+  /** A node's output, as outputs.json lists it (the summary lists 20 deliverables, then points there). */
+  const output = async (node: string, name: string): Promise<ListedOutput> => {
+    const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    const listed = outputs[node]?.[name] as ListedOutput | undefined;
+    expect(listed, `${node} ${name} in outputs.json`).toBeDefined();
+    return listed!;
+  };
+  /** A test node's report, listed in outputs.json, with every planned test passed. */
+  const expectPassedReport = async (node: string, passed: number) => {
+    const report = await output(node, 'report');
+    expect(report.path).toBe(`artifacts/${node}/report`);
+    // Every test the node planned passed: none failed, skipped or flaky.
+    expect(report.metadata).toMatchObject({ passed, total: passed });
+    expect(report.metadata.flaky ?? 0).toBe(0);
+  };
 
   beforeAll(async () => {
     directory = await makeTempProject('fcos-local-');
@@ -64,23 +86,27 @@ describe('the local profile of pipeline.ts', () => {
       /critical path .*(Compose -> testing\/(x86_64|aarch64)\/Disk -> testing\/\2\/qemu -> testing\/\2\/(Kola|RollbackTest)|PreviousQemu -> testing\/(x86_64|aarch64)\/(UpgradeTest|RolloutTest)|metal -> testing\/(x86_64|aarch64)\/Live -> testing\/\6\/InstallTest-[a-z-]+) -> testing\/Release -> testing\/Updates -> testing\/Publish/,
     );
     const outputs = JSON.parse(await readFile(path.join(directory, 'fcos.out/outputs.json'), 'utf8'));
+    // The summary names the first 20 deliverables (images, reports, live media) and points to
+    // outputs.json for the rest, where every one of them is.
+    expect(first.stdout).toMatch(/^ {2}(image|tests|live): fcos\.out\/artifacts\//m);
+    expect(first.stdout).toMatch(/^ {2}\.\.\. and \d+ more in fcos\.out\/outputs\.json$/m);
     for (const arch of ARCHES) {
-      for (const image of [
-        `aws.${arch}.vmdk`,
-        `azure.${arch}.vhd`,
-        `gcp.${arch}.tar.gz`,
-        `metal.${arch}.raw`,
-        `qemu.${arch}.qcow2`,
-      ]) {
-        expect(first.stdout).toMatch(
+      for (const [node, image] of [
+        ['aws', `aws.${arch}.vmdk`],
+        ['azure', `azure.${arch}.vhd`],
+        ['gce', `gcp.${arch}.tar.gz`],
+        ['metal', `metal.${arch}.raw`],
+        ['qemu', `qemu.${arch}.qcow2`],
+      ] as const) {
+        const listed = await output(`testing/${arch}/${node}`, 'image');
+        expect(listed.path).toMatch(
           new RegExp(
-            `image: fcos\\.out/artifacts/testing/${arch}/\\w+/fedora-coreos-41\\.\\d{8}\\.2\\.0-${image.replace(/\./g, '\\.')}`,
+            `^artifacts/testing/${arch}/${node}/fedora-coreos-41\\.\\d{8}\\.2\\.0-${image.replace(/\./g, '\\.')}$`,
           ),
         );
+        await stat(path.join(directory, 'fcos.out', listed.path));
       }
-      expect(first.stdout).toContain(
-        `tests: fcos.out/artifacts/testing/${arch}/Kola/report (4 passed, 0 skipped, 0 flaky)`,
-      );
+      await expectPassedReport(`testing/${arch}/Kola`, 4);
       expect(outputs[`testing/${arch}/qemu`].image.metadata).toMatchObject({ platform: 'qemu', arch });
       expect(outputs[`testing/${arch}/qemu`].image.metadata.sha256).toBe(
         outputs[`testing/${arch}/qemu`].image.digest,
@@ -189,11 +215,9 @@ describe('the local profile of pipeline.ts', () => {
       JSON.parse(await readFile(path.join(publish, 'streams/testing.json'), 'utf8')),
     );
     for (const arch of ARCHES) {
-      expect(first.stdout).toContain(`live: fcos.out/artifacts/testing/${arch}/Live/live`);
+      expect((await output(`testing/${arch}/Live`, 'live')).path).toBe(`artifacts/testing/${arch}/Live/live`);
       for (const scenario of ['iso-offline-install', 'pxe-online-install']) {
-        expect(first.stdout).toContain(
-          `tests: fcos.out/artifacts/testing/${arch}/InstallTest-${scenario}/report (1 passed, 0 skipped, 0 flaky)`,
-        );
+        await expectPassedReport(`testing/${arch}/InstallTest-${scenario}`, 1);
         const boots = JSON.parse(
           await readFile(
             path.join(
@@ -232,9 +256,7 @@ describe('the local profile of pipeline.ts', () => {
   it('runs the three update tests on each arch, each passing (their reports gate the release)', async () => {
     for (const arch of ARCHES) {
       for (const [test, scenario] of Object.entries(UPDATE_TESTS)) {
-        expect(first.stdout).toContain(
-          `tests: fcos.out/artifacts/testing/${arch}/${test}/report (1 passed, 0 skipped, 0 flaky)`,
-        );
+        await expectPassedReport(`testing/${arch}/${test}`, 1);
         const report = JSON.parse(
           await readFile(
             path.join(reportDir(test as keyof typeof UPDATE_TESTS, arch), 'report.json'),

@@ -376,7 +376,8 @@ describe('a remote that refuses action entries (bazel-remote with its ActionResu
         '--remote-cache',
         `http://127.0.0.1:${port}/pool`,
       );
-      expect(result.code, result.stdout).toBe(0);
+      // On failure, stderr says why the run stopped (once seen under load in CI, never alone).
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(result.stdout).toContain('start it with --disable_http_ac_validation');
       expect(requests.some((request) => request.startsWith('PUT /pool/cas/'))).toBe(true);
     } finally {
