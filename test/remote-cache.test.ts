@@ -144,7 +144,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
       '--remote-cache',
       `${nginx.url}/cache`,
     );
-    expect(result.code, result.stdout).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
     const events = await readEvents(second);
     expect(nodesWith(events, 'start')).toEqual([]);
     expect(nodesWith(events, 'cached')).toEqual(['Big', 'Commit', 'Read', 'Small', 'Sums', 'Tree']);
@@ -193,13 +193,13 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
       run(one, await makeTempDir('fcos-machine-w1-'), '--remote-cache', prefix),
       run(two, await makeTempDir('fcos-machine-w2-'), '--remote-cache', prefix),
     ]);
-    for (const result of results) expect(result.code, result.stdout).toBe(0);
+    for (const result of results) expect(result.code, result.stdout + result.stderr).toBe(0);
     const files = await filesUnder(path.join(nginx.root, 'together'));
     for (const blob of files.filter((file) => file.startsWith('cas/')))
       expect(await sha256Of(path.join(nginx.root, 'together', blob))).toBe(path.basename(blob));
     const third = await project(extra);
     const served = await run(third, await makeTempDir('fcos-machine-w3-'), '--remote-cache', prefix);
-    expect(served.code, served.stdout).toBe(0);
+    expect(served.code, served.stdout + served.stderr).toBe(0);
     expect(nodesWith(await readEvents(third), 'start')).toEqual([]);
     expect(await digests(third)).toEqual(await digests(one));
   });
@@ -208,7 +208,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
     const directory = await project();
     const cache = await makeTempDir('fcos-machine-n-');
     const result = await run(directory, cache, '--remote-cache', `${nginx.url}/cache`, '--no-artifacts');
-    expect(result.code, result.stdout).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
     const events = await readEvents(directory);
     expect(nodesWith(events, 'start')).toEqual([]);
     expect(events.filter((event) => event.event === 'remote')).toEqual([]);
@@ -229,7 +229,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
       '--remote-cache',
       `${nginx.url}/cache`,
     );
-    expect(result.code, result.stdout).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(
       /Big: the remote cache's copy of output 'output' \(blob [0-9a-f]{64}\) does not match its digest .*refused; the node is built/,
     );
@@ -252,7 +252,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
       '--remote-cache-mode',
       'read',
     );
-    expect(readOnly.code, readOnly.stdout).toBe(0);
+    expect(readOnly.code, readOnly.stdout + readOnly.stderr).toBe(0);
     expect(nodesWith(await readEvents(changed), 'start')).toEqual(['New']);
     expect(await filesUnder(nginx.root)).toEqual(before);
     const requests = (await readFile(accessLog, 'utf8')).slice(logged);
@@ -269,7 +269,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
       '--remote-cache-mode',
       'write',
     );
-    expect(writeOnly.code, writeOnly.stdout).toBe(0);
+    expect(writeOnly.code, writeOnly.stdout + writeOnly.stderr).toBe(0);
     expect(nodesWith(await readEvents(changed), 'start')).toEqual([
       'Big',
       'Commit',
@@ -286,7 +286,7 @@ describe('remote cache over HTTP (nginx WebDAV, Bazel protocol)', () => {
 
     const closed = `http://127.0.0.1:${await freePort()}/cache`;
     const degraded = await run(changed, await makeTempDir('fcos-machine-f-'), '--remote-cache', closed);
-    expect(degraded.code, degraded.stdout).toBe(0);
+    expect(degraded.code, degraded.stdout + degraded.stderr).toBe(0);
     expect(degraded.stdout).toContain(
       `remote cache warning: the remote cache ${closed} cannot be reached (HEAD ${closed}/ac/`,
     );
@@ -331,13 +331,13 @@ describe('a real DiskImage on a machine that has only the remote', () => {
       const first = await writeProgram(program);
       expect((await synthIn(first)).code).toBe(0);
       const built = await run(first, await makeTempDir('fcos-disk-a-'), '--remote-cache', remote);
-      expect(built.code, built.stdout).toBe(0);
+      expect(built.code, built.stdout + built.stderr).toBe(0);
 
       const second = await writeProgram(program);
       expect((await synthIn(second)).code).toBe(0);
       const cache = await makeTempDir('fcos-disk-b-');
       const rebuilt = await run(second, cache, '--remote-cache', remote, '--only', 'Disk', '--force', 'Disk');
-      expect(rebuilt.code, rebuilt.stdout).toBe(0);
+      expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);
       const events = await readEvents(second);
       expect(nodesWith(events, 'cached')).toEqual(['Compose']);
       expect(nodesWith(events, 'start')).toEqual(['Disk']);
@@ -408,7 +408,7 @@ describe('remote cache with a token', () => {
       const directory = await project();
       const cache = await makeTempDir('fcos-machine-t2-');
       const result = await run(directory, cache, '--remote-cache', `${nginx.url}/c`);
-      expect(result.code, result.stdout).toBe(0);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
       expect((await filesUnder(nginx.root)).length).toBeGreaterThan(5);
       for (const file of [
         ...(await filesUnder(path.join(directory, 'fcos.out'))).map((name) =>

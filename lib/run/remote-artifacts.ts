@@ -226,7 +226,16 @@ export class RemoteArtifacts {
         try {
           this.handle(record.node, 'upload to', error);
         } catch (fatal) {
-          this.fatal ??= fatal;
+          // The node is built and in the local cache whatever happened here: only a required
+          // remote that went away, or an interrupt, stops the run. A local failure while packing
+          // the upload (a commit's archive) costs other machines a cache hit, so it is a warning.
+          if (fatal instanceof RemoteCacheUnavailableError || this.options.signal?.aborted)
+            this.fatal ??= fatal;
+          else
+            this.reporter.warning(
+              record.node,
+              `could not upload to the remote cache ${this.remote.description}: ${fatal instanceof Error ? fatal.message : String(fatal)}`,
+            );
         }
       }
     });

@@ -6,7 +6,7 @@
  * benchmark: this file does not use vitest).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ export interface NginxWebdav {
   readonly url: string;
   /** The directory it serves (files appear under it as `<prefix>/cas/<digest>` …). */
   readonly root: string;
-  /** Stops it. */
+  /** Stops it and removes its directory (what it served, its configuration and logs). */
   stop(): Promise<void>;
 }
 
@@ -99,11 +99,14 @@ http {
   return {
     url,
     root,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-      }),
+      });
+      // A remote cache's blobs are whole disk images: a gigabyte per test left in /tmp otherwise.
+      await rm(base, { recursive: true, force: true });
+    },
   };
 }
