@@ -6,6 +6,7 @@
  * reaper (tool-reaper.ts) kills the rest of each tool's process group.
  */
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FcosError } from './errors.ts';
@@ -120,12 +121,15 @@ export async function runTool(
   // Loaded on first use: a run served from the cache never starts a tool, and execa is many modules.
   const { execa } = await import('execa');
   const [program, programArguments] = killedWithParent(file, args);
+  // The child gets the file's own descriptor. execa's `{ file }` target would pipe every byte
+  // through this process, buffer it in the result and copy it to the log: a compressed disk image.
+  const stdoutFile = options.stdoutFile === undefined ? undefined : await open(options.stdoutFile, 'w');
   const subprocess = execa(program, programArguments, {
     cwd: options.cwd,
     env: { LC_ALL: 'C.UTF-8', ...options.env },
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-    // execa opens the file itself and hands its descriptor to the child: no shell, no buffering.
-    ...(options.stdoutFile === undefined ? {} : { stdout: { file: options.stdoutFile } }),
+    // A stream with a descriptor is given to the child as it is (no pipe, no buffering).
+    ...(stdoutFile === undefined ? {} : { stdout: stdoutFile.createWriteStream({ autoClose: false }) }),
     detached: true,
     reject: false,
     stripFinalNewline: false,
@@ -164,6 +168,7 @@ export async function runTool(
     }
     return { exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr) };
   } finally {
+    await stdoutFile?.close();
     options.signal?.removeEventListener('abort', killGroup);
     // A tool may leave background children in its group; they must not outlive it.
     if (pid !== undefined) {
