@@ -29,7 +29,7 @@ LOCKS=scripts/foreign-roots
 MARKER=.fcos-cdk-lock
 # The packages of the specs, from LocalPackageRepo's HOST_PACKAGES (stages/local-package-repo/runner.ts).
 SPEC_PACKAGES=(busybox-static ignition passwd login ostree libostree-1-1 libgpgme11 gpg gpgv gpgconf
-  curl libcurl4 jq libjq1 bubblewrap)
+  curl libcurl4 jq libjq1 bubblewrap zstd)
 
 # Prints an error and exits.
 die() {

@@ -458,6 +458,22 @@ describe('coreos-installer: installs', () => {
     );
   });
 
+  it("writes a zstd image, as Fedora's coreos-installer does (gzip, xz and zstd by magic)", async () => {
+    const root = await makeRoot();
+    const disk = await randomDisk('zstd-install');
+    const image = await compress(image512.raw, 'zstd');
+    const result = await installer(['install', '--image-file', image, '--insecure', disk.path], root);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`Installing ${path.basename(image)} to ${disk.path}`);
+    await expectImageWritten(disk.path, image512);
+    // A truncated zstd stream fails the write (and the partition table is cleared), as for xz.
+    const truncated = path.join(temp, 'truncated.raw.zst');
+    await writeFile(truncated, (await readFile(image)).subarray(0, Math.floor((await stat(image)).size / 2)));
+    const broken = await installer(['install', '--image-file', truncated, '--insecure', disk.path], root);
+    expect(broken.exitCode).toBe(1);
+    expect(broken.stderr).toMatch(/coreos-installer: error: decompressing image truncated.raw.zst failed/);
+  });
+
   it('installs from a stream: the metal image its metadata names, 4k.raw.xz on a 4Kn disk; a wrong sha256 refuses', async () => {
     const location512 = await serve('/prod/metal.x86_64.raw.xz', signed512Xz);
     const signature512 = await serve('/prod/metal.x86_64.raw.xz.sig', `${signed512Xz}.sig`);
@@ -1033,7 +1049,7 @@ describe('coreos-installer: package', () => {
       '/usr/lib/coreos-installer/keys.d',
     ]);
     const requires = (await runTool('rpm', ['-qp', '--requires', installerRpm])).stdout;
-    for (const name of ['busybox', 'curl', 'jq', 'ostree', 'ignition'])
+    for (const name of ['busybox', 'curl', 'jq', 'ostree', 'ignition', 'zstd'])
       expect(requires).toMatch(new RegExp(`^${name}$`, 'm'));
     // The packaged script is the source, executable.
     const extracted = path.join(temp, 'rpm-extract');
@@ -1048,6 +1064,7 @@ describe('coreos-installer: package', () => {
       /^\/usr\/bin\/ignition-validate$/m,
     );
     const busybox = (await runTool('rpm', ['-qlp', rpm('busybox')])).stdout;
+    expect((await runTool('rpm', ['-qlp', rpm('zstd')])).stdout).toMatch(/^\/usr\/bin\/zstd$/m);
     for (const applet of [
       '/usr/bin/xzcat',
       '/usr/bin/zcat',

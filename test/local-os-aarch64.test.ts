@@ -109,6 +109,7 @@ describe('the aarch64 LocalPackageRepo', () => {
       'ostree',
       'shadow-utils',
       'tiny-kernel',
+      'zstd',
     ]);
     const unpacked = await makeTempDir('fcos-aarch64-rpms-');
     for (const name of archSpecific) {
@@ -202,6 +203,7 @@ describe('the aarch64 compose', () => {
       '/usr/lib/dracut/modules.d/30ignition/ignition',
       '/usr/bin/ostree',
       '/usr/bin/curl',
+      '/usr/bin/zstd',
     ]) {
       expect(await elfMachine(path.join(checkout, binary))).toBe('AArch64');
       // elf-libraries.sh fails if a library is missing from the tree.

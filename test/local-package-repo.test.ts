@@ -385,7 +385,7 @@ describe("the update agent's programs in a root of their RPMs", () => {
     packageFiles = new Map(identities.map((identity, index) => [identity.name, rpmFiles[index]!]));
     agentRoot = path.join(await makeTempDir('fcos-agent-root-'), 'root');
     // tiny-release gives /lib, /lib64 and /tmp; busybox the shell. No dependencies are declared.
-    const wanted = ['tiny-release', 'busybox', 'ostree', 'curl', 'jq'].map(
+    const wanted = ['tiny-release', 'busybox', 'ostree', 'curl', 'jq', 'zstd'].map(
       (name) => packageFiles.get(name) ?? name,
     );
     await runTool('rpm', ['--root', agentRoot, '--install', '--nodeps', ...wanted], {
@@ -395,7 +395,7 @@ describe("the update agent's programs in a root of their RPMs", () => {
     await runTool('mknod', ['-m', '0666', path.join(agentRoot, 'dev/null'), 'c', '1', '3']);
   });
 
-  it('runs ostree, gpg, gpgv, gpgconf, curl and jq with only the libraries the packages bring', async () => {
+  it('runs ostree, gpg, gpgv, gpgconf, curl, jq and zstd with only the libraries the packages bring', async () => {
     expect((await inRoot(agentRoot, ['/usr/bin/ostree', '--version'])).stdout).toMatch(
       /^libostree:\n Version: '\d{4}\.\d+'\n[\s\S]*- gpgme/m,
     );
@@ -423,6 +423,12 @@ describe("the update agent's programs in a root of their RPMs", () => {
       'file:///tmp/graph.json',
     ]);
     expect(JSON.parse(fetched.stdout)).toEqual({ nodes: [{ version: '41.1' }], edges: [] });
+    // zstd decodes what it encoded (coreos-installer's zstd images).
+    await writeFile(path.join(agentRoot, 'tmp/image'), 'disk bytes\n'.repeat(1000));
+    await inRoot(agentRoot, ['/usr/bin/zstd', '-q', '/tmp/image', '-o', '/tmp/image.zst']);
+    expect((await inRoot(agentRoot, ['/usr/bin/zstd', '-q', '-d', '-c', '/tmp/image.zst'])).stdout).toBe(
+      'disk bytes\n'.repeat(1000),
+    );
     // Nothing of the host leaked in: the root has no /etc/ld.so.cache to find the host's libraries with.
     expect(await readdir(path.join(agentRoot, 'etc'))).not.toContain('ld.so.cache');
   });

@@ -61,6 +61,8 @@ const HOST_PACKAGES = {
   libjq: 'libjq1',
   /** /usr/bin/bwrap, which ostree runs to finalize a deployment (bubblewrap.spec). */
   bubblewrap: 'bubblewrap',
+  /** /usr/bin/zstd, coreos-installer's decompressor of zstd images (zstd.spec). */
+  zstd: 'zstd',
   rpm: 'rpm',
   createrepo: 'createrepo-c',
 } as const;
@@ -191,7 +193,7 @@ export async function readHostInputs(
  * elf_interpreter, where the dynamic loader goes in a package: under /usr), elf_libraries (the
  * path of the specs directory's library resolver) and the upstream versions of the Debian
  * packages the specs repackage (busybox_version, ignition_version, shadow_utils_version,
- * ostree_version, gnupg_version, curl_version, jq_version, bubblewrap_version).
+ * ostree_version, gnupg_version, curl_version, jq_version, bubblewrap_version, zstd_version).
  */
 export function hostDefines(inputs: HostInputs, specsDirectory: string): Record<string, string> {
   return {
@@ -208,6 +210,7 @@ export function hostDefines(inputs: HostInputs, specsDirectory: string): Record<
     curl_version: upstreamVersion(inputs.debianVersions.curl),
     jq_version: upstreamVersion(inputs.debianVersions.jq),
     bubblewrap_version: upstreamVersion(inputs.debianVersions.bubblewrap),
+    zstd_version: upstreamVersion(inputs.debianVersions.zstd),
   };
 }
 

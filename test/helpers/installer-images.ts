@@ -149,11 +149,12 @@ async function buildBootFilesystem(directory: string, sectorSize: number, size: 
 }
 
 /** Compresses `file` with xz (`.xz`) or gzip (`.gz`) beside it; returns the new file. */
-export async function compress(file: string, format: 'xz' | 'gzip'): Promise<string> {
-  const output = `${file}.${format === 'xz' ? 'xz' : 'gz'}`;
-  await runTool(format, format === 'xz' ? ['-T1', '-0', '-c', file] : ['-n', '-c', file], {
-    stdoutFile: output,
-  });
+export async function compress(file: string, format: 'xz' | 'gzip' | 'zstd'): Promise<string> {
+  const output = `${file}.${{ xz: 'xz', gzip: 'gz', zstd: 'zst' }[format]}`;
+  const toolArguments = { xz: ['-T1', '-0', '-c', file], gzip: ['-n', '-c', file], zstd: ['-q', '-c', file] }[
+    format
+  ];
+  await runTool(format, toolArguments, { stdoutFile: output });
   return output;
 }
 

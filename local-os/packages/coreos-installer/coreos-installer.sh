@@ -1,7 +1,7 @@
 #!/usr/bin/sh
 # /usr/bin/coreos-installer: the tiny OS's installer, with the interface and behaviour of Fedora
 # CoreOS's `coreos-installer install` (coreos/coreos-installer, docs/cmd/install.md), in a busybox
-# shell with curl, jq, gpgv and ignition-validate.
+# shell with curl, jq, gpgv, zstd and ignition-validate.
 #
 #   coreos-installer install [OPTIONS] DEVICE
 #     1. finds the image: --image-file, --image-url (each with `<image>.sig` beside it), --stream
@@ -17,7 +17,7 @@
 #        --insecure), the image's sector size (primary GPT header at byte 512 or 4096 of the
 #        decompressed image) against the target's, and its size ((AlternateLBA + 1) * sector size)
 #        against the target's;
-#     3. writes the decompressed image (xz, gzip or raw, by magic) to the target (an extents image:
+#     3. writes the decompressed image (xz, gzip, zstd or raw, by magic) to the target (an extents image:
 #        zeroes the image's byte range, then writes each extent in place), re-reads its
 #        partition table, mounts the boot partition (partition 3), writes the Ignition config to
 #        `ignition/config.ign` (mode 0600), edits the BLS entries' `options` (--append-karg,
@@ -999,12 +999,13 @@ check_image_signature() {
   die "verifying the signature of image $image_name: $(grep -v '^[[:space:]]*$' "$work/gpgv.err" | tail -n 1)"
 }
 
-# The compression of file $1 by its magic: xz, gzip or raw.
+# The compression of file $1 by its magic: xz, gzip, zstd or raw.
 compression_of() {
   magic=$(head -c 6 "$1" | od -A n -t x1 | tr -d ' \n')
   case $magic in
     fd377a585a00) echo xz ;;
     1f8b*) echo gzip ;;
+    28b52ffd*) echo zstd ;;
     *) echo raw ;;
   esac
 }
@@ -1014,6 +1015,8 @@ decompress() {
   case $(compression_of "$1") in
     xz) xzcat "$1" ;;
     gzip) zcat "$1" ;;
+    # Inflating a gzip'd 1 GiB disk takes ~50 s under emulation; zstd decodes its zeros ~20x faster.
+    zstd) zstd -q -d -c "$1" ;;
     raw) cat "$1" ;;
   esac
 }
@@ -1049,7 +1052,7 @@ check_image_geometry() {
     die "image $image_name has $image_sector_size-byte sectors but $device has $target_sector_size-byte logical sectors"
   [ "$target_size" -ge "$image_size" ] ||
     die "$device ($target_size bytes) is smaller than image $image_name ($image_size bytes)"
-  # xzcat and zcat fail on a truncated stream (while writing); a raw image is measured now.
+  # xzcat, zcat and zstd fail on a truncated stream (while writing); a raw image is measured now.
   if [ "$(compression_of "$image_path")" = raw ] && [ "$(stat -L -c %s "$image_path")" -lt "$image_size" ]; then
     die "image $image_name is truncated: $(stat -L -c %s "$image_path") bytes, its GPT says $image_size"
   fi
@@ -1121,7 +1124,7 @@ write_extents() {
   done <"$work/extents"
 }
 
-# Writes the decompressed image file (xz, gzip or raw) to the target, in one stream.
+# Writes the decompressed image file (xz, gzip, zstd or raw) to the target, in one stream.
 write_stream() {
   : >"$work/decompress.status"
   { decompress "$image_path"; echo $? >"$work/decompress.status"; } |
