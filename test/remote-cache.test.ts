@@ -348,7 +348,9 @@ describe('a real DiskImage on a machine that has only the remote', () => {
     } finally {
       await nginx.stop();
     }
-  });
+    // Two composes, two 1 GiB disks and their upload and download: about a minute alone, more
+    // while other test files share the cores (it ran past 60 s in CI).
+  }, 300_000);
 });
 
 describe('a remote that refuses action entries (bazel-remote with its ActionResult validation)', () => {
