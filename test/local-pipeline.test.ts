@@ -123,7 +123,17 @@ describe('the local profile of pipeline.ts', () => {
         path.join(directory, `fcos.out/artifacts/testing/${arch}/Kola/report/consoles/vm1.log`),
         'utf8',
       );
-      expect(console).toMatch(/command line: .* ignition\.platform\.id=qemu /);
+      // First boot of the qcow2 as PlatformImage made it: GRUB's firstboot stamp, the deployment
+      // ostree deployed.
+      const commandLine = /command line: (.*)/i.exec(console)?.[1] ?? '';
+      expect(commandLine).toMatch(/ ignition\.platform\.id=qemu /);
+      expect(commandLine).toContain(' ignition.firstboot ');
+      expect(commandLine).toMatch(/ostree=\/ostree\/boot\.1\/fedora-coreos\/[0-9a-f]{64}\/0/);
+      // platforms.yaml: x86_64's qemu entry sets the serial console; aarch64's sets GRUB's only,
+      // since the kernel finds the PL011 itself.
+      if (arch === 'x86_64') expect(commandLine).toMatch(/ console=ttyS0,115200n8\s*$/);
+      else expect(commandLine).not.toContain('console=');
+      expect(console).toContain('FCOS-CDK: initramfs ignition done');
       expect(console).toContain(
         `FCOS-CDK: booted deployment=fedora-coreos/${outputs[`testing/${arch}/Compose`].commit.digest}.0 platform=qemu`,
       );
