@@ -12,8 +12,8 @@ import { runTool } from '../../lib/exec.ts';
 import type { ResolvedArtifact, RunnerContext } from '../../lib/runner.ts';
 import { flattenTreefile } from '../../lib/treefile/flatten.ts';
 import { canonicalStringify, type JsonValue } from '../../lib/util/canonical-json.ts';
-import { RUNNERS } from './runners.ts';
 import { REPO_ROOT } from './link-project.ts';
+import { RUNNERS } from './runners.ts';
 
 /** A composed commit of the tiny OS. */
 export interface TinyOsCommit {
