@@ -193,16 +193,19 @@ async function pxeInstallBoots(
   // compressed with zstd, which coreos-installer reads as it reads xz: xz takes minutes on 1 GiB
   // here, and the guest inflates a gzip'd one (busybox zcat, emulated) ~10x slower than zstd.
   // An image file the ISO carries as it is (compressed already) is served as it is, named so.
-  const asExtents = image.extents !== undefined && image.size !== undefined;
-  const name = asExtents
+  const layout =
+    image.extents !== undefined && image.size !== undefined
+      ? { extents: image.extents, size: image.size }
+      : undefined;
+  const name = layout
     ? `${path.posix.basename(image.file).replace(/\.extents$/, '')}.zst`
     : path.posix.basename(image.file);
   const carried = path.join(workDir, 'scratch', path.posix.basename(image.file));
   await exec('xorriso', ['-osirrox', 'on', '-indev', live.iso, '-extract', `/${image.file}`, carried]);
   await mkdir(path.join(served, 'metal'), { recursive: true });
   const raw = path.join(workDir, 'scratch', 'metal.raw');
-  if (image.extents !== undefined && image.size !== undefined) {
-    await unpackDataExtents(carried, image.extents, image.size, raw);
+  if (layout) {
+    await unpackDataExtents(carried, layout.extents, layout.size, raw);
     await exec('zstd', ['-q', '-3', '-T1', '-c', raw], { stdoutFile: path.join(served, 'metal', name) });
     await rm(raw);
   } else {
