@@ -10,12 +10,13 @@ import { sha256File } from '../../lib/cache/hash.ts';
 import type { ToolExec } from '../../lib/exec.ts';
 import { runTool } from '../../lib/exec.ts';
 import type { Compression } from '../../lib/platform.ts';
-import type { ResolvedArtifact, RunnerContext } from '../../lib/runner.ts';
+import type { ResolvedArtifact } from '../../lib/runner.ts';
 import type { JsonValue } from '../../lib/util/canonical-json.ts';
 import { type DiskImageMetadata, diskMetadataSchema } from '../../stages/disk-image/runner.ts';
 import { applyPlatform } from '../../stages/platform-image/runner.ts';
 import { RUNNERS } from './runners.ts';
-import { makeTempDir, REPO_ROOT } from './temp-project.ts';
+import { makeTempDir } from './temp-project.ts';
+import { runnerContext, type TinyOsCommit } from './tiny-os.ts';
 
 /** Props of a DiskImage as the runner gets them (after the schema's defaults). */
 export interface DiskProps {
@@ -64,22 +65,13 @@ async function runNode(
   props: Record<string, JsonValue>,
   inputs: Record<string, ResolvedArtifact>,
   log: string[],
-  workDir?: string,
+  options: { workDir?: string | undefined; ostreeRepo?: string } = {},
 ) {
-  workDir ??= await makeTempDir(`fcos-${kind.toLowerCase()}-`);
-  const context: RunnerContext = {
-    nodePath,
-    props,
-    inputs,
-    declaredOutputs: {},
-    projectDir: REPO_ROOT,
-    signal: new AbortController().signal,
-    workDir,
-    ostreeRepo: inject('tinyCommit').repo,
-    log: (line) => log.push(line),
-    exec: (file, args, options) => runTool(file, args, { ...options, log: (line) => log.push(line) }),
-  };
-  return RUNNERS[kind].run(context);
+  const workDir = options.workDir ?? (await makeTempDir(`fcos-${kind.toLowerCase()}-`));
+  const ostreeRepo = options.ostreeRepo ?? inject('tinyCommit').repo;
+  return RUNNERS[kind].run(
+    runnerContext(nodePath, props, inputs, workDir, ostreeRepo, (line) => log.push(line)),
+  );
 }
 
 /**
@@ -88,28 +80,49 @@ async function runNode(
  */
 export async function buildDisk(props: Partial<DiskProps> = {}, workDir?: string): Promise<BuiltDisk> {
   const commit = inject('tinyCommit');
+  return buildDiskOf(
+    {
+      checksum: commit.checksum,
+      repo: commit.repo,
+      metadata: {
+        ref: commit.ref,
+        version: commit.version,
+        arch: 'x86_64',
+        kernelVersion: commit.kernelVersion,
+      },
+    },
+    props,
+    workDir,
+  );
+}
+
+/**
+ * Builds a disk of `commit` (in its archive repository `commit.repo`) with `props` over
+ * {@link DEFAULT_DISK_PROPS}, in `workDir` (a new temporary directory when omitted).
+ */
+export async function buildDiskOf(
+  commit: TinyOsCommit,
+  props: Partial<DiskProps> = {},
+  workDir?: string,
+): Promise<BuiltDisk> {
   const log: string[] = [];
   const started = performance.now();
+  const diskProps = { ...DEFAULT_DISK_PROPS, ...props };
   const outputs = await runNode(
     'DiskImage',
-    'testing/x86_64/Disk',
-    { ...DEFAULT_DISK_PROPS, ...props } as unknown as Record<string, JsonValue>,
+    `testing/${diskProps.arch}/Disk`,
+    diskProps as unknown as Record<string, JsonValue>,
     {
       commit: {
         type: 'ostree-commit',
         digest: commit.checksum,
         storage: 'ostree-commit',
         path: commit.repo,
-        metadata: {
-          ref: commit.ref,
-          version: commit.version,
-          arch: 'x86_64',
-          kernelVersion: commit.kernelVersion,
-        },
+        metadata: commit.metadata,
       },
     },
     log,
-    workDir,
+    { workDir, ostreeRepo: commit.repo },
   );
   const seconds = (performance.now() - started) / 1000;
   const output = outputs.disk;
@@ -152,7 +165,7 @@ export async function buildImage(
       },
     },
     log,
-    workDir,
+    { workDir },
   );
   const seconds = (performance.now() - started) / 1000;
   const output = outputs.image;
