@@ -148,7 +148,7 @@ async function buildBootFilesystem(directory: string, sectorSize: number, size: 
   return image;
 }
 
-/** Compresses `file` with xz (`.xz`) or gzip (`.gz`) beside it; returns the new file. */
+/** Compresses `file` with xz (`.xz`), gzip (`.gz`) or zstd (`.zst`) beside it; returns the new file. */
 export async function compress(file: string, format: 'xz' | 'gzip' | 'zstd'): Promise<string> {
   const output = `${file}.${{ xz: 'xz', gzip: 'gz', zstd: 'zst' }[format]}`;
   const toolArguments = { xz: ['-T1', '-0', '-c', file], gzip: ['-n', '-c', file], zstd: ['-q', '-c', file] }[

@@ -1015,7 +1015,8 @@ decompress() {
   case $(compression_of "$1") in
     xz) xzcat "$1" ;;
     gzip) zcat "$1" ;;
-    # Inflating a gzip'd 1 GiB disk takes ~50 s under emulation; zstd decodes its zeros ~20x faster.
+    # zstd decodes the tiny OS's 1 GiB metal image ~12x faster than busybox zcat (0.46 s against
+    # 5.4 s on the build host); under emulation the install took 35.6 s instead of 61.4 s.
     zstd) zstd -q -d -c "$1" ;;
     raw) cat "$1" ;;
   esac
