@@ -79,6 +79,14 @@ export interface RunnerContext<Props = { readonly [key: string]: JsonValue }>
   readonly ostreeRepo: string;
   /** Appends a line to the node's log (tools run with `exec` log their output there too). */
   readonly log: (line: string) => void;
+  /**
+   * Runs `operation`, which hardlinks the given input files outside the work directory (a publish
+   * directory), or renames or removes such links. Each of those moves the file's ctime, which the
+   * cache's stamp of the blob includes so as to see rewrites: without this, the next run would
+   * distrust the blob and hash it again. Inputs the operation rewrites are still caught.
+   * @default runs `operation` (the runner was called outside fcos-run, by a test)
+   */
+  readonly keepInputsTrusted?: <T>(files: readonly string[], operation: () => Promise<T>) => Promise<T>;
 }
 
 /** How an artifact prop is recorded in pipeline.json and seen by a runner: the input's field. */

@@ -27,7 +27,7 @@ const RUN_BIN = path.join(REPO_ROOT, 'bin/fcos-run.js');
 
 /** `import` line giving a temporary program the test-only TreeStep kind. */
 function treeKindsHeader(): string {
-  return `import { TreeStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/tree-step.ts')).href}';\n`;
+  return `import { TreeStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/tree-step.ts')).href}';\nimport { LinkOutStep } from '${pathToFileURL(path.join(REPO_ROOT, 'test/kinds/link-out-step.ts')).href}';\n`;
 }
 
 /** Writes and synthesizes a program; returns its directory. */
@@ -238,6 +238,26 @@ new TestStep(pipeline, 'C2', { content: '3', inputs: [a.output] });`,
     expect(nodesWith(events, 'cached')).toEqual(['A']);
     expect(nodesWith(events, 'start')).toEqual(['C1', 'C2']);
     expect(await hashedBlobs(directory, 'input')).toBe(1);
+  });
+
+  it('an input a runner hardlinks out of the cache (a publish directory) stays trusted: the next null run hashes nothing', async () => {
+    // What the Publish kind does with every image: the first null run after a cold run used to
+    // hash each published image again, because link(2) moved the blob's ctime.
+    for (const plainLink of [false, true]) {
+      const directory = await project(`
+const pipeline = new Pipeline({ name: 'link-out' });
+const a = new TestStep(pipeline, 'A', { content: 'a'.repeat(100_000) });
+new LinkOutStep(pipeline, 'Publish', { input: a.output, directory: 'published', plainLink: ${plainLink} });
+`);
+      expect((await runIn(directory)).code).toBe(0);
+      const blob = blobPath(path.join(directory, 'cache'), await outputDigest(directory, 'A', 'output'));
+      const published = path.join(directory, 'published/published.txt');
+      expect(statSync(published).ino).toBe(statSync(blob).ino);
+      const again = await runIn(directory);
+      expect(again.stdout).toContain('0 built, 2 cached');
+      // A plain link(2), outside the cache's knowledge, costs the next run a hash of the blob.
+      expect(await hashedBlobs(directory, 'cached-output')).toBe(plainLink ? 1 : 0);
+    }
   });
 
   it('a copied cache (cp -a: every inode new) is re-hashed by its first null run, then trusted', async () => {

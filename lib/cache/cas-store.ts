@@ -168,6 +168,26 @@ export class CasStore {
     return path.join(this.blobsDirectory, digest.slice(0, 2), digest);
   }
 
+  /** The digest of `file` when it is one of this store's blobs (a runner's file input), else undefined. */
+  digestOfBlobPath(file: string): string | undefined {
+    const resolved = path.resolve(file);
+    const name = path.basename(resolved);
+    if (!isDigest(name)) return undefined;
+    return resolved === this.blobPath(name) ? name : undefined;
+  }
+
+  /**
+   * Runs `operation`, which links, renames or unlinks hardlinks of `files` elsewhere (a runner
+   * publishing its inputs); those of them that are blobs of this store keep their stamps through it.
+   */
+  async keepFilesTrusted<T>(files: readonly string[], operation: () => Promise<T>): Promise<T> {
+    const blobs = files.flatMap((file) => {
+      const digest = this.digestOfBlobPath(file);
+      return digest === undefined ? [] : [{ digest, blobPath: this.blobPath(digest) }];
+    });
+    return blobs.length === 0 ? operation() : this.stamps.keepThrough(blobs, operation);
+  }
+
   /** Whether the blob `digest` is stored (without checking its content; see {@link verifyBlob}). */
   async has(digest: string): Promise<boolean> {
     try {

@@ -207,6 +207,7 @@ export class NodeBuilder {
         cacheDirectory: this.store.root,
         signal,
         log,
+        keepInputsTrusted: (files, operation) => this.store.blobs.keepFilesTrusted(files, operation),
         exec: (file, args, execOptions) => tools.track(runTool(file, args, { ...execOptions, signal, log })),
       }),
       signal,

@@ -34,11 +34,16 @@ export const PUBLICATION_FILE = 'publication.json';
 
 /** The destination the props name (a directory is relative to the project). */
 export async function openDestination(
-  context: Pick<FingerprintContext<PublishNodeProps>, 'props' | 'projectDir' | 'nodePath' | 'signal'>,
+  context: Pick<FingerprintContext<PublishNodeProps>, 'props' | 'projectDir' | 'nodePath' | 'signal'> &
+    Partial<Pick<RunnerContext<PublishNodeProps>, 'keepInputsTrusted'>>,
 ): Promise<PublishDestination> {
   const { destination } = context.props;
   if ('directory' in destination) {
-    return new DirectoryDestination(path.resolve(context.projectDir, destination.directory));
+    // The images it hardlinks from the cache stay trusted by the next run.
+    return new DirectoryDestination(
+      path.resolve(context.projectDir, destination.directory),
+      context.keepInputsTrusted ? { keepInputsTrusted: context.keepInputsTrusted } : {},
+    );
   }
   const { s3 } = destination;
   // The AWS SDK (0.1 s to load) only for an S3 destination: a directory's null run never needs it.

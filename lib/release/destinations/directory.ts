@@ -24,11 +24,7 @@ import { isProcessAlive } from '../../cache/process-liveness.ts';
 import { FcosError } from '../../errors.ts';
 import type { ObjectContent, PublishDestination, StoredObject } from './destination.ts';
 
-/**
- * Puts `source` at `target`: a hardlink where the filesystem allows (a published image costs no
- * space or time while the cache holds it, and a sparse disk stays sparse), else a reflink or copy.
- * Like fcos.out/artifacts/, a hardlinked file is the cache's read-only blob: edit a copy, not it.
- */
+/** Puts `source` at `target`: a hardlink where the filesystem allows, else a reflink or copy. */
 async function linkOrCopy(source: string, target: string): Promise<void> {
   try {
     await link(source, target);
@@ -48,10 +44,31 @@ export class DirectoryDestination implements PublishDestination {
   private readonly digests = new Map<string, { sha256: string; size: number; mtimeMs: number }>();
   private readonly swept = new Set<string>();
 
-  /** `root` is made absolute; it is created on the first write. */
-  constructor(readonly root: string) {
+  private readonly keepInputsTrusted: <T>(
+    files: readonly string[],
+    operation: () => Promise<T>,
+  ) => Promise<T>;
+
+  /**
+   * `root` is made absolute; it is created on the first write. A local file is put in place as a
+   * hardlink where the filesystem allows (a published image costs no space or time while the
+   * cache holds it, and a sparse disk stays sparse), else a reflink or copy. Like
+   * fcos.out/artifacts/, a hardlinked file is the cache's read-only blob: edit a copy, not it.
+   */
+  constructor(
+    readonly root: string,
+    options: {
+      /**
+       * Wraps the linking and renaming of a local file: a runner passes its context's
+       * `keepInputsTrusted`, so that the cache keeps trusting the blobs it hardlinks.
+       * @default runs the operation
+       */
+      readonly keepInputsTrusted?: <T>(files: readonly string[], operation: () => Promise<T>) => Promise<T>;
+    } = {},
+  ) {
     this.root = path.resolve(root);
     this.description = this.root;
+    this.keepInputsTrusted = options.keepInputsTrusted ?? ((_files, operation) => operation());
   }
 
   /** The file of `key` (refusing keys that would leave the root). */
@@ -103,12 +120,16 @@ export class DirectoryDestination implements PublishDestination {
     await mkdir(directory, { recursive: true });
     await this.sweep(directory);
     const temporary = path.join(directory, `.${path.basename(file)}.${process.pid}${TEMPORARY_SUFFIX}`);
-    try {
+    const place = async () => {
       if ('file' in content) await linkOrCopy(content.file, temporary);
       else await writeFile(temporary, content.bytes);
       // Readable by a web server; a hardlinked cache blob (0444) already is, and keeps its mode.
       if (((await lstat(temporary)).mode & 0o004) === 0) await chmod(temporary, 0o644);
       await rename(temporary, file);
+    };
+    try {
+      // The link and the rename both move a hardlinked file's ctime.
+      await ('file' in content ? this.keepInputsTrusted([content.file], place) : place());
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;
