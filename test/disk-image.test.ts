@@ -1,18 +1,18 @@
 /**
  * The DiskImage runner for real on the tiny OS commit of the shared fixture: the Fedora CoreOS
  * layout (512- and 4096-byte sectors), the deployment and boot files read back without mounting,
- * reproducible bytes, clear failures, and boots under QEMU (SeaBIOS; OVMF on the 4K disk).
+ * reproducible bytes and clear failures. Its boots are the pipeline's: SeaBIOS from the MBR and
+ * BIOS-BOOT when the PXE install test (local-pipeline) boots the installed 512-byte disk, OVMF with
+ * 4096-byte blocks in install-test's iso-install.4k, and a boot without GRUB's firstboot stamp in
+ * UpgradeTest's second boot.
  */
 import { open } from 'node:fs/promises';
-import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BOOT_FILESYSTEM_UUID, MIB, ROOT_FILESYSTEM_UUID } from '../lib/disk/disk-layout.ts';
 import { filesystemSpec, readExt4File } from '../lib/tools/debugfs.ts';
 import { missingGrubPlatform } from '../lib/tools/grub.ts';
-import { bootDisk } from '../lib/vm/qemu.ts';
 import { treeFitProblem } from '../stages/disk-image/runner.ts';
-import { type BuiltDisk, buildDisk, platformRaw, testExec, toolCommands } from './helpers/disk-images.ts';
-import { makeTempDir } from './helpers/temp-project.ts';
+import { type BuiltDisk, buildDisk, testExec, toolCommands } from './helpers/disk-images.ts';
 
 /** A partition as `sfdisk -J` prints it. */
 interface SfdiskPartition {
@@ -227,58 +227,4 @@ describe('DiskImage (tiny OS, real tools)', () => {
       /^the root filesystem needs about 700 MiB for 5000 files, but the 510 MiB root partition of a 1 GiB disk holds about \d+ MiB: raise sizeGiB to at least 2$/,
     );
   });
-
-  it('boots the raw disk, set up for qemu, under SeaBIOS: GRUB, kernel command line, initramfs, deployment', async () => {
-    const raw = await platformRaw(disk, 'qemu');
-    const consoleLog = path.join(await makeTempDir('fcos-boot-'), 'console.log');
-    const result = await bootDisk({
-      disk: raw,
-      format: 'raw',
-      firmware: 'bios',
-      consoleLog,
-      timeoutSeconds: 100,
-    });
-    expect(result.timedOut, result.console.slice(-2000)).toBe(false);
-    const commandLine = /Command line: (.*)/.exec(result.console)?.[1] ?? '';
-    expect(commandLine).toContain(' ignition.firstboot ');
-    expect(commandLine).toContain('ignition.platform.id=qemu');
-    expect(commandLine).toMatch(/ostree=\/ostree\/boot\.1\/fedora-coreos\/[0-9a-f]{64}\/0/);
-    expect(result.console).toContain('GNU GRUB');
-    expect(result.console).toContain(
-      `FCOS-CDK: initramfs deployment fedora-coreos/${inject('tinyCommit').checksum}.0`,
-    );
-    expect(result.console).toContain('FCOS-CDK: initramfs ignition platform=qemu');
-    expect(result.console).toMatch(
-      /^FCOS-CDK: booted deployment=fedora-coreos\/[0-9a-f]{64}\.0 platform=qemu/m,
-    );
-    expect(result.console).toContain('FCOS-CDK: done');
-  }, 120_000);
-
-  it('boots the 4K disk under OVMF with 4096-byte blocks; without the stamp GRUB leaves ignition.firstboot out', async () => {
-    const raw = await platformRaw(disk4k, 'qemu');
-    await testExec('debugfs', [
-      '-w',
-      '-R',
-      'rm /ignition.firstboot',
-      filesystemSpec(raw, disk4k.disk.bootPartition.offset),
-    ]);
-    const consoleLog = path.join(await makeTempDir('fcos-boot-'), 'console.log');
-    const result = await bootDisk({
-      disk: raw,
-      format: 'raw',
-      firmware: 'uefi',
-      blockSize: 4096,
-      consoleLog,
-      timeoutSeconds: 100,
-    });
-    expect(result.timedOut, result.console.slice(-2000)).toBe(false);
-    const commandLine = /Command line: (.*)/.exec(result.console)?.[1] ?? '';
-    expect(commandLine).toContain('ignition.platform.id=qemu');
-    expect(commandLine).not.toContain('ignition.firstboot');
-    expect(result.console).toContain('FCOS-CDK: initramfs ignition skipped (no ignition.firstboot)');
-    expect(result.console).toMatch(
-      /^FCOS-CDK: booted deployment=fedora-coreos\/[0-9a-f]{64}\.0 platform=qemu/m,
-    );
-    expect(result.console).toContain('FCOS-CDK: done');
-  }, 120_000);
 });

@@ -296,6 +296,11 @@ describe('the local profile of pipeline.ts', () => {
         'utf8',
       );
       expect(console).toContain('FCOS-CDK: agent fleet-lock released group=default');
+      // The first boot consumed GRUB's firstboot stamp: the second boots without Ignition.
+      const commandLine = /command line: (.*)/i.exec(console)?.[1] ?? '';
+      expect(commandLine).toMatch(/ostree=\/ostree\/boot\.[01]\/fedora-coreos\/[0-9a-f]{64}\/\d/);
+      expect(commandLine).not.toContain('ignition.firstboot');
+      expect(console).toContain('FCOS-CDK: initramfs ignition skipped (no ignition.firstboot)');
     },
   );
 
