@@ -1,8 +1,10 @@
 /**
  * The cold local profile at 1, 2 and 3 streams (`-c streams=...`): each stream composes, images,
- * tests and releases its own build, sharing the packages, so the cost of a stream shows. Whole
- * `fcos-synth && fcos-run` processes on fresh copies of the project, each with an empty cache.
- * Run: `npx tsx --conditions=fcos-cdk-source bench/streams.ts` (about 10 min on 2 cores).
+ * tests and releases its own build, sharing the packages, so the cost of a stream shows. x86_64
+ * only (`-c arches=x86_64`): both arches would take over an hour on 2 cores, and the second
+ * arch's cost is bench/arches.ts's. Whole `fcos-synth && fcos-run` processes on fresh copies of
+ * the project, each with an empty cache.
+ * Run: `npx tsx --conditions=fcos-cdk-source bench/streams.ts` (about 20 min on 2 cores).
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +19,9 @@ const STREAM_SETS = [['testing'], ['testing', 'next'], ['testing', 'next', 'stab
 async function coldRun(streams: readonly string[]): Promise<{ seconds: number; summary: string }> {
   const directory = await copyProject('fcos-bench-streams-');
   try {
-    const { ms, output } = await synthAndRun(directory, { synth: ['-c', `streams=${streams.join(',')}`] });
+    const { ms, output } = await synthAndRun(directory, {
+      synth: ['-c', `streams=${streams.join(',')}`, '-c', 'arches=x86_64'],
+    });
     return { seconds: ms / 1000, summary: /^fcos-run: (.*)$/m.exec(output)?.[1] ?? '' };
   } finally {
     await rm(directory, { recursive: true, force: true });
@@ -34,7 +38,10 @@ export async function main(): Promise<void> {
       `${seconds.toFixed(0)} s (${summary})`,
     ]);
   }
-  printTable('scaling: the cold local profile at 1, 2 and 3 streams (fcos-synth && fcos-run, 2 cores)', rows);
+  printTable(
+    'scaling: the cold local profile (x86_64) at 1, 2 and 3 streams (fcos-synth && fcos-run, 2 cores)',
+    rows,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
