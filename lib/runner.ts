@@ -86,8 +86,11 @@ export interface RunnerContext<Props = { readonly [key: string]: JsonValue }>
    * distrust the blob and hash it again. Inputs the operation rewrites are still caught.
    * @default runs `operation` (the runner was called outside fcos-run, by a test)
    */
-  readonly keepInputsTrusted?: <T>(files: readonly string[], operation: () => Promise<T>) => Promise<T>;
+  readonly keepInputsTrusted?: KeepInputsTrusted;
 }
+
+/** The type of {@link RunnerContext.keepInputsTrusted}: runs `operation`, keeping `files` trusted by the cache. */
+export type KeepInputsTrusted = <T>(files: readonly string[], operation: () => Promise<T>) => Promise<T>;
 
 /** How an artifact prop is recorded in pipeline.json and seen by a runner: the input's field. */
 export interface InputReference {

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { sha256File } from '../../cache/hash.ts';
 import { isProcessAlive } from '../../cache/process-liveness.ts';
 import { FcosError } from '../../errors.ts';
+import type { KeepInputsTrusted } from '../../runner.ts';
 import type { ObjectContent, PublishDestination, StoredObject } from './destination.ts';
 
 /** Puts `source` at `target`: a hardlink where the filesystem allows, else a reflink or copy. */
@@ -44,10 +45,7 @@ export class DirectoryDestination implements PublishDestination {
   private readonly digests = new Map<string, { sha256: string; size: number; mtimeMs: number }>();
   private readonly swept = new Set<string>();
 
-  private readonly keepInputsTrusted: <T>(
-    files: readonly string[],
-    operation: () => Promise<T>,
-  ) => Promise<T>;
+  private readonly keepInputsTrusted: KeepInputsTrusted;
 
   /**
    * `root` is made absolute; it is created on the first write. A local file is put in place as a
@@ -63,7 +61,7 @@ export class DirectoryDestination implements PublishDestination {
        * `keepInputsTrusted`, so that the cache keeps trusting the blobs it hardlinks.
        * @default runs the operation
        */
-      readonly keepInputsTrusted?: <T>(files: readonly string[], operation: () => Promise<T>) => Promise<T>;
+      readonly keepInputsTrusted?: KeepInputsTrusted;
     } = {},
   ) {
     this.root = path.resolve(root);
