@@ -319,6 +319,10 @@ describe('Build and Release through fcos-run', () => {
       /failed: .*not released: 1 gating test failed:\s+- ext\.config\.broken \(Tests\): unit broken\.service failed/,
     );
     expect(run.stdout).not.toMatch(/ext\.config\.denylisted \(/);
+    // The summary shows the kept report with its failure.
+    expect(run.stdout).toMatch(
+      /tests: \S*fcos\.out\/artifacts\/Tests\/report \(1 passed, 1 failed, 1 skipped, 0 flaky\)/,
+    );
     expect(existsSync(path.join(directory, 'fcos.out/artifacts/Release/release.json'))).toBe(false);
   });
 });

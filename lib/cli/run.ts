@@ -322,9 +322,11 @@ function deliverablePaths(result: RunResult, shown: string): string[] {
         node,
         output.storage === 'tree' ? name : (output.fileName ?? name),
       );
+      // A report kept despite a failure (the Release gate reads it) says so.
+      const failed = Number(output.metadata.failed ?? 0);
       const detail =
         output.type === 'test-report'
-          ? ` (${output.metadata.passed ?? 0} passed, ${output.metadata.skipped ?? 0} skipped, ${output.metadata.flaky ?? 0} flaky)`
+          ? ` (${output.metadata.passed ?? 0} passed, ${failed > 0 ? `${failed} failed, ` : ''}${output.metadata.skipped ?? 0} skipped, ${output.metadata.flaky ?? 0} flaky)`
           : '';
       lines.push(`${label}: ${where}${detail}`);
     }

@@ -24,6 +24,14 @@ export default defineRunner(testReportKind, {
         },
       );
     }
-    return { report: { storage: 'tree', path: directory, metadata: { total: tests.length } } };
+    // The counts KolaTest's report records.
+    const count = (result: string) => tests.filter((test) => test.result === result).length;
+    const metadata = {
+      total: tests.length,
+      passed: count('pass'),
+      failed: failed.length,
+      skipped: count('skip'),
+    };
+    return { report: { storage: 'tree', path: directory, metadata } };
   },
 });
